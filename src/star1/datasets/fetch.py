@@ -52,13 +52,22 @@ def offline() -> bool:
     return any(os.environ.get(v, "") in ("1", "true", "yes") for v in ("STAR1_OFFLINE", "HF_HUB_OFFLINE"))
 
 
-def resolve(file: DatasetFile, local_dir: str | os.PathLike | None = None) -> Path:
-    """Return a readable path for ``file``, downloading it when no snapshot has it."""
+def local_path(file: DatasetFile, local_dir: str | os.PathLike | None = None) -> Path | None:
+    """The file's path in the local snapshot folder if it is there, else None (never downloads)."""
     local_dir = Path(local_dir) if local_dir else default_local_dir()
     if local_dir is not None:
         candidate = local_dir / file.local
         if candidate.exists():
             return candidate
+    return None
+
+
+def resolve(file: DatasetFile, local_dir: str | os.PathLike | None = None) -> Path:
+    """Return a readable path for ``file``, downloading it when no snapshot has it."""
+    found = local_path(file, local_dir)
+    if found is not None:
+        return found
+    local_dir = Path(local_dir) if local_dir else default_local_dir()
     expected = f"expected {local_dir / file.local}" if local_dir else "no --local-dir given"
     if offline():
         raise DatasetUnavailable(f"{file.local}: not in the local snapshot ({expected}) and "

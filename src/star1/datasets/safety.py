@@ -84,9 +84,10 @@ def load_wildjailbreak_eval(local_dir: str | os.PathLike | None = None, n: int =
     path = resolve(WILDJAILBREAK_EVAL, local_dir)
     with open(path, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh, delimiter="\t"))
-    order = seeded_order(len(rows), seed)
-    picked = [(i, rows[i]) for i in order if rows[i].get("data_type") == "adversarial_harmful"]
-    return [BenchmarkPrompt(str(i), r["adversarial"], r.get("data_type")) for i, r in picked[:n]]
+    # The reference filters to adversarial_harmful first and then shuffles the filtered rows.
+    harmful = [(i, r) for i, r in enumerate(rows) if r.get("data_type") == "adversarial_harmful"]
+    picked = [harmful[j] for j in seeded_order(len(harmful), seed)[:n]]
+    return [BenchmarkPrompt(str(i), r["adversarial"], r.get("data_type")) for i, r in picked]
 
 
 DECONTAMINATION_SETS = {

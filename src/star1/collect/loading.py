@@ -1,0 +1,174 @@
+"""Turn sources, user files and decontamination sets into lists of prompts, never crashing on a
+missing snapshot or a bad row: what could not be read is reported, with where it was expected."""
+
+from __future__ import annotations
+
+import csv
+import json
+import lzma
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from star1.collect.readers import Malformed, ParseResult, iter_csv, iter_json_records
+from star1.collect.sources import LoadOptions, SourcePart, SourceSpec
+from star1.datasets.fetch import DatasetUnavailable, local_path, resolve
+from star1.datasets.safety import DECONTAMINATION_SETS
+from star1.io import InputError
+from star1.records import QUESTION_ALIASES
+
+READ_ERRORS = (OSError, UnicodeDecodeError, json.JSONDecodeError, csv.Error, lzma.LZMAError, EOFError)
+
+
+@dataclass
+class Prompt:
+    text: str
+    category: str | None = None
+
+
+@dataclass
+class LoadedSource:
+    key: str
+    name: str
+    ngram: int
+    prompts: list[Prompt] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # parts not found: why, and the expected path
+    rows: int = 0
+    excluded: int = 0
+    malformed: list[Malformed] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        if not self.missing:
+            return "loaded"
+        return "partial" if self.files else "unavailable"
+
+
+def _locate(part: SourcePart, local_dir) -> tuple[Path, int]:
+    """The first alternative present in the snapshot, else the first that downloads."""
+    for i, alt in enumerate(part.alternatives):
+        found = local_path(alt.file, local_dir)
+        if found is not None:
+            return found, i
+    reasons = []
+    for i, alt in enumerate(part.alternatives):
+        try:
+            return resolve(alt.file, local_dir), i
+        except DatasetUnavailable as exc:
+            reasons.append(str(exc))
+    raise DatasetUnavailable(" | ".join(reasons))
+
+
+def _add(loaded: LoadedSource, result: ParseResult) -> None:
+    loaded.rows += result.rows
+    loaded.excluded += result.excluded
+    loaded.malformed.extend(result.malformed)
+    loaded.prompts.extend(Prompt(p.text, p.category) for p in result.prompts)
+
+
+def load_source(spec: SourceSpec, local_dir: str | os.PathLike | None,
+                options: LoadOptions = LoadOptions()) -> LoadedSource:
+    loaded = LoadedSource(spec.key, spec.name, spec.ngram)
+    for part in spec.parts:
+        try:
+            path, which = _locate(part, local_dir)
+        except DatasetUnavailable as exc:
+            loaded.missing.append(f"{part.label}: {exc}")
+            continue
+        try:
+            result = part.alternatives[which].parse(path, options)
+        except READ_ERRORS as exc:
+            loaded.missing.append(f"{part.label}: {path} could not be read ({type(exc).__name__}: {exc})")
+            continue
+        loaded.files.append(str(path))
+        _add(loaded, result)
+    return loaded
+
+
+# ---- user files ---------------------------------------------------------------------------
+
+USER_FORMATS = (".csv", ".tsv", ".json", ".jsonl", ".parquet")
+
+
+def _user_rows(path: Path):
+    name = path.name.lower()
+    if name.endswith((".csv", ".tsv")):
+        return iter_csv(path, "\t" if name.endswith(".tsv") else ",")
+    if name.endswith((".json", ".jsonl", ".jsonl.gz")):
+        return iter_json_records(path)
+    if name.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        return enumerate(pq.read_table(path).to_pylist(), start=1)
+    raise InputError(path, f"unknown file type; use one of {', '.join(USER_FORMATS)}")
+
+
+def load_user_file(path: str | os.PathLike, column: str | None = None, source_name: str | None = None,
+                   category_column: str | None = None, ngram: int = 8) -> LoadedSource:
+    """Prompts from a user CSV/TSV/JSON/JSONL/Parquet file.
+
+    Without ``column`` the first of question, prompt, instruction, text, query, goal,
+    forbidden_prompt present in the first record is used. A file without that column is an
+    error; single rows that are not usable text are counted as malformed.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "file not found")
+    loaded = LoadedSource(source_name or path.stem, source_name or path.stem, ngram, files=[str(path)])
+    result = ParseResult()
+    try:
+        rows = list(_user_rows(path))
+    except READ_ERRORS as exc:
+        raise InputError(path, f"could not be read ({type(exc).__name__}: {exc})") from None
+    if not rows:
+        raise InputError(path, "the file holds no rows")
+    first = next((r for _, r in rows if isinstance(r, dict)), None)
+    if first is None:
+        raise InputError(path, "expected records with named columns (a CSV header or JSON objects)")
+    if column is None:
+        column = next((c for c in ("question",) + QUESTION_ALIASES if c in first), None)
+        if column is None:
+            raise InputError(path, f"no prompt column found (looked for question, {', '.join(QUESTION_ALIASES)}); "
+                                   f"name it with --column; columns: {', '.join(map(str, first))}")
+    elif column not in first:
+        raise InputError(path, f"no column {column!r}; columns: {', '.join(map(str, first))}", field=column)
+    for row, rec in rows:
+        result.rows += 1
+        if isinstance(rec, Exception):
+            result.bad(path, row, str(rec))
+        elif not isinstance(rec, dict):
+            result.bad(path, row, f"expected an object, got {type(rec).__name__}")
+        else:
+            result.take(path, row, rec.get(column), rec.get(category_column) if category_column else None)
+    _add(loaded, result)
+    return loaded
+
+
+# ---- decontamination sets -----------------------------------------------------------------
+
+@dataclass
+class DecontaminationSet:
+    key: str
+    prompts: list[str] = field(default_factory=list)
+    status: str = "loaded"
+    detail: str | None = None
+
+
+def load_decontamination(key: str, local_dir: str | os.PathLike | None) -> DecontaminationSet:
+    """A named benchmark (see ``DECONTAMINATION_SETS``) or, if ``key`` is a file, its prompts."""
+    if key in DECONTAMINATION_SETS:
+        try:
+            items = DECONTAMINATION_SETS[key](local_dir)
+        except DatasetUnavailable as exc:
+            return DecontaminationSet(key, status="unavailable", detail=str(exc))
+        except READ_ERRORS + (KeyError,) as exc:
+            return DecontaminationSet(key, status="unreadable", detail=f"{type(exc).__name__}: {exc}")
+        return DecontaminationSet(key, [p.prompt for p in items if p.prompt and p.prompt.strip()])
+    user = load_user_file(key)
+    detail = f"{len(user.malformed)} malformed rows skipped" if user.malformed else None
+    return DecontaminationSet(key, [p.text for p in user.prompts], detail=detail)
+
+
+def is_decontamination_key(item: str) -> bool:
+    return item in DECONTAMINATION_SETS or item.lower().endswith(USER_FORMATS) or os.sep in item

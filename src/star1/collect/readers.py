@@ -1,0 +1,129 @@
+"""Tolerant readers for the raw files of the prompt sources.
+
+Every reader yields ``(row_number, value)`` pairs and never stops at a bad row: a row that cannot
+be parsed is reported as :class:`Malformed` (file, row, reason) and the rest of the file is read.
+Row numbers are 1-based: the data row for CSV/TSV (header excluded), the line for JSON Lines and
+plain text, the list position for JSON lists. ``.gz`` and ``.xz`` files are decompressed on the fly.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import lzma
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+# Some prompts (long jailbreak templates) exceed csv's default 128 KiB field limit.
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+
+
+@dataclass(frozen=True)
+class Malformed:
+    file: str
+    row: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class RawPrompt:
+    text: str
+    category: str | None
+    row: int
+
+
+@dataclass
+class ParseResult:
+    """What one file contributed: its prompts, and the rows it did not."""
+
+    prompts: list[RawPrompt] = field(default_factory=list)
+    rows: int = 0
+    excluded: int = 0  # rows the source's own rule leaves out (benign, contextual, ...)
+    malformed: list[Malformed] = field(default_factory=list)
+
+    def bad(self, path: Path, row: int, reason: str) -> None:
+        self.malformed.append(Malformed(str(path), row, reason))
+
+    def take(self, path: Path, row: int, value: Any, category: Any = None) -> None:
+        """Add ``value`` as a prompt if it is non-empty text, else record the row as malformed."""
+        if not isinstance(value, str):
+            kind = "missing" if value is None else f"not text ({type(value).__name__})"
+            self.bad(path, row, f"prompt {kind}")
+        elif not value.strip():
+            self.bad(path, row, "prompt is empty")
+        else:
+            cat = category if isinstance(category, str) and category.strip() else None
+            self.prompts.append(RawPrompt(value, cat, row))
+
+
+def open_text(path: Path) -> io.TextIOBase:
+    name = path.name.lower()
+    if name.endswith(".xz"):
+        return lzma.open(path, "rt", encoding="utf-8", newline="")
+    if name.endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8", newline="")
+    return open(path, encoding="utf-8", newline="")
+
+
+def iter_csv(path: Path, delimiter: str = ",", header: bool = True) -> Iterator[tuple[int, Any]]:
+    """Rows of a CSV/TSV file as dicts (or lists without a header)."""
+    with open_text(path) as fh:
+        reader = csv.reader(fh, delimiter=delimiter)
+        names = next(reader, None) if header else None
+        if header and names is None:
+            return
+        for i, cells in enumerate(reader, start=1):
+            if not any(c.strip() for c in cells):
+                continue
+            if names is None:
+                yield i, cells
+            elif len(cells) != len(names):
+                yield i, ValueError(f"{len(cells)} cells, header has {len(names)}")
+            else:
+                yield i, dict(zip(names, cells))
+
+
+def iter_lines(path: Path) -> Iterator[tuple[int, str]]:
+    with open_text(path) as fh:
+        for i, line in enumerate(fh, start=1):
+            line = line.rstrip("\r\n")
+            if line.strip():
+                yield i, line
+
+
+def iter_json_records(path: Path) -> Iterator[tuple[int, Any]]:
+    """Items of a JSON list, or lines of JSON Lines (tried when the file is not one JSON value).
+
+    A line that is not valid JSON is yielded as a ``ValueError`` so the caller can count it.
+    """
+    name = path.name.lower()
+    if ".jsonl" not in name:
+        with open_text(path) as fh:
+            text = fh.read()
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            if exc.msg != "Extra data":
+                raise
+        else:
+            items = data if isinstance(data, list) else [data]
+            yield from enumerate(items, start=1)
+            return
+        lines: Iterator[tuple[int, str]] = (
+            (i, ln) for i, ln in enumerate(text.splitlines(), start=1) if ln.strip())
+    else:
+        lines = iter_lines(path)
+    for i, line in lines:
+        try:
+            yield i, json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield i, ValueError(f"invalid JSON ({exc.msg} at column {exc.colno})")
+
+
+def load_json(path: Path) -> Any:
+    with open_text(path) as fh:
+        return json.load(fh)

@@ -1,0 +1,94 @@
+"""The collect report: a JSON document and the tables printed at the end of a run."""
+
+from __future__ import annotations
+
+from star1.collect.config import CollectConfig
+from star1.collect.pipeline import STEPS, CollectResult
+
+STEP_TITLES = {
+    "loaded": "loaded",
+    "self_ngram": "1 self n-gram",
+    "decontam_ngram": "2 decon 8-gram",
+    "tfidf_cross": "3 TF-IDF vs decon+earlier",
+    "pool_tfidf": "4a pool TF-IDF",
+    "pool_embedding": "4b pool embedding",
+    "decontam_embedding": "5 decon embedding",
+    "final": "final",
+}
+MAX_MALFORMED_EXAMPLES = 5
+
+
+def build_report(result: CollectResult, config: CollectConfig) -> dict:
+    sources = []
+    for src in result.sources:
+        sources.append({
+            "key": src.key, "name": src.name, "status": src.status, "ngram": src.ngram,
+            "files": src.files, "missing": src.missing, "rows": src.rows,
+            "excluded_by_source_rule": src.excluded, "malformed": len(src.malformed),
+            "malformed_examples": [{"file": m.file, "row": m.row, "reason": m.reason}
+                                   for m in src.malformed[:MAX_MALFORMED_EXAMPLES]],
+            "counts": result.counts.get(src.name, {}),
+        })
+    totals = {step: sum(c.get(step, 0) for c in result.counts.values()) for step in STEPS
+              if any(step in c for c in result.counts.values())}
+    return {
+        "config": config.model_dump(mode="json"),
+        "sources": sources,
+        "decontamination": [{"key": d.key, "status": d.status, "prompts": len(d.prompts), "detail": d.detail}
+                            for d in result.decontamination],
+        "totals": totals,
+        "removed": result.removed,
+        "examples": {step: [r.to_dict() for r in rows] for step, rows in result.examples.items()},
+        "embedding": result.embedding_stats,
+        "timings_s": {k: round(v, 2) for k, v in result.timings.items()},
+    }
+
+
+def _short(text: str | None, width: int = 70) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def print_report(report: dict, console) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    steps = [s for s in STEPS if s in report["totals"]]
+    table = Table(title="star1 collect: prompts left after each filter", show_footer=True)
+    table.add_column("source", footer="total")
+    for step in steps:
+        table.add_column(STEP_TITLES[step], justify="right", footer=str(report["totals"][step]))
+    for src in report["sources"]:
+        if src["status"] == "unavailable":
+            continue
+        name = src["name"] + (" (partial)" if src["status"] == "partial" else "")
+        table.add_row(escape(name), *(str(src["counts"].get(step, "-")) for step in steps))
+    console.print(table)
+
+    for src in report["sources"]:
+        if src["status"] != "loaded":
+            what = "unavailable offline" if src["status"] == "unavailable" else "partly unavailable"
+            console.print(f"[yellow]{src['name']}: {what}[/yellow]")
+            for line in src["missing"][:3]:
+                console.print(f"  {line}", markup=False, highlight=False)
+            if len(src["missing"]) > 3:
+                console.print(f"  ... and {len(src['missing']) - 3} more parts")
+        if src["malformed"]:
+            console.print(f"[yellow]{src['name']}: {src['malformed']} malformed rows skipped[/yellow]")
+            for ex in src["malformed_examples"]:
+                console.print(f"  {ex['file']}, row {ex['row']}: {ex['reason']}", markup=False, highlight=False)
+    for d in report["decontamination"]:
+        if d["status"] != "loaded":
+            console.print(f"[yellow]decontamination set {d['key']}: {d['status']}[/yellow] {d['detail']}",
+                          highlight=False)
+
+    examples = Table(title="examples of removed prompts")
+    for col in ("filter", "removed prompt", "source", "matched", "why"):
+        examples.add_column(col)
+    for step, rows in report["examples"].items():
+        for row in rows:
+            why = f"{row['similarity']:.3f}" if "similarity" in row else f"n-gram: {_short(row.get('ngram'), 40)}"
+            examples.add_row(STEP_TITLES[step], escape(_short(row["question"], 50)), escape(row["source"]),
+                             escape(f"{_short(row.get('matched'), 50)} [{row.get('matched_source')}]"), escape(why))
+    if examples.row_count:
+        console.print(examples)
