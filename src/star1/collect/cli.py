@@ -122,6 +122,8 @@ def run(args) -> int:
     out = Path(args.out)
     detect_format(out)  # fail on a bad extension before any work
     console = Console(stderr=True)
+    if not console.is_terminal:
+        console = Console(stderr=True, width=120)  # logs and CI: wide enough for the tables
     if config.threads:
         from threadpoolctl import threadpool_limits
 

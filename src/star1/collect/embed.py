@@ -170,7 +170,8 @@ class Embedder:
         start = time.perf_counter()
         # Similar lengths in a batch waste less padding; the order is fixed, so results are too.
         order = sorted(range(len(texts)), key=lambda i: (len(texts[i]), texts[i]))
-        out = np.empty((len(texts), model.get_sentence_embedding_dimension()), dtype=np.float32)
+        dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        out = np.empty((len(texts), dimension()), dtype=np.float32)
         for s in range(0, len(order), self.flush_every):
             chunk = order[s:s + self.flush_every]
             for b in range(0, len(chunk), self.batch_size):

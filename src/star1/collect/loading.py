@@ -12,7 +12,7 @@ from pathlib import Path
 
 from star1.collect.readers import Malformed, ParseResult, iter_csv, iter_json_records
 from star1.collect.sources import LoadOptions, SourcePart, SourceSpec
-from star1.datasets.fetch import DatasetUnavailable, local_path, resolve
+from star1.datasets.fetch import DatasetUnavailable, default_local_dir, local_path, offline, resolve
 from star1.datasets.safety import DECONTAMINATION_SETS
 from star1.io import InputError
 from star1.records import QUESTION_ALIASES
@@ -27,13 +27,26 @@ class Prompt:
 
 
 @dataclass
+class MissingPart:
+    """A part of a source that could not be read, and where it was looked for."""
+
+    part: str
+    expected: list[str]  # local snapshot paths tried
+    remote: list[str]  # hub / URL locations tried
+    reason: str  # "offline", or why the download or the parse failed
+
+    def describe(self) -> str:
+        return f"{self.part}: {self.reason}; expected {' or '.join(self.expected)}"
+
+
+@dataclass
 class LoadedSource:
     key: str
     name: str
     ngram: int
     prompts: list[Prompt] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)  # parts not found: why, and the expected path
+    missing: list[MissingPart] = field(default_factory=list)
     rows: int = 0
     excluded: int = 0
     malformed: list[Malformed] = field(default_factory=list)
@@ -45,19 +58,26 @@ class LoadedSource:
         return "partial" if self.files else "unavailable"
 
 
-def _locate(part: SourcePart, local_dir) -> tuple[Path, int]:
+def _locate(part: SourcePart, local_dir) -> tuple[Path, int] | MissingPart:
     """The first alternative present in the snapshot, else the first that downloads."""
     for i, alt in enumerate(part.alternatives):
         found = local_path(alt.file, local_dir)
         if found is not None:
             return found, i
-    reasons = []
+    base = Path(local_dir) if local_dir else default_local_dir()
+    expected = [str(base / a.file.local) if base else f"<--local-dir>/{a.file.local}" for a in part.alternatives]
+    remote = [a.file.remote for a in part.alternatives if a.file.hub_repo or a.file.url]
+    if offline():
+        return MissingPart(part.label, expected, remote, "unavailable offline")
+    errors = []
     for i, alt in enumerate(part.alternatives):
+        if not (alt.file.hub_repo or alt.file.url):
+            continue
         try:
             return resolve(alt.file, local_dir), i
         except DatasetUnavailable as exc:
-            reasons.append(str(exc))
-    raise DatasetUnavailable(" | ".join(reasons))
+            errors.append(str(exc).split(" failed: ")[-1])
+    return MissingPart(part.label, expected, remote, "download failed: " + " | ".join(errors))
 
 
 def _add(loaded: LoadedSource, result: ParseResult) -> None:
@@ -71,15 +91,16 @@ def load_source(spec: SourceSpec, local_dir: str | os.PathLike | None,
                 options: LoadOptions = LoadOptions()) -> LoadedSource:
     loaded = LoadedSource(spec.key, spec.name, spec.ngram)
     for part in spec.parts:
-        try:
-            path, which = _locate(part, local_dir)
-        except DatasetUnavailable as exc:
-            loaded.missing.append(f"{part.label}: {exc}")
+        located = _locate(part, local_dir)
+        if isinstance(located, MissingPart):
+            loaded.missing.append(located)
             continue
+        path, which = located
         try:
             result = part.alternatives[which].parse(path, options)
         except READ_ERRORS as exc:
-            loaded.missing.append(f"{part.label}: {path} could not be read ({type(exc).__name__}: {exc})")
+            loaded.missing.append(MissingPart(part.label, [str(path)], [],
+                                              f"could not be read ({type(exc).__name__}: {exc})"))
             continue
         loaded.files.append(str(path))
         _add(loaded, result)

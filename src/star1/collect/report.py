@@ -8,13 +8,15 @@ from star1.collect.pipeline import STEPS, CollectResult
 STEP_TITLES = {
     "loaded": "loaded",
     "self_ngram": "1 self n-gram",
-    "decontam_ngram": "2 decon 8-gram",
-    "tfidf_cross": "3 TF-IDF vs decon+earlier",
+    "decontam_ngram": "2 decon n-gram",
+    "tfidf_cross": "3 TF-IDF vs decon + earlier sources",
     "pool_tfidf": "4a pool TF-IDF",
     "pool_embedding": "4b pool embedding",
     "decontam_embedding": "5 decon embedding",
     "final": "final",
 }
+SHORT_TITLES = {"loaded": "loaded", "self_ngram": "1", "decontam_ngram": "2", "tfidf_cross": "3",
+                "pool_tfidf": "4a", "pool_embedding": "4b", "decontam_embedding": "5", "final": "final"}
 MAX_MALFORMED_EXAMPLES = 5
 
 
@@ -23,7 +25,7 @@ def build_report(result: CollectResult, config: CollectConfig) -> dict:
     for src in result.sources:
         sources.append({
             "key": src.key, "name": src.name, "status": src.status, "ngram": src.ngram,
-            "files": src.files, "missing": src.missing, "rows": src.rows,
+            "files": src.files, "missing": [m.__dict__ for m in src.missing], "rows": src.rows,
             "excluded_by_source_rule": src.excluded, "malformed": len(src.malformed),
             "malformed_examples": [{"file": m.file, "row": m.row, "reason": m.reason}
                                    for m in src.malformed[:MAX_MALFORMED_EXAMPLES]],
@@ -53,11 +55,12 @@ def print_report(report: dict, console) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    steps = [s for s in STEPS if s in report["totals"]]
-    table = Table(title="star1 collect: prompts left after each filter", show_footer=True)
-    table.add_column("source", footer="total")
+    steps = [st for st in STEPS if st in report["totals"]]
+    caption = "; ".join(f"{SHORT_TITLES[st]} = {STEP_TITLES[st]}" for st in steps[1:-1])
+    table = Table(title="star1 collect: prompts left after each filter", caption=caption, show_footer=True)
+    table.add_column("source", footer="total", no_wrap=True)
     for step in steps:
-        table.add_column(STEP_TITLES[step], justify="right", footer=str(report["totals"][step]))
+        table.add_column(SHORT_TITLES[step], justify="right", footer=str(report["totals"][step]))
     for src in report["sources"]:
         if src["status"] == "unavailable":
             continue
@@ -67,28 +70,29 @@ def print_report(report: dict, console) -> None:
 
     for src in report["sources"]:
         if src["status"] != "loaded":
-            what = "unavailable offline" if src["status"] == "unavailable" else "partly unavailable"
-            console.print(f"[yellow]{src['name']}: {what}[/yellow]")
-            for line in src["missing"][:3]:
-                console.print(f"  {line}", markup=False, highlight=False)
-            if len(src["missing"]) > 3:
-                console.print(f"  ... and {len(src['missing']) - 3} more parts")
+            what = "unavailable" if src["status"] == "unavailable" else "partly unavailable"
+            parts = src["missing"]
+            reason = parts[0]["reason"]
+            expected = ", ".join(" or ".join(m["expected"]) for m in parts[:2])
+            more = f" (+{len(parts) - 2} more files)" if len(parts) > 2 else ""
+            console.print(f"[yellow]{escape(src['name'])}: {what}[/yellow] - {escape(reason)}; "
+                          f"expected {escape(expected)}{more}", highlight=False)
         if src["malformed"]:
-            console.print(f"[yellow]{src['name']}: {src['malformed']} malformed rows skipped[/yellow]")
+            console.print(f"[yellow]{escape(src['name'])}: {src['malformed']} malformed rows skipped[/yellow]")
             for ex in src["malformed_examples"]:
                 console.print(f"  {ex['file']}, row {ex['row']}: {ex['reason']}", markup=False, highlight=False)
     for d in report["decontamination"]:
         if d["status"] != "loaded":
-            console.print(f"[yellow]decontamination set {d['key']}: {d['status']}[/yellow] {d['detail']}",
-                          highlight=False)
+            console.print(f"[yellow]decontamination set {escape(d['key'])}: {d['status']}[/yellow] - "
+                          f"{escape(d['detail'] or '')}", highlight=False)
 
-    examples = Table(title="examples of removed prompts")
-    for col in ("filter", "removed prompt", "source", "matched", "why"):
-        examples.add_column(col)
-    for step, rows in report["examples"].items():
-        for row in rows:
-            why = f"{row['similarity']:.3f}" if "similarity" in row else f"n-gram: {_short(row.get('ngram'), 40)}"
-            examples.add_row(STEP_TITLES[step], escape(_short(row["question"], 50)), escape(row["source"]),
-                             escape(f"{_short(row.get('matched'), 50)} [{row.get('matched_source')}]"), escape(why))
-    if examples.row_count:
-        console.print(examples)
+    shown = [(step, row) for step, rows in report["examples"].items() for row in rows]
+    if shown:
+        console.print("[bold]examples of removed prompts[/bold]")
+    for step, row in shown:
+        why = (f"similarity {row['similarity']:.3f}" if "similarity" in row
+               else f"shared n-gram \"{_short(row.get('ngram'), 60)}\"")
+        console.print(f"[cyan]{STEP_TITLES[step]}[/cyan] ({escape(why)})\n"
+                      + escape(f"  removed  [{row['source']}] {_short(row['question'], 100)}\n"
+                               f"  matched  [{row.get('matched_source')}] {_short(row.get('matched'), 100)}"),
+                      highlight=False)
