@@ -67,20 +67,22 @@ class EmbeddingCache:
         self._vectors: list[np.ndarray] = []
         self._shard_of = np.zeros(0, dtype=np.int32)
         self._row_of = np.zeros(0, dtype=np.int64)
-        self._load()
+        self._seen: set[str] = set()
 
-    def _load(self) -> None:
-        keys, shard_of, row_of = [], [], []
-        for i, key_file in enumerate(sorted(self.folder.glob("*.keys.npy"))):
+    def _refresh(self) -> None:
+        """Pick up shards written since the last look (by this or another process)."""
+        keys, shard_of, row_of = [self._keys], [self._shard_of], [self._row_of]
+        for key_file in sorted(self.folder.glob("*.keys.npy")):
             vec_file = key_file.with_name(key_file.name.replace(".keys.npy", ".vecs.npy"))
-            if not vec_file.exists():
+            if key_file.name in self._seen or not vec_file.exists():
                 continue
+            self._seen.add(key_file.name)
             k = np.load(key_file)
             self._vectors.append(np.load(vec_file, mmap_mode="r"))
             keys.append(k)
             shard_of.append(np.full(len(k), len(self._vectors) - 1, dtype=np.int32))
             row_of.append(np.arange(len(k), dtype=np.int64))
-        if keys:
+        if len(keys) > 1:
             all_keys = np.concatenate(keys)
             order = np.argsort(all_keys, kind="stable")
             self._keys = all_keys[order]
@@ -89,6 +91,7 @@ class EmbeddingCache:
 
     def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """(found mask, vectors for the found keys in request order)."""
+        self._refresh()
         if not len(self._keys):
             return np.zeros(len(keys), dtype=bool), None
         pos = np.clip(np.searchsorted(self._keys, keys), 0, len(self._keys) - 1)
