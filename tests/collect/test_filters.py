@@ -86,17 +86,25 @@ def _random_unit_rows(rng, n, dim, density):
 
 
 @pytest.mark.parametrize("threshold", [0.2, 0.5, 0.8])
-def test_prefix_filter_never_misses_a_pair(threshold):
-    """Every pair whose cosine reaches the threshold shares a prefix term."""
+def test_prefix_split_bounds_hold(threshold):
+    """Every pair whose cosine reaches the threshold shares a prefix term of each row, and what a
+    row's suffix adds to a dot product is bounded by suffix norm x the other row's tail norm."""
     rng = np.random.default_rng(0)
     m = _random_unit_rows(rng, 400, 60, 0.08)
     m = m[np.asarray(m.getnnz(axis=1)) > 0]
-    prefix = tfidf.prefix_matrix(m, tfidf._rare_first_rank(m), threshold)
-    assert prefix.nnz < m.nnz
+    split, tails = tfidf.split_prefix(m, tfidf._rare_first_rank(m), threshold)
+    assert split.prefix.nnz < m.nnz
+    np.testing.assert_allclose(split.prefix.multiply(split.prefix).sum(1).A1 + split.suffix_norm ** 2, 1.0)
+    assert np.all(split.suffix_norm < threshold)
     sims = (m @ m.T).toarray()
-    shares = (prefix @ prefix.T).toarray() > 0
+    partial = (m @ split.prefix.T).toarray()  # [x, y]: x against y's prefix terms
     assert (sims >= threshold).sum() > m.shape[0]
-    assert np.all(shares[sims >= threshold])
+    assert np.all(partial[sims >= threshold] > 0)
+    x, y = np.meshgrid(np.arange(m.shape[0]), np.arange(m.shape[0]), indexing="ij")
+    x, y = x.ravel(), y.ravel()
+    rest = split.suffix_norm[y] * tails.from_rank(x, split.suffix_start[y], m.shape[1])
+    assert np.all(sims.ravel() <= partial.ravel() + rest + 1e-12)
+    assert rest.sum() < 0.9 * split.suffix_norm[y].sum()  # tighter than the suffix norm alone
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,8 @@ scored exactly.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
@@ -55,12 +57,51 @@ def _rare_first_rank(*matrices: sp.csr_matrix) -> np.ndarray:
     return rank
 
 
-def prefix_matrix(matrix: sp.csr_matrix, rank: np.ndarray, threshold: float) -> sp.csr_matrix:
-    """A 0/1 matrix holding, for each row, the terms of its prefix (see the module docstring)."""
-    n_rows = matrix.shape[0]
+@dataclass
+class PrefixSplit:
+    """Each row's prefix terms (with their weights), the norm of the rest of the row (its
+    suffix), and the rank where that suffix starts."""
+
+    prefix: sp.csr_matrix
+    suffix_norm: np.ndarray
+    suffix_start: np.ndarray
+
+    def rows(self, ids) -> "PrefixSplit":
+        return PrefixSplit(self.prefix[ids], self.suffix_norm[ids], self.suffix_start[ids])
+
+
+@dataclass
+class RowTails:
+    """Each row's terms in rank order and, for every term, the squared norm of the row from that
+    term on: what a row can still contribute to a dot product beyond a given rank."""
+
+    keys: np.ndarray  # row * (n_terms + 1) + rank, ascending
+    tail_sq: np.ndarray
+    row_end: np.ndarray
+
+    def from_rank(self, rows: np.ndarray, ranks: np.ndarray, n_terms: int) -> np.ndarray:
+        """Norm of each row's part at or after ``ranks`` (over-estimated by rounding, never under)."""
+        if not len(rows):
+            return np.zeros(0)
+        # Search only the entries of the rows asked about (a block of consecutive rows).
+        lo = int(self.row_end[rows.min() - 1]) if rows.min() > 0 else 0
+        hi = int(self.row_end[rows.max()])
+        pos = lo + np.searchsorted(self.keys[lo:hi], rows * (n_terms + 1) + ranks)
+        inside = pos < self.row_end[rows]
+        tail = np.where(inside, self.tail_sq[np.minimum(pos, len(self.tail_sq) - 1)], 0.0)
+        return np.sqrt(tail + _SAFETY * 1e-3)
+
+
+def split_prefix(matrix: sp.csr_matrix, rank: np.ndarray, threshold: float) -> tuple[PrefixSplit, RowTails]:
+    """For each row: the rarest terms up to where the remaining terms' squared norm drops below
+    ``threshold**2`` (the prefix), the norm of those remaining terms (the suffix), and the row's
+    tail norms (see :class:`RowTails`)."""
+    n_rows, n_terms = matrix.shape
     lengths = np.diff(matrix.indptr)
-    row_of = np.repeat(np.arange(n_rows), lengths)
-    order = np.lexsort((rank[matrix.indices], row_of))  # within each row: rare terms first
+    row_of = np.repeat(np.arange(n_rows, dtype=np.int64), lengths)
+    ranks = rank[matrix.indices]
+    order = np.lexsort((ranks, row_of))  # within each row: rare terms first
+    sorted_rank = ranks[order]
     squares = matrix.data[order] ** 2
     inclusive = np.cumsum(squares)
     starts = matrix.indptr[:-1]
@@ -68,15 +109,20 @@ def prefix_matrix(matrix: sp.csr_matrix, rank: np.ndarray, threshold: float) -> 
     row_total = np.zeros(n_rows)
     nonempty = lengths > 0
     row_total[nonempty] = inclusive[matrix.indptr[1:][nonempty] - 1] - before_row[nonempty]
-    within = inclusive - np.repeat(before_row, lengths)
-    tail = np.repeat(row_total, lengths) - within + squares  # squared norm of this term and all rarer-last
-    keep_sorted = tail >= threshold * threshold - _SAFETY
-    keep = np.empty_like(keep_sorted)
-    keep[order] = keep_sorted
-    counts = np.bincount(row_of[keep], minlength=n_rows)
+    # Squared norm of this term and every later one (rounding error ~1e-10, far below _SAFETY).
+    tail = np.maximum(np.repeat(row_total, lengths) - (inclusive - np.repeat(before_row, lengths)) + squares, 0.0)
+    in_prefix_sorted = tail >= threshold * threshold - _SAFETY
+    in_prefix = np.empty_like(in_prefix_sorted)
+    in_prefix[order] = in_prefix_sorted
+    counts = np.bincount(row_of[in_prefix], minlength=n_rows)
     indptr = np.concatenate(([0], np.cumsum(counts)))
-    return sp.csr_matrix((np.ones(int(keep.sum()), dtype=np.int32), matrix.indices[keep], indptr),
-                         shape=matrix.shape)
+    prefix = sp.csr_matrix((matrix.data[in_prefix], matrix.indices[in_prefix], indptr), shape=matrix.shape)
+    suffix_sq = np.bincount(row_of[~in_prefix], weights=matrix.data[~in_prefix] ** 2, minlength=n_rows)
+    suffix_start = np.full(n_rows, n_terms, dtype=np.int64)  # rank n_terms: no suffix
+    first = np.flatnonzero(~in_prefix_sorted & np.concatenate(([True], in_prefix_sorted[:-1]) if len(order) else []))
+    suffix_start[row_of[order][first]] = sorted_rank[first]
+    tails = RowTails(row_of[order] * (n_terms + 1) + sorted_rank, tail, matrix.indptr[1:].astype(np.int64))
+    return PrefixSplit(prefix, np.sqrt(suffix_sq), suffix_start), tails
 
 
 def row_dots(a: sp.csr_matrix, rows_a: np.ndarray, b: sp.csr_matrix, rows_b: np.ndarray) -> np.ndarray:
@@ -88,16 +134,42 @@ def row_dots(a: sp.csr_matrix, rows_a: np.ndarray, b: sp.csr_matrix, rows_b: np.
     return out
 
 
-def _earliest_hits(query: np.ndarray, ref: np.ndarray, sims: np.ndarray, threshold: float) -> dict[int, tuple[int, float]]:
-    """{query: (smallest ref with sim >= threshold, its sim)}."""
-    ok = sims >= threshold
-    if not ok.any():
+def _matching_pairs(queries: sp.csr_matrix, query_tails: RowTails, query_offset: int,
+                    refs: sp.csr_matrix, ref_split: PrefixSplit, threshold: float,
+                    keep_pair=None, ref_rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(query row, ref row) of every pair whose cosine reaches ``threshold``.
+
+    ``queries @ ref_split.prefix.T`` gives, for every pair sharing one of the ref's prefix terms
+    (all matching pairs do), the part of the dot product carried by those terms. The rest comes
+    from the ref's suffix terms, so it is at most (ref suffix norm) x (norm of the query's terms
+    from the suffix's first rank on). A pair whose part already reaches the threshold is a match;
+    one that cannot reach it even with that bound is not; only pairs in between are scored in
+    full (against ``refs[ref_rows[r]]`` when ``ref_rows`` is given). Query rows of ``queries``
+    are rows ``query_offset + q`` of ``query_tails``.
+    """
+    partial = (queries @ ref_split.prefix.T).tocoo()
+    q, r, part = partial.row.astype(np.int64), partial.col.astype(np.int64), partial.data
+    if keep_pair is not None:
+        wanted = keep_pair(q, r)
+        q, r, part = q[wanted], r[wanted], part[wanted]
+    sure = part >= threshold + _SAFETY
+    maybe = np.flatnonzero(~sure & (part + ref_split.suffix_norm[r] >= threshold - _SAFETY))
+    rest = ref_split.suffix_norm[r[maybe]] * query_tails.from_rank(
+        q[maybe] + query_offset, ref_split.suffix_start[r[maybe]], queries.shape[1])
+    maybe = maybe[part[maybe] + rest >= threshold - _SAFETY]
+    q_maybe, r_maybe = q[maybe], r[maybe]
+    ok = row_dots(queries, q_maybe, refs, r_maybe if ref_rows is None else ref_rows[r_maybe]) >= threshold
+    return np.concatenate([q[sure], q_maybe[ok]]), np.concatenate([r[sure], r_maybe[ok]])
+
+
+def _earliest(q: np.ndarray, r: np.ndarray) -> dict[int, int]:
+    """{query: smallest ref it matched}."""
+    if not len(q):
         return {}
-    q, r, s = query[ok], ref[ok], sims[ok]
     order = np.lexsort((r, q))
-    q, r, s = q[order], r[order], s[order]
+    q, r = q[order], r[order]
     first = np.concatenate(([True], q[1:] != q[:-1]))
-    return {int(a): (int(b), float(c)) for a, b, c in zip(q[first], r[first], s[first])}
+    return dict(zip(q[first].tolist(), r[first].tolist()))
 
 
 def cross_filter(queries: sp.csr_matrix, refs: sp.csr_matrix, threshold: float,
@@ -107,13 +179,15 @@ def cross_filter(queries: sp.csr_matrix, refs: sp.csr_matrix, threshold: float,
     if queries.shape[0] == 0 or refs.shape[0] == 0:
         return {}
     rank = _rare_first_rank(queries, refs)
-    pq, pr_t = prefix_matrix(queries, rank, threshold), prefix_matrix(refs, rank, threshold).T.tocsr()
+    split, _ = split_prefix(refs, rank, threshold)
+    _, query_tails = split_prefix(queries, rank, threshold)
     dropped: dict[int, Match] = {}
     for start in range(0, queries.shape[0], block):
-        cand = (pq[start:start + block] @ pr_t).tocoo()
-        q, r = cand.row.astype(np.int64) + start, cand.col.astype(np.int64)
-        for j, (i, sim) in _earliest_hits(q, r, row_dots(queries, q, refs, r), threshold).items():
-            dropped[j] = Match(i, similarity=sim)
+        q_block = queries[start:start + block]
+        hits = _earliest(*_matching_pairs(q_block, query_tails, start, refs, split, threshold))
+        q, r = np.fromiter(hits, np.int64, len(hits)), np.fromiter(hits.values(), np.int64, len(hits))
+        for j, i, sim in zip(q.tolist(), r.tolist(), row_dots(q_block, q, refs, r).tolist()):
+            dropped[j + start] = Match(i, similarity=sim)
     return dropped
 
 
@@ -121,19 +195,22 @@ class _KeptIndex:
     """Prefix rows of the prompts kept so far, merged into one matrix every few blocks."""
 
     def __init__(self, n_cols: int):
-        self.merged = sp.csr_matrix((0, n_cols), dtype=np.int32)
+        self.merged = PrefixSplit(sp.csr_matrix((0, n_cols)), np.zeros(0), np.zeros(0, dtype=np.int64))
         self.merged_ids = np.zeros(0, dtype=np.int64)
-        self.recent: list[tuple[sp.csr_matrix, np.ndarray]] = []
+        self.recent: list[tuple[PrefixSplit, np.ndarray]] = []
 
-    def add(self, prefix_rows: sp.csr_matrix, ids: np.ndarray) -> None:
-        self.recent.append((prefix_rows, ids))
+    def add(self, split: PrefixSplit, ids: np.ndarray) -> None:
+        self.recent.append((split, ids))
         if len(self.recent) >= 16:
-            self.merged = sp.vstack([self.merged] + [m for m, _ in self.recent], format="csr")
+            parts = [self.merged] + [p for p, _ in self.recent]
+            self.merged = PrefixSplit(sp.vstack([p.prefix for p in parts], format="csr"),
+                                      np.concatenate([p.suffix_norm for p in parts]),
+                                      np.concatenate([p.suffix_start for p in parts]))
             self.merged_ids = np.concatenate([self.merged_ids] + [i for _, i in self.recent])
             self.recent = []
 
     def parts(self):
-        if self.merged.shape[0]:
+        if len(self.merged_ids):
             yield self.merged, self.merged_ids
         yield from self.recent
 
@@ -145,41 +222,41 @@ def greedy_filter(matrix: sp.csr_matrix, threshold: float, block: int = 2048,
     n = matrix.shape[0]
     if n == 0:
         return {}
-    prefix = prefix_matrix(matrix, _rare_first_rank(matrix), threshold)
+    split, tails = split_prefix(matrix, _rare_first_rank(matrix), threshold)
     kept = _KeptIndex(matrix.shape[1])
     dropped: dict[int, Match] = {}
     for start in range(0, n, block):
         stop = min(n, start + block)
-        block_prefix = prefix[start:stop]
-        hits: dict[int, tuple[int, float]] = {}
-        for kept_prefix, kept_ids in kept.parts():
-            cand = (block_prefix @ kept_prefix.T).tocoo()
-            q, r = cand.row.astype(np.int64) + start, kept_ids[cand.col]
-            for j, hit in _earliest_hits(q, r, row_dots(matrix, q, matrix, r), threshold).items():
-                if j not in hits or hit[0] < hits[j][0]:
-                    hits[j] = hit
+        rows = matrix[start:stop]
+        hits: dict[int, int] = {}
+        for kept_split, kept_ids in kept.parts():  # earlier parts hold earlier rows
+            q, r = _matching_pairs(rows, tails, start, matrix, kept_split, threshold, ref_rows=kept_ids)
+            for j, i in _earliest(q, kept_ids[r]).items():
+                hits.setdefault(j + start, i)
         # Pairs inside the block, each row against the earlier ones, resolved in order.
-        cand = sp.triu(block_prefix @ block_prefix.T, k=1).tocoo()  # row < col: row is earlier
-        earlier, later = cand.row.astype(np.int64) + start, cand.col.astype(np.int64) + start
-        sims = row_dots(matrix, earlier, matrix, later)
-        ok = sims >= threshold
-        order = np.lexsort((earlier[ok], later[ok]))
-        by_later: dict[int, list[tuple[int, float]]] = {}
-        for i, j, s in zip(earlier[ok][order], later[ok][order], sims[ok][order]):
-            by_later.setdefault(int(j), []).append((int(i), float(s)))
-        keep_ids = []
+        q, r = _matching_pairs(rows, tails, start, rows, split.rows(slice(start, stop)), threshold,
+                               keep_pair=lambda q, r: r < q)
+        order = np.lexsort((r, q))
+        earlier: dict[int, list[int]] = {}
+        for j, i in zip((q[order] + start).tolist(), (r[order] + start).tolist()):
+            earlier.setdefault(j, []).append(i)
+        keep_ids: list[int] = []
         kept_in_block: set[int] = set()
         for j in range(start, stop):
-            hit = hits.get(j)
-            if hit is None:
-                hit = next(((i, s) for i, s in by_later.get(j, ()) if i in kept_in_block), None)
-            if hit is None:
+            i = hits.get(j)
+            if i is None:
+                i = next((i for i in earlier.get(j, ()) if i in kept_in_block), None)
+            if i is None:
                 kept_in_block.add(j)
                 keep_ids.append(j)
             else:
-                dropped[j] = Match(hit[0], similarity=hit[1])
+                hits[j] = i
+        gone = np.asarray(sorted(hits), dtype=np.int64)
+        match = np.asarray([hits[j] for j in gone.tolist()], dtype=np.int64)
+        for j, i, sim in zip(gone.tolist(), match.tolist(), row_dots(matrix, gone, matrix, match).tolist()):
+            dropped[j] = Match(i, similarity=sim)
         ids = np.asarray(keep_ids, dtype=np.int64)
-        kept.add(prefix[ids], ids)
+        kept.add(split.rows(ids), ids)
         if progress is not None:
             progress(stop - start)
     return dropped
