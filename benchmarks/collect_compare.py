@@ -101,13 +101,18 @@ def worker(args) -> None:
                       "dropped": sorted(dropped)}))
 
 
-def _spawn(step, method, n, args) -> dict:
-    cmd = [sys.executable, __file__, "--worker", "--step", step, "--method", method, "--n", str(n),
-           "--local-dir", args.local_dir, "--cache", args.cache]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "STAR1_OFFLINE": "1"})
+def run_worker(script: str, worker_args: list[str], **env) -> dict:
+    """Run ``script --worker ...`` in a fresh process; its last stdout line is a JSON result."""
+    proc = subprocess.run([sys.executable, script, "--worker", *worker_args], capture_output=True, text=True,
+                          env={**os.environ, "STAR1_OFFLINE": "1", **env})
     if proc.returncode != 0:
         return {"error": (proc.stderr.strip().splitlines() or ["killed"])[-1], "returncode": proc.returncode}
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _spawn(step, method, n, args) -> dict:
+    return run_worker(__file__, ["--step", step, "--method", method, "--n", str(n),
+                                 "--local-dir", args.local_dir, "--cache", args.cache])
 
 
 def main() -> None:

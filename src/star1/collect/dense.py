@@ -34,6 +34,14 @@ def _scores_at_least(queries: np.ndarray, refs: np.ndarray, threshold: float):
     return q[ok], r[ok], sims[ok]
 
 
+def _first_per_query(q: np.ndarray, r: np.ndarray, s: np.ndarray):
+    """For each query, its smallest ref and that pair's similarity."""
+    order = np.lexsort((r, q))
+    q, r, s = q[order], r[order], s[order]
+    first = np.concatenate(([True], q[1:] != q[:-1])) if len(q) else np.zeros(0, dtype=bool)
+    return zip(q[first].tolist(), r[first].tolist(), s[first].tolist())
+
+
 def cross_filter(queries: np.ndarray, refs: np.ndarray, threshold: float,
                  block: int = 2048) -> dict[int, Match]:
     """{query: Match(earliest ref, sim)} for every query whose similarity with a ref reaches it."""
@@ -41,10 +49,8 @@ def cross_filter(queries: np.ndarray, refs: np.ndarray, threshold: float,
     if not len(queries) or not len(refs):
         return dropped
     for start in range(0, len(queries), block):
-        q, r, s = _scores_at_least(queries[start:start + block], refs, threshold)
-        order = np.lexsort((r, q))
-        for qi, ri, si in zip(q[order], r[order], s[order]):
-            dropped.setdefault(int(qi) + start, Match(int(ri), similarity=float(si)))
+        for qi, ri, si in _first_per_query(*_scores_at_least(queries[start:start + block], refs, threshold)):
+            dropped[qi + start] = Match(ri, similarity=si)
     return dropped
 
 
@@ -91,11 +97,9 @@ def greedy_filter(vectors: np.ndarray, threshold: float, block: int = 1024, chun
             pending = np.arange(start, stop)
             for c in range(0, n_kept, chunk):  # earlier chunks hold earlier rows: first hit is earliest
                 ids = kept_ids[c:min(n_kept, c + chunk)]
-                q, r, s = _scores_at_least(vectors[pending], vectors[ids], threshold)
-                order = np.lexsort((r, q))
-                for qi, ri, si in zip(q[order], r[order], s[order]):
-                    prior.setdefault(int(pending[qi]), (int(ids[ri]), float(si)))
-                pending = np.array([j for j in pending if j not in prior], dtype=np.int64)
+                for qi, ri, si in _first_per_query(*_scores_at_least(vectors[pending], vectors[ids], threshold)):
+                    prior[int(pending[qi])] = (int(ids[ri]), si)
+                pending = np.array([j for j in pending.tolist() if j not in prior], dtype=np.int64)
                 if not len(pending):
                     break
         elif n_kept:

@@ -232,7 +232,8 @@ def collect(config: CollectConfig, progress: Progress | None = None) -> CollectR
     if not config.skip_embedding:
         embedder = Embedder(config.embedding_model, config.embedding_batch_size, threads=config.threads)
         t0 = time.perf_counter()
-        with progress.task("embedding prompts", total=len(alive) + len(decon_texts)) as advance:
+        unique = len({pool_texts[p] for p in alive}) + len(set(decon_texts))
+        with progress.task("embedding prompts", total=unique) as advance:
             vectors = embedder.embed([pool_texts[p] for p in alive], progress=advance)
             decon_vectors = embedder.embed(decon_texts, progress=advance)
         timings["embed"] = time.perf_counter() - t0

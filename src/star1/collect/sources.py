@@ -59,49 +59,44 @@ def _one(label: str, *alternatives: tuple[DatasetFile, Parser]) -> SourcePart:
 
 # ---- parsers -------------------------------------------------------------------------------
 
-def _csv_field(field: str, category: str | None = None, delimiter: str = ",",
-               keep: Callable[[dict], bool] | None = None) -> Parser:
-    def parse(path: Path, opts: LoadOptions) -> ParseResult:
-        out = ParseResult()
-        for row, rec in iter_csv(path, delimiter):
-            out.rows += 1
-            if isinstance(rec, Exception):
-                out.bad(path, row, str(rec))
-            elif field not in rec:
-                out.bad(path, row, f"field '{field}' missing")
-            elif keep is not None and not keep(rec):
-                out.excluded += 1
-            else:
-                out.take(path, row, rec[field], rec.get(category) if category else None)
-        return out
-    return parse
+def _tsv(path: Path):
+    return iter_csv(path, delimiter="\t")
 
 
-def _json_field(field: str, category: Callable[[dict], str | None] | None = None,
-                keep: Callable[[dict], bool] | None = None) -> Parser:
+def _records(read: Callable, field: str | Callable[[dict], object],
+             category: str | Callable[[dict], str | None] | None = None,
+             keep: Callable[[dict, LoadOptions], bool] | None = None) -> Parser:
+    """Records (CSV/TSV rows or JSON objects); the prompt is ``rec[field]`` (or ``field(rec)``),
+    rows failing ``keep`` are excluded by the source's rule."""
     def parse(path: Path, opts: LoadOptions) -> ParseResult:
         out = ParseResult()
-        for row, rec in iter_json_records(path):
+        for row, rec in read(path):
             out.rows += 1
             if isinstance(rec, Exception):
                 out.bad(path, row, str(rec))
             elif not isinstance(rec, dict):
                 out.bad(path, row, f"expected an object, got {type(rec).__name__}")
-            elif keep is not None and not keep(rec):
+            elif isinstance(field, str) and field not in rec:
+                out.bad(path, row, f"field '{field}' missing")
+            elif keep is not None and not keep(rec, opts):
                 out.excluded += 1
             else:
-                out.take(path, row, rec.get(field), category(rec) if category else None)
+                value = field(rec) if callable(field) else rec[field]
+                cat = category(rec) if callable(category) else rec.get(category) if category else None
+                out.take(path, row, value, cat)
         return out
     return parse
 
 
-def _json_strings(path: Path, opts: LoadOptions) -> ParseResult:
-    """A JSON list of prompt strings."""
-    out = ParseResult()
-    for row, item in iter_json_records(path):
-        out.rows += 1
-        out.take(path, row, item)
-    return out
+def _items(read: Callable) -> Parser:
+    """Every item is a prompt: the strings of a JSON list, the lines of a text file."""
+    def parse(path: Path, opts: LoadOptions) -> ParseResult:
+        out = ParseResult()
+        for row, item in read(path):
+            out.rows += 1
+            out.take(path, row, item.strip() if isinstance(item, str) else item)
+        return out
+    return parse
 
 
 def _json_parallel_lists(field: str, category: str | None = None) -> Parser:
@@ -122,14 +117,6 @@ def _json_parallel_lists(field: str, category: str | None = None) -> Parser:
     return parse
 
 
-def _text_lines(path: Path, opts: LoadOptions) -> ParseResult:
-    out = ParseResult()
-    for row, line in iter_lines(path):
-        out.rows += 1
-        out.take(path, row, line.strip())
-    return out
-
-
 def _headerless_csv(category: str) -> Parser:
     """HEx-PHI: one prompt per line in a CSV without a header row."""
     def parse(path: Path, opts: LoadOptions) -> ParseResult:
@@ -144,22 +131,10 @@ def _headerless_csv(category: str) -> Parser:
 ALERT_MARKERS = re.compile(r"### (Instruction:|Response:)\n?")
 
 
-def _alert(path: Path, opts: LoadOptions) -> ParseResult:
-    """ALERT: the prompt is wrapped in '### Instruction:' / '### Response:' markers."""
-    out = ParseResult()
-    for row, rec in iter_json_records(path):
-        out.rows += 1
-        if isinstance(rec, Exception):
-            out.bad(path, row, str(rec))
-            continue
-        if not isinstance(rec, dict):
-            out.bad(path, row, f"expected an object, got {type(rec).__name__}")
-            continue
-        text = rec.get("prompt", rec.get("query"))  # hub file: prompt; SG-Bench copy: query
-        if isinstance(text, str):
-            text = ALERT_MARKERS.sub("", text).strip()
-        out.take(path, row, text, rec.get("category"))
-    return out
+def _alert_prompt(rec: dict):
+    """ALERT wraps the prompt in '### Instruction:' / '### Response:' markers."""
+    text = rec.get("prompt", rec.get("query"))  # hub file: prompt; SG-Bench copy: query
+    return ALERT_MARKERS.sub("", text).strip() if isinstance(text, str) else text
 
 
 def _true_keys(mapping) -> str | None:
@@ -181,21 +156,6 @@ def _salad_category(rec: dict) -> str | None:
     return " / ".join(str(v) for v in levels if v) or None
 
 
-def _wildjailbreak(path: Path, opts: LoadOptions) -> ParseResult:
-    out = ParseResult()
-    for row, rec in iter_csv(path, delimiter="\t"):
-        out.rows += 1
-        if isinstance(rec, Exception):
-            out.bad(path, row, str(rec))
-        elif "vanilla" not in rec:
-            out.bad(path, row, "field 'vanilla' missing")
-        elif not opts.wildjailbreak_include_benign and not rec.get("data_type", "").endswith("_harmful"):
-            out.excluded += 1
-        else:
-            out.take(path, row, rec["vanilla"], rec.get("data_type"))
-    return out
-
-
 # ---- the sources ---------------------------------------------------------------------------
 
 def _hexphi_parts() -> tuple[SourcePart, ...]:
@@ -207,8 +167,8 @@ def _hexphi_parts() -> tuple[SourcePart, ...]:
 
 
 def _pku_parts() -> tuple[SourcePart, ...]:
-    both_unsafe = _json_field("prompt", _pku_category, keep=lambda r: r.get("is_response_0_safe") is False
-                              and r.get("is_response_1_safe") is False)
+    both_unsafe = _records(iter_json_records, "prompt", _pku_category,
+                           keep=lambda r, o: r.get("is_response_0_safe") is False and r.get("is_response_1_safe") is False)
     return tuple(
         _one(f"{model}/{split}", (DatasetFile(f"pku_saferlhf/{model}/{split}.jsonl", hub_repo="PKU-Alignment/PKU-SafeRLHF",
                                               hub_path=f"data/{model}/{split}.jsonl"), both_unsafe))
@@ -216,7 +176,8 @@ def _pku_parts() -> tuple[SourcePart, ...]:
 
 
 def _beavertails_parts() -> tuple[SourcePart, ...]:
-    unsafe = _json_field("prompt", lambda r: _true_keys(r.get("category")), keep=lambda r: r.get("is_safe") is False)
+    unsafe = _records(iter_json_records, "prompt", lambda r: _true_keys(r.get("category")),
+                      keep=lambda r, o: r.get("is_safe") is False)
     return tuple(
         _one(f"330k_{split}", (DatasetFile(f"beavertails/{split}.jsonl.xz", hub_repo="PKU-Alignment/BeaverTails",
                                            hub_path=f"round0/330k/{split}.jsonl.xz"), unsafe))
@@ -230,56 +191,59 @@ HARMBENCH = f"{GH}/centerforaisafety/HarmBench/main/data/behavior_datasets"
 SOURCES: tuple[SourceSpec, ...] = (
     SourceSpec("gptfuzz", "GPTFuzz", 8, (_one("questions", (DatasetFile(
         "gptfuzz/question_list.csv", url=f"{GH}/sherdencooper/GPTFuzz/master/datasets/questions/question_list.csv"),
-        _csv_field("text"))),), "every row; prompt = text"),
+        _records(iter_csv, "text"))),), "every row; prompt = text"),
     SourceSpec("simple_safety_tests", "SimpleSafetyTests", 8, (_one("test", (DatasetFile(
         "simple_safety_tests/sst_test_cases.csv", hub_repo="Bertievidgen/SimpleSafetyTests",
-        hub_path="sst_test_cases.csv"), _csv_field("prompt", "harm_area"))),), "every row; prompt = prompt"),
+        hub_path="sst_test_cases.csv"), _records(iter_csv, "prompt", "harm_area"))),), "every row; prompt = prompt"),
     SourceSpec("malicious_instruct", "MaliciousInstruct", 8, (_one("all", (DatasetFile(
         "malicious_instruct/MaliciousInstruct.txt", url=f"{GH}/Princeton-SysML/Jailbreak_LLM/main/data/MaliciousInstruct.txt"),
-        _text_lines)),), "every line"),
+        _items(iter_lines))),), "every line"),
     SourceSpec("qharm", "QHarm", 8, (_one("all", (DatasetFile(
         "safety_tuned_llamas/Q-Harm.json", url=f"{STL}/evaluation/Q-Harm.json"), _json_parallel_lists("instructions"))),),
         "every item of 'instructions'"),
     SourceSpec("tdc_redteaming", "TDCRedTeaming", 8, (
-        _one("dev", (DatasetFile("tdc2023/dev/behaviors.json", url=f"{TDC}/dev/behaviors.json"), _json_strings)),
-        _one("test", (DatasetFile("tdc2023/test/behaviors.json", url=f"{TDC}/test/behaviors.json"), _json_strings),
+        _one("dev", (DatasetFile("tdc2023/dev/behaviors.json", url=f"{TDC}/dev/behaviors.json"), _items(iter_json_records))),
+        _one("test", (DatasetFile("tdc2023/test/behaviors.json", url=f"{TDC}/test/behaviors.json"), _items(iter_json_records)),
              (DatasetFile("tdc2023/tdc2023_test_phase_behaviors.csv",
                           url=f"{HARMBENCH}/extra_behavior_datasets/tdc2023_test_phase_behaviors.csv"),
-              _csv_field("Behavior", "Category")))),
+              _records(iter_csv, "Behavior", "Category")))),
         "dev + test behaviors"),
     SourceSpec("malicious_instructions", "MaliciousInstructions", 8, (_one("all", (DatasetFile(
         "safety_tuned_llamas/I-MaliciousInstructions.json", url=f"{STL}/evaluation/I-MaliciousInstructions.json"),
         _json_parallel_lists("instructions", "tags"))),), "every item of 'instructions'"),
     SourceSpec("harmfulq", "HarmfulQ", 8, (_one("all", (DatasetFile(
         "harmfulq/toxic_outs.json", url=f"{GH}/SALT-NLP/chain-of-thought-bias/main/data/dangerous-q/toxic_outs.json"),
-        _json_strings)),), "every string"),
+        _items(iter_json_records))),), "every string"),
     SourceSpec("hexphi", "HExPHI", 8, _hexphi_parts(), "every line of the 10 category files"),
     SourceSpec("harmbench", "HarmBench", 8, (_one("text_all", (DatasetFile(
         "harmbench/harmbench_behaviors_text_all.csv", url=f"{HARMBENCH}/harmbench_behaviors_text_all.csv"),
-        _csv_field("Behavior", "SemanticCategory", keep=lambda r: r.get("FunctionalCategory") != "contextual"))),),
+        _records(iter_csv, "Behavior", "SemanticCategory", keep=lambda r, o: r.get("FunctionalCategory") != "contextual"))),),
         "text behaviors whose FunctionalCategory is not 'contextual'"),
     SourceSpec("attaq", "AttaQ", 7, (_one("train", (DatasetFile(
-        "attaq/AttaQ-v1.csv", hub_repo="ibm-research/AttaQ", hub_path="AttaQ-v1.csv"), _csv_field("input", "label"))),),
+        "attaq/AttaQ-v1.csv", hub_repo="ibm-research/AttaQ", hub_path="AttaQ-v1.csv"), _records(iter_csv, "input", "label"))),),
         "every row; prompt = input"),
     SourceSpec("harmfulqa", "HarmfulQA", 7, (_one("train", (DatasetFile(
         "harmfulqa/data_for_hub.json", hub_repo="declare-lab/HarmfulQA", hub_path="data_for_hub.json"),
-        _json_field("question", lambda r: r.get("topic")))),), "every record; prompt = question"),
+        _records(iter_json_records, "question", "topic"))),), "every record; prompt = question"),
     SourceSpec("safety_instructions", "SafetyInstructions", 7, (_one("all", (DatasetFile(
         "safety_tuned_llamas/safety_only_data_Instructions.json", url=f"{STL}/training/safety_only_data_Instructions.json"),
-        _json_field("instruction"))),), "every record; prompt = instruction"),
+        _records(iter_json_records, "instruction"))),), "every record; prompt = instruction"),
     SourceSpec("ultrasafety", "UltraSafety", 7, (_one("train", (DatasetFile(
         "ultrasafety/UltraSafety.json", hub_repo="openbmb/UltraSafety", hub_path="UltraSafety.json"),
-        _json_field("instruction"))),), "every record; prompt = instruction"),
+        _records(iter_json_records, "instruction"))),), "every record; prompt = instruction"),
     SourceSpec("alert", "ALERT", 7, (_one("test", (DatasetFile(
-        "alert/alert.jsonl", hub_repo="Babelscape/ALERT", hub_path="alert.jsonl"), _alert)),),
+        "alert/alert.jsonl", hub_repo="Babelscape/ALERT", hub_path="alert.jsonl"),
+        _records(iter_json_records, _alert_prompt, "category"))),),
         "every record, '### Instruction:' / '### Response:' markers removed"),
     SourceSpec("saladbench", "SaladBench", 8, (_one("base_set", (DatasetFile(
         "saladbench/base_set.json", hub_repo="OpenSafetyLab/Salad-Data", hub_path="base_set.json"),
-        _json_field("question", _salad_category))),), "base set; prompt = question"),
+        _records(iter_json_records, "question", _salad_category))),), "base set; prompt = question"),
     SourceSpec("pku_saferlhf", "PKUSafeRLHF", 6, _pku_parts(), "train + test rows where both responses are unsafe"),
     SourceSpec("beavertails", "BeaverTails", 5, _beavertails_parts(), "330k train + test rows with is_safe false"),
     SourceSpec("wildjailbreak", "wildjailbreak", 5, (_one("train", (DatasetFile(
-        "wildjailbreak/train.tsv", hub_repo="allenai/wildjailbreak", hub_path="train/train.tsv"), _wildjailbreak)),),
+        "wildjailbreak/train.tsv", hub_repo="allenai/wildjailbreak", hub_path="train/train.tsv"),
+        _records(_tsv, "vanilla", "data_type",
+                 keep=lambda r, o: o.wildjailbreak_include_benign or r.get("data_type", "").endswith("_harmful")))),),
         "train rows' vanilla prompt; harmful rows only unless wildjailbreak_include_benign"),
 )
 
