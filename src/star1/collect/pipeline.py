@@ -104,9 +104,7 @@ def _removals(step, dropped: dict[int, Match], texts, source_names, other_texts,
     return out
 
 
-def collect(config: CollectConfig, progress: Progress | None = None) -> CollectResult:
-    progress = progress or Progress(enabled=False)
-    timings: dict[str, float] = {}
+def _validate(config: CollectConfig) -> tuple[list[str], list[str]]:
     source_keys = resolve_source_keys(config.sources)
     decon_keys = check_decontamination_keys(config.decontaminate)
     unknown = set(config.ngram_overrides) - set(SOURCE_KEYS) - {u.source_name for u in config.user_sources}
@@ -120,163 +118,197 @@ def collect(config: CollectConfig, progress: Progress | None = None) -> CollectR
         if name in taken:
             raise ConfigError(f"source name {name!r} of {u.path} is already used; pick another with --source-name")
         taken.add(name)
+    return source_keys, decon_keys
 
-    t0 = time.perf_counter()
-    user = [load_user_file(u.path, u.column, u.source_name, u.category_column, u.ngram) for u in config.user_sources]
-    options = LoadOptions(wildjailbreak_include_benign=config.wildjailbreak_include_benign)
-    specs = [s for s in SOURCES if s.key in source_keys]
-    loaded: list[LoadedSource] = []
-    with progress.task("loading sources", total=len(specs) + len(decon_keys)) as advance:
-        for spec in specs:
-            loaded.append(load_source(spec, config.local_dir, options))
-            advance(1)
-        decon = []
-        for key in decon_keys:
-            decon.append(load_decontamination(key, config.local_dir))
-            advance(1)
-    loaded += user
-    for src in loaded:
-        src.ngram = config.ngram_overrides.get(src.key, src.ngram)
-    timings["load"] = time.perf_counter() - t0
 
-    decon_texts = [t for d in decon for t in d.prompts]
-    decon_names = [d.key for d in decon for _ in d.prompts]
-    examples = _Examples(config.examples)
-    counts = {s.name: {"loaded": len(s.prompts)} for s in loaded}
+class _Run:
+    """The state one collect run carries from step to step."""
 
-    # Steps 1-3, source by source.
-    t0 = time.perf_counter()
-    survivors: list[list[int]] = []
-    for src in loaded:
-        texts = [p.text for p in src.prompts]
-        dropped = self_ngram_dedup(texts, src.ngram)
-        examples.note("self_ngram", len(dropped), lambda room: _removals(
-            "self_ngram", dropped, texts, [src.name] * len(texts), texts, [src.name] * len(texts), room))
-        survivors.append([i for i in range(len(texts)) if i not in dropped])
-        counts[src.name]["self_ngram"] = len(survivors[-1])
-    timings["self_ngram"] = time.perf_counter() - t0
+    def __init__(self, config: CollectConfig, progress: Progress):
+        self.config, self.progress = config, progress
+        self.timings: dict[str, float] = {}
+        self.examples = _Examples(config.examples)
 
-    t0 = time.perf_counter()
-    corpus_texts = list(decon_texts)
-    corpus_row: list[list[int]] = []
-    for src, keep in zip(loaded, survivors):
-        corpus_row.append(list(range(len(corpus_texts), len(corpus_texts) + len(keep))))
-        corpus_texts.extend(src.prompts[i].text for i in keep)
-    corpus = tfidf.TfidfCorpus(corpus_texts)
-    timings["tokenize"] = time.perf_counter() - t0
+    def load(self, source_keys: list[str], decon_keys: list[str]) -> None:
+        config, t0 = self.config, time.perf_counter()
+        user = [load_user_file(u.path, u.column, u.source_name, u.category_column, u.ngram)
+                for u in config.user_sources]
+        options = LoadOptions(wildjailbreak_include_benign=config.wildjailbreak_include_benign)
+        specs = [s for s in SOURCES if s.key in source_keys]
+        self.sources: list[LoadedSource] = []
+        self.decon: list[DecontaminationSet] = []
+        with self.progress.task("loading sources", total=len(specs) + len(decon_keys)) as advance:
+            for spec in specs:
+                self.sources.append(load_source(spec, config.local_dir, options))
+                advance(1)
+            for key in decon_keys:
+                self.decon.append(load_decontamination(key, config.local_dir))
+                advance(1)
+        self.sources += user
+        for src in self.sources:
+            src.ngram = config.ngram_overrides.get(src.key, src.ngram)
+        self.decon_texts = [t for d in self.decon for t in d.prompts]
+        self.decon_names = [d.key for d in self.decon for _ in d.prompts]
+        self.counts = {s.name: {"loaded": len(s.prompts)} for s in self.sources}
+        self.timings["load"] = time.perf_counter() - t0
 
-    ngram_index = NgramIndex(config.decontam_ngram)
-    ngram_index.add(decon_texts)
-    ngram_ref_texts, ngram_ref_names = list(decon_texts), list(decon_names)
-    accepted_rows: list[int] = []  # corpus rows accepted from earlier sources
-    accepted_names: list[str] = []
-    pool: list[tuple[int, int]] = []  # (source index, prompt index)
-    t_ngram = t_tfidf = 0.0
-    with progress.task("n-gram and TF-IDF decontamination", total=len(loaded)) as advance:
-        for s_idx, (src, keep) in enumerate(zip(loaded, survivors)):
-            texts = [src.prompts[i].text for i in keep]
+    def self_dedup(self) -> list[list[int]]:
+        """Step 1: per source, indices of the prompts left."""
+        t0, survivors = time.perf_counter(), []
+        for src in self.sources:
+            texts = [p.text for p in src.prompts]
             names = [src.name] * len(texts)
-            t1 = time.perf_counter()
-            dropped = ngram_index.filter(texts)
-            examples.note("decontam_ngram", len(dropped), lambda room: _removals(
-                "decontam_ngram", dropped, texts, names, ngram_ref_texts, ngram_ref_names, room))
-            keep2 = [k for k in range(len(keep)) if k not in dropped]
-            counts[src.name]["decontam_ngram"] = len(keep2)
-            t2 = time.perf_counter()
-            refs = np.asarray(list(range(len(decon_texts))) + accepted_rows, dtype=np.int64)
-            queries = np.asarray([corpus_row[s_idx][k] for k in keep2], dtype=np.int64)
-            matrix = corpus.tfidf(np.concatenate([refs, queries]))
-            dropped3 = tfidf.cross_filter(matrix[len(refs):], matrix[:len(refs)], config.tfidf_threshold)
-            ref_texts = [corpus_texts[r] for r in refs]
-            ref_names = decon_names + accepted_names
-            q_texts = [texts[k] for k in keep2]
-            examples.note("tfidf_cross", len(dropped3), lambda room: _removals(
-                "tfidf_cross", dropped3, q_texts, names, ref_texts, ref_names, room))
-            keep3 = [k for i, k in enumerate(keep2) if i not in dropped3]
-            counts[src.name]["tfidf_cross"] = len(keep3)
-            accepted_rows.extend(corpus_row[s_idx][k] for k in keep3)
-            accepted_names.extend([src.name] * len(keep3))
-            pool.extend((s_idx, keep[k]) for k in keep3)
-            if config.ngram_against_earlier_sources:
-                accepted_texts = [texts[k] for k in keep3]
-                ngram_index.add(accepted_texts)
-                ngram_ref_texts += accepted_texts
-                ngram_ref_names += [src.name] * len(keep3)
-            t_ngram += t2 - t1
-            t_tfidf += time.perf_counter() - t2
-            advance(1)
-    timings["decontam_ngram"], timings["tfidf_cross"] = t_ngram, t_tfidf
+            dropped = self_ngram_dedup(texts, src.ngram)
+            self.examples.note("self_ngram", len(dropped), lambda room: _removals(
+                "self_ngram", dropped, texts, names, texts, names, room))
+            survivors.append([i for i in range(len(texts)) if i not in dropped])
+            self.counts[src.name]["self_ngram"] = len(survivors[-1])
+        self.timings["self_ngram"] = time.perf_counter() - t0
+        return survivors
 
-    pool_texts = [loaded[s].prompts[i].text for s, i in pool]
-    pool_names = [loaded[s].name for s, _ in pool]
+    def tokenize(self, survivors: list[list[int]]) -> list[list[int]]:
+        """One tokenisation of every text still in play; returns each source's corpus rows."""
+        t0 = time.perf_counter()
+        self.corpus_texts = list(self.decon_texts)
+        rows = []
+        for src, keep in zip(self.sources, survivors):
+            rows.append(list(range(len(self.corpus_texts), len(self.corpus_texts) + len(keep))))
+            self.corpus_texts.extend(src.prompts[i].text for i in keep)
+        self.corpus = tfidf.TfidfCorpus(self.corpus_texts)
+        self.timings["tokenize"] = time.perf_counter() - t0
+        return rows
 
-    def survivors_after(step: str, alive: list[int]) -> None:
-        per = {s.name: 0 for s in loaded}
+    def decontaminate_sources(self, survivors: list[list[int]], corpus_rows: list[list[int]]) -> None:
+        """Steps 2 and 3, source by source; fills the pool with the accepted prompts."""
+        config = self.config
+        ngram_index = NgramIndex(config.decontam_ngram)
+        ngram_index.add(self.decon_texts)
+        ngram_refs, ngram_names = list(self.decon_texts), list(self.decon_names)
+        self.pool_rows: list[int] = []  # corpus rows accepted so far, in order
+        self.pool: list[tuple[int, int]] = []  # (source index, prompt index)
+        accepted_names: list[str] = []
+        self.timings["decontam_ngram"] = self.timings["tfidf_cross"] = 0.0
+        with self.progress.task("n-gram and TF-IDF decontamination", total=len(self.sources)) as advance:
+            for s_idx, (src, keep) in enumerate(zip(self.sources, survivors)):
+                t0 = time.perf_counter()
+                texts = [src.prompts[i].text for i in keep]
+                names = [src.name] * len(texts)
+                dropped = ngram_index.filter(texts)
+                self.examples.note("decontam_ngram", len(dropped), lambda room: _removals(
+                    "decontam_ngram", dropped, texts, names, ngram_refs, ngram_names, room))
+                keep2 = [k for k in range(len(keep)) if k not in dropped]
+                self.counts[src.name]["decontam_ngram"] = len(keep2)
+                t1 = time.perf_counter()
+                # TF-IDF fitted on exactly the texts compared: decontamination sets, prompts
+                # accepted from earlier sources, and this source's remaining prompts.
+                refs = np.asarray(list(range(len(self.decon_texts))) + self.pool_rows, dtype=np.int64)
+                queries = np.asarray([corpus_rows[s_idx][k] for k in keep2], dtype=np.int64)
+                matrix = self.corpus.tfidf(np.concatenate([refs, queries]))
+                dropped = tfidf.cross_filter(matrix[len(refs):], matrix[:len(refs)], config.tfidf_threshold)
+                ref_texts = [self.corpus_texts[r] for r in refs]
+                q_texts = [texts[k] for k in keep2]
+                ref_names = self.decon_names + accepted_names
+                self.examples.note("tfidf_cross", len(dropped), lambda room: _removals(
+                    "tfidf_cross", dropped, q_texts, names, ref_texts, ref_names, room))
+                keep3 = [k for i, k in enumerate(keep2) if i not in dropped]
+                self.counts[src.name]["tfidf_cross"] = len(keep3)
+                self.pool_rows.extend(corpus_rows[s_idx][k] for k in keep3)
+                self.pool.extend((s_idx, keep[k]) for k in keep3)
+                accepted_names.extend([src.name] * len(keep3))
+                if config.ngram_against_earlier_sources:
+                    accepted = [texts[k] for k in keep3]
+                    ngram_index.add(accepted)
+                    ngram_refs += accepted
+                    ngram_names += [src.name] * len(accepted)
+                self.timings["decontam_ngram"] += t1 - t0
+                self.timings["tfidf_cross"] += time.perf_counter() - t1
+                advance(1)
+        self.pool_texts = [self.sources[s].prompts[i].text for s, i in self.pool]
+        self.pool_names = [self.sources[s].name for s, _ in self.pool]
+
+    def _count(self, step: str, alive: list[int]) -> None:
+        per = {s.name: 0 for s in self.sources}
         for p in alive:
-            per[pool_names[p]] += 1
+            per[self.pool_names[p]] += 1
         for name, n in per.items():
-            counts[name][step] = n
+            self.counts[name][step] = n
 
-    # Step 4a: greedy TF-IDF over the pool (fitted on the pooled texts).
-    t0 = time.perf_counter()
-    with progress.task("TF-IDF de-duplication of the pool", total=len(pool)) as advance:
-        matrix = corpus.tfidf(np.asarray(accepted_rows, dtype=np.int64))
-        dropped = tfidf.greedy_filter(matrix, config.pool_tfidf_threshold, progress=advance)
-    examples.note("pool_tfidf", len(dropped), lambda room: _removals(
-        "pool_tfidf", dropped, pool_texts, pool_names, pool_texts, pool_names, room))
-    alive = [p for p in range(len(pool)) if p not in dropped]
-    survivors_after("pool_tfidf", alive)
-    timings["pool_tfidf"] = time.perf_counter() - t0
+    def pool_tfidf(self) -> list[int]:
+        """Step 4a: greedy TF-IDF over the pool (fitted on the pooled texts). Returns pool indices left."""
+        t0 = time.perf_counter()
+        with self.progress.task("TF-IDF de-duplication of the pool", total=len(self.pool)) as advance:
+            matrix = self.corpus.tfidf(np.asarray(self.pool_rows, dtype=np.int64))
+            dropped = tfidf.greedy_filter(matrix, self.config.pool_tfidf_threshold, progress=advance)
+        self.examples.note("pool_tfidf", len(dropped), lambda room: _removals(
+            "pool_tfidf", dropped, self.pool_texts, self.pool_names, self.pool_texts, self.pool_names, room))
+        alive = [p for p in range(len(self.pool)) if p not in dropped]
+        self._count("pool_tfidf", alive)
+        self.timings["pool_tfidf"] = time.perf_counter() - t0
+        return alive
 
+    def embedding_steps(self, alive: list[int], embedder: Embedder) -> list[int]:
+        """Steps 4b and 5. Returns pool indices left."""
+        config, t0 = self.config, time.perf_counter()
+        texts = [self.pool_texts[p] for p in alive]
+        names = [self.pool_names[p] for p in alive]
+        with self.progress.task("embedding prompts", total=len(set(texts)) + len(set(self.decon_texts))) as advance:
+            vectors = embedder.embed(texts, progress=advance)
+            decon_vectors = embedder.embed(self.decon_texts, progress=advance)
+        self.timings["embed"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        with self.progress.task("embedding de-duplication of the pool", total=len(alive)) as advance:
+            dropped = dense.greedy_filter(vectors, config.pool_embedding_threshold,
+                                          method=config.embedding_search, progress=advance)
+        self.examples.note("pool_embedding", len(dropped), lambda room: _removals(
+            "pool_embedding", dropped, texts, names, texts, names, room))
+        keep = [i for i in range(len(alive)) if i not in dropped]
+        self._count("pool_embedding", [alive[i] for i in keep])
+        self.timings["pool_embedding"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        kept_texts, kept_names = [texts[i] for i in keep], [names[i] for i in keep]
+        dropped = dense.cross_filter(vectors[keep], decon_vectors, config.decontam_embedding_threshold)
+        self.examples.note("decontam_embedding", len(dropped), lambda room: _removals(
+            "decontam_embedding", dropped, kept_texts, kept_names, self.decon_texts, self.decon_names, room))
+        alive = [alive[i] for k, i in enumerate(keep) if k not in dropped]
+        self._count("decontam_embedding", alive)
+        self.timings["decontam_embedding"] = time.perf_counter() - t0
+        return alive
+
+    def records(self, alive: list[int]) -> list[Record]:
+        records, seen = [], set()
+        self.examples.removed["exact_duplicate"] = 0
+        for p in alive:
+            s_idx, i = self.pool[p]
+            prompt = self.sources[s_idx].prompts[i]
+            key = normalise_text(prompt.text)
+            if key in seen:  # ids must be unique; only texts without any TF-IDF term can get here
+                self.examples.removed["exact_duplicate"] += 1
+                continue
+            seen.add(key)
+            records.append(Record(id=prompt_id(prompt.text), question=prompt.text, source=self.sources[s_idx].name,
+                                  source_category=prompt.category))
+        final = {s.name: 0 for s in self.sources}
+        for r in records:
+            final[r.source] += 1
+        for name, n in final.items():
+            self.counts[name]["final"] = n
+        return records
+
+
+def collect(config: CollectConfig, progress: Progress | None = None) -> CollectResult:
+    """Run the five filters over the configured sources (see the module docstring)."""
+    source_keys, decon_keys = _validate(config)
+    run = _Run(config, progress or Progress(enabled=False))
+    run.load(source_keys, decon_keys)
+    survivors = run.self_dedup()
+    run.decontaminate_sources(survivors, run.tokenize(survivors))
+    alive = run.pool_tfidf()
     embedder = None
     if not config.skip_embedding:
         embedder = Embedder(config.embedding_model, config.embedding_batch_size, threads=config.threads)
-        t0 = time.perf_counter()
-        unique = len({pool_texts[p] for p in alive}) + len(set(decon_texts))
-        with progress.task("embedding prompts", total=unique) as advance:
-            vectors = embedder.embed([pool_texts[p] for p in alive], progress=advance)
-            decon_vectors = embedder.embed(decon_texts, progress=advance)
-        timings["embed"] = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
-        alive_texts = [pool_texts[p] for p in alive]
-        alive_names = [pool_names[p] for p in alive]
-        with progress.task("embedding de-duplication of the pool", total=len(alive)) as advance:
-            dropped = dense.greedy_filter(vectors, config.pool_embedding_threshold,
-                                          method=config.embedding_search, progress=advance)
-        examples.note("pool_embedding", len(dropped), lambda room: _removals(
-            "pool_embedding", dropped, alive_texts, alive_names, alive_texts, alive_names, room))
-        keep = [i for i in range(len(alive)) if i not in dropped]
-        timings["pool_embedding"] = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
-        kept_texts = [alive_texts[i] for i in keep]
-        kept_names = [alive_names[i] for i in keep]
-        dropped5 = dense.cross_filter(vectors[keep], decon_vectors, config.decontam_embedding_threshold)
-        examples.note("decontam_embedding", len(dropped5), lambda room: _removals(
-            "decontam_embedding", dropped5, kept_texts, kept_names, decon_texts, decon_names, room))
-        alive_4b = [alive[i] for i in keep]
-        survivors_after("pool_embedding", alive_4b)
-        alive = [alive_4b[i] for i in range(len(alive_4b)) if i not in dropped5]
-        survivors_after("decontam_embedding", alive)
-        timings["decontam_embedding"] = time.perf_counter() - t0
-
-    records, seen = [], set()
-    examples.removed["exact_duplicate"] = 0
-    for p in alive:
-        s_idx, i = pool[p]
-        prompt = loaded[s_idx].prompts[i]
-        key = normalise_text(prompt.text)
-        if key in seen:  # ids must be unique; only texts without any TF-IDF term can get here
-            examples.removed["exact_duplicate"] += 1
-            continue
-        seen.add(key)
-        records.append(Record(id=prompt_id(prompt.text), question=prompt.text, source=loaded[s_idx].name,
-                              source_category=prompt.category))
-    final = {s.name: 0 for s in loaded}
-    for r in records:
-        final[r.source] += 1
-    for name, n in final.items():
-        counts[name]["final"] = n
-    return CollectResult(records, loaded, decon, counts, examples.removed, examples.by_step, timings,
-                         dict(embedder.stats) if embedder else {})
+        alive = run.embedding_steps(alive, embedder)
+    records = run.records(alive)
+    return CollectResult(records, run.sources, run.decon, run.counts, run.examples.removed, run.examples.by_step,
+                         run.timings, dict(embedder.stats) if embedder else {})
