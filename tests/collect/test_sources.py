@@ -188,3 +188,44 @@ def test_source_keys_are_the_issue_keys():
                            "malicious_instructions", "harmfulq", "hexphi", "harmbench", "attaq", "harmfulqa",
                            "safety_instructions", "ultrasafety", "alert", "saladbench", "pku_saferlhf",
                            "beavertails", "wildjailbreak")
+
+
+@pytest.fixture
+def http_server(tmp_path):
+    """A real local HTTP server serving tmp_path/www."""
+    import functools
+    import http.server
+    import threading
+
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_source_without_snapshot_is_downloaded_from_its_url(http_server, tmp_path, monkeypatch):
+    from star1.collect.sources import Alternative, SourcePart, SourceSpec, _items
+    from star1.collect.readers import iter_lines
+    from star1.datasets.fetch import DatasetFile
+
+    root, base = http_server
+    (root / "prompts.txt").write_text("first prompt\n\nsecond prompt\n")
+    monkeypatch.setenv("STAR1_OFFLINE", "0")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    spec = SourceSpec("remote", "Remote", 8, (
+        SourcePart("ok", (Alternative(DatasetFile("remote/prompts.txt", url=f"{base}/prompts.txt"), _items(iter_lines)),)),
+        SourcePart("gone", (Alternative(DatasetFile("remote/missing.txt", url=f"{base}/missing.txt"), _items(iter_lines)),)),
+    ), "every line")
+    loaded = load_source(spec, tmp_path / "no-snapshot")
+    assert [p.text for p in loaded.prompts] == ["first prompt", "second prompt"]
+    assert loaded.status == "partial" and loaded.files[0].endswith("remote/prompts.txt")
+    [missing] = loaded.missing
+    assert missing.part == "gone" and missing.reason.startswith("download failed") and "404" in missing.reason
+    (root / "prompts.txt").write_text("changed\n")  # the download is cached, not fetched again
+    assert [p.text for p in load_source(spec, tmp_path / "no-snapshot").prompts] == ["first prompt", "second prompt"]
