@@ -26,7 +26,7 @@ import time
 from typing import Sequence
 
 from star1.engines.base import ChatRequest, Completion, OnResult
-from star1.engines.config import EngineConfig
+from star1.engines.config import EngineConfig, engine_identity
 from star1.engines.reasoning import split_reasoning
 from star1.errors import ConfigError
 
@@ -85,9 +85,10 @@ class OpenAIEngine:
         self.config = config
         self._endpoints = list(zip(config.base_urls, keys))
         self.name = config.engine_string()
-        self.identity = f"openai:{config.model}@{','.join(sorted(config.base_urls))}"
+        self.identity = engine_identity(config)
         self.native_reasoning = True if config.native_reasoning is None else config.native_reasoning
         self._structured = config.structured_output
+        self.scores_choices = False
 
     # -- Engine protocol ---------------------------------------------------------------------
 
