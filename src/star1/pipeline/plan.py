@@ -84,16 +84,13 @@ def plan_build(config: BuildConfig, records: list[Record], native_reasoning: boo
             calibration = calibration_from([cache.get(k) for k in engine.keys(probes)], pack)
             plans[-1].calls += len(probes)
             plans[-1].cached += len(probes) - engine.count_uncached(probes)
-        labelled = []
-        for record, request in zip(records, requests):
-            hit = cache.get(engine.keys([request])[0])
-            try:
-                labels = labels_from_answer(pack, hit, config.classify, calibration) if hit else None
-            except ValueError:
-                labels = None
-            labelled.append(record.model_copy(update={"category": labels}))
-        known = [r for r in labelled if r.category is not None]
-        unknown = len(labelled) - len(known)
+        known, unknown = [], 0
+        for record in records:
+            labels = _cached_labels(record, build, engine, cache, pack, config, calibration)
+            if labels is _UNKNOWN:
+                unknown += 1
+            elif labels is not None:
+                known.append(record.model_copy(update={"category": labels}))
         known = [r for r in known if not (config.deliberate.skip_other and r.category == [OTHER])]
 
         spec = config.engine_for("teacher")
@@ -124,6 +121,25 @@ def plan_build(config: BuildConfig, records: list[Record], native_reasoning: boo
     finally:
         cache.close()
     return plans
+
+
+_UNKNOWN = object()
+
+
+def _cached_labels(record, build, engine, cache, pack, config, calibration):
+    """Labels the classifier gave, following retries through the cache; None if it failed for
+    good; _UNKNOWN where an attempt is not cached yet."""
+    for attempt in range(config.classify.retries + 1):
+        hit = cache.get(engine.keys([build(record, attempt)])[0])
+        if hit is None:
+            return _UNKNOWN
+        if not hit.ok:
+            return None
+        try:
+            return labels_from_answer(pack, hit, config.classify, calibration)
+        except ValueError:
+            continue
+    return None
 
 
 def _plan(stage, spec, engine, requests, exact, max_tokens) -> StagePlan:
