@@ -31,7 +31,7 @@ class BuildConfig(BaseModel):
     input: str = Field(description="prompts file (JSON list, JSONL or Parquet; needs 'question')")
     run_dir: str = Field("runs/star1", description="every output of the run goes here")
     policies: str | None = Field(None, description="policy pack folder; default: the bundled pack")
-    engine: EngineSpec = Field("bundled", description="default engine for every stage")
+    engine: EngineSpec = Field("bundled", validate_default=True, description="default engine for every stage")
     classifier: EngineSpec | None = Field(None, description="engine for classification (default: engine)")
     teacher: EngineSpec | None = Field(None, description="engine for deliberation (default: engine)")
     judge: EngineSpec | None = Field(None, description="engine for scoring (default: engine)")
