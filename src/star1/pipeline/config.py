@@ -90,7 +90,8 @@ def load_build_config(path: str | Path | None = None, overrides: list[str] = (),
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f", line {mark.line + 1}" if mark else ""
-            raise ConfigError(f"{path}{where}: invalid YAML") from None
+            problem = getattr(exc, "problem", None)
+            raise ConfigError(f"{path}{where}: invalid YAML{f' ({problem})' if problem else ''}") from None
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: expected a mapping of settings")
         data.update(loaded)  # relative paths are relative to the working directory
