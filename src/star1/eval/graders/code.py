@@ -22,7 +22,7 @@ _FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTA
 def extract_code(response: str, entry_point: str) -> str:
     """The code of the answer: the last fenced block that defines ``entry_point``, else the last
     fenced block, else the answer text itself (a bare continuation of the function body)."""
-    text = answer_text(response)
+    text = _answer_keeping_indentation(response)
     blocks = [b for b in _FENCE.findall(text) if b.strip()]
     defining = [b for b in blocks if re.search(rf"^\s*def\s+{re.escape(entry_point)}\s*\(", b, re.M)]
     if defining:
@@ -30,6 +30,16 @@ def extract_code(response: str, entry_point: str) -> str:
     if blocks:
         return blocks[-1]
     return text
+
+
+def _answer_keeping_indentation(response: str) -> str:
+    # A bare function body must keep its leading indentation, which answer_text() strips.
+    end = response.find("</think>")
+    if end >= 0:
+        return response[end + len("</think>"):].lstrip("\n").rstrip()
+    if response.lstrip().startswith("<think>"):
+        return answer_text(response)  # cut off inside the reasoning: no answer
+    return response.lstrip("\n").rstrip()
 
 
 def build_program(problem: dict, code: str) -> str:
