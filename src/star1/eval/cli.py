@@ -92,15 +92,19 @@ def _print_summary(results: dict, seconds: float) -> None:
     from rich.table import Table
 
     table = Table(title=f"{results['model']}  ({seconds:.0f} s)")
-    for column in ("benchmark", "metric", "score", "n", "unjudged", "answer only", "reasoning only", "judge"):
-        table.add_column(column)
+    table.add_column("benchmark", no_wrap=True)
+    for column in ("score %", "answer only", "reasoning only", "n", "unjudged"):
+        table.add_column(column, justify="right")
+    table.add_column("judge / grader", no_wrap=True)
+
+    def pct(value):
+        return "-" if value is None else f"{100 * value:.1f}"
+
     for name, b in results["benchmarks"].items():
-        def pct(v):
-            return "-" if v is None else f"{100 * v:.1f}"
-        table.add_row(name, b["metric"], pct(b["score"]), str(b["n"]), str(b.get("unjudged", 0)),
-                      pct(b.get("answer_only")), pct(b.get("reasoning_only")),
-                      str(b["judge"].get("kind")))
-    Console(file=sys.stdout).print(table)
+        table.add_row(name, pct(b["score"]), pct(b.get("answer_only")), pct(b.get("reasoning_only")),
+                      str(b["n"]), str(b.get("unjudged", 0)),
+                      str(b["judge"].get("kind") if b["kind"] == "safety" else b["judge"].get("name")))
+    Console(file=sys.stdout, width=max(100, Console().width)).print(table)
 
 
 def run_report_command(args) -> int:
