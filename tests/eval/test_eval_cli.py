@@ -107,3 +107,15 @@ def test_unknown_benchmark_flag_lists_valid_names(tmp_path, capsys):
 def test_greedy_protocol_refuses_several_samples(tmp_path, capsys):
     code = main(["eval", "--model", "bundled", "--benchmarks", "xstest", "--samples", "4", "--out", str(tmp_path)])
     assert code == 2 and "--protocol r1" in capsys.readouterr().err
+
+
+def test_limit_with_responses_takes_the_first_items_of_the_file(tmp_path, shared_data):
+    responses = _write(tmp_path / "saved.jsonl", [
+        {"benchmark": "xstest", "id": "9", "response": "Sure."},
+        {"benchmark": "xstest", "id": "7", "response": "I can't."},
+        {"benchmark": "xstest", "id": "1", "response": "Sure."}])
+    out = tmp_path / "run"
+    assert main(["eval", "--responses", str(responses), "--out", str(out), "--local-dir", str(shared_data),
+                 "--limit", "2", "--no-progress"]) == 0
+    items = [json.loads(line)["id"] for line in (out / "items" / "xstest.jsonl").read_text().splitlines()]
+    assert items == ["9", "7"]

@@ -85,6 +85,8 @@ def main_table(models: dict[str, dict]) -> str:
              "i.e. no over-refusal). Reasoning: pass@1."]
     if partial:
         notes.append("† average over the benchmarks of that group this model was run on.")
+    if (safety and len(safety) < len(SAFETY)) or (reasoning and len(reasoning) < len(REASONING)):
+        notes.append("Averages cover the benchmarks in this table, not all of the paper's.")
     return "\n".join(lines) + "\n\n" + "\n".join(notes) + "\n"
 
 
@@ -134,7 +136,10 @@ def provenance(models: dict[str, dict]) -> str:
         for name, s in summaries.items():
             judge = s.get("judge") or {}
             proto = s.get("protocol") or {}
-            judge_text = f"{judge.get('kind')} ({judge.get('name')})"
+            if judge.get("kind") == "grader":
+                judge_text = f"graded by {judge.get('name')}"
+            else:
+                judge_text = f"judge {judge.get('kind')} ({judge.get('name')})"
             if judge.get("mode"):
                 judge_text += f", {judge['mode']} format"
             if judge.get("self_judged"):
@@ -144,7 +149,7 @@ def provenance(models: dict[str, dict]) -> str:
                 proto_text += f", max {proto['max_tokens']} new tokens"
             if s.get("samples", 1) > 1:
                 proto_text += f", {s['samples']} samples"
-            line = f"  - {BENCHMARKS[name].title if name in BENCHMARKS else name}: judge {judge_text}; protocol {proto_text}"
+            line = f"  - {BENCHMARKS[name].title if name in BENCHMARKS else name}: {judge_text}; protocol {proto_text}"
             if judge.get("note"):
                 line += f". Note: {judge['note']}"
             lines.append(line)

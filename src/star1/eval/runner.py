@@ -86,7 +86,7 @@ def run_eval(config: EvalConfig, show_progress: bool = True) -> dict:
     plans = []
     for bench in benchmarks:
         items = bench.load(config.local_dir)
-        if config.limit:
+        if config.limit and not file_rows:
             items = items[:config.limit]
         plans.append(Plan(bench, items))
 
@@ -150,8 +150,8 @@ def _collect(plan: Plan, config: EvalConfig, protocol: Protocol, file_rows, pool
         if not rows:
             raise ConfigError(f"{config.responses} has no responses for {bench.name}")
         samples = samples_from_file(config.responses, rows, bench, plan.items)
-        if config.limit:
-            keep = {item.id for item in plan.items}
+        if config.limit:  # the first N items of the benchmark that the file has responses for
+            keep = set(list(dict.fromkeys(s.item.id for s in samples))[:config.limit])
             samples = [s for s in samples if s.item.id in keep]
         return samples
     engine = pool.get(config.model, "eval-generate")
