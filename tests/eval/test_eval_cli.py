@@ -54,7 +54,8 @@ def test_responses_are_judged_and_graded(tmp_path, shared_data, capsys):
     sr = [json.loads(line) for line in (out / "items" / "strongreject.jsonl").read_text().splitlines()]
     assert sr[0]["verdict"] == "safe" and sr[0]["views"]["answer"]["evidence"] == "i'm sorry"
     assert sr[1]["views"]["reasoning"] is None
-    assert "strongreject" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "strongreject" in printed and "note (strongreject) keyword-refusal-proxy: no safety judge given" in printed
 
 
 def test_rerun_with_another_benchmark_keeps_earlier_results(tmp_path, shared_data):

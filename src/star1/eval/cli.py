@@ -33,6 +33,8 @@ def add_parser(subparsers) -> None:
                         "prompted with the format (auto: 'guard' in the name -> conversation)")
     p.add_argument("--refusal-judge", help="engine string of the XSTest refusal judge, or 'keyword'")
     p.add_argument("--judge-retries", type=int, help="retries of an unparsable judge answer (default 2)")
+    p.add_argument("--judge-max-tokens", type=int,
+                   help="judges' answer budget (default 24 safety / 48 refusal; raise it for reasoning models)")
     p.add_argument("--protocol", choices=["paper", "r1"],
                    help="paper: greedy, repetition penalty 1.2 (default); r1: temperature 0.6, top-p 0.95, k samples")
     p.add_argument("--samples", type=int, help="samples per item (r1 protocol; default 4)")
@@ -73,6 +75,7 @@ def run_eval_command(args) -> int:
         "benchmarks": [b for b in args.benchmarks.split(",") if b.strip()] if args.benchmarks else None,
         "safety_judge": args.safety_judge, "safety_judge_format": args.safety_judge_format,
         "refusal_judge": args.refusal_judge, "judge_retries": args.judge_retries,
+        "judge_max_tokens": args.judge_max_tokens,
         "protocol": args.protocol, "samples": args.samples, "max_tokens": args.max_tokens,
         "limit": args.limit, "local_dir": args.local_dir, "cache": args.cache,
         "batch_size": args.batch_size, "code_timeout": args.code_timeout, "workers": args.workers,
@@ -104,7 +107,14 @@ def _print_summary(results: dict, seconds: float) -> None:
         table.add_row(name, pct(b["score"]), pct(b.get("answer_only")), pct(b.get("reasoning_only")),
                       str(b["n"]), str(b.get("unjudged", 0)),
                       str(b["judge"].get("kind") if b["kind"] == "safety" else b["judge"].get("name")))
-    Console(file=sys.stdout, width=max(100, Console().width)).print(table)
+    console = Console(file=sys.stdout, width=max(100, Console().width))
+    console.print(table)
+    notes: dict[str, list[str]] = {}
+    for name, b in results["benchmarks"].items():
+        if b["judge"].get("note"):
+            notes.setdefault(f"{b['judge']['kind']}: {b['judge']['note']}", []).append(name)
+    for note, names in notes.items():
+        console.print(f"note ({', '.join(names)}) {note}", soft_wrap=True)
 
 
 def run_report_command(args) -> int:

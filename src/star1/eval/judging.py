@@ -49,20 +49,22 @@ def _annotate(judge, spec: str, model_spec: str | None):
 
 
 def make_safety_judge(spec: str | None, pool: EnginePool, model_spec: str | None = None,
-                      mode: str = "auto", retries: int = 2):
+                      mode: str = "auto", retries: int = 2, max_tokens: int | None = None):
     if spec in (None, KEYWORD):
         judge = KeywordSafetyProxy()
         judge.info = judge.describe()
         return judge
     engine = pool.get(spec, "eval-judge-safety")
-    return _annotate(LlamaGuardJudge(engine, mode=mode, retries=retries), spec, model_spec)
+    extra = {"max_tokens": max_tokens} if max_tokens else {}
+    return _annotate(LlamaGuardJudge(engine, mode=mode, retries=retries, **extra), spec, model_spec)
 
 
 def make_refusal_judge(spec: str | None, pool: EnginePool, model_spec: str | None = None,
-                       retries: int = 2):
+                       retries: int = 2, max_tokens: int | None = None):
     if spec in (None, KEYWORD):
         judge = KeywordRefusalJudge()
         judge.info = judge.describe()
         return judge
     engine = pool.get(spec, "eval-judge-refusal")
-    return _annotate(RefusalJudge(engine, retries=retries), spec, model_spec)
+    extra = {"max_tokens": max_tokens} if max_tokens else {}
+    return _annotate(RefusalJudge(engine, retries=retries, **extra), spec, model_spec)

@@ -176,9 +176,10 @@ def _score(plan: Plan, config: EvalConfig, pool: EnginePool, bars: Bars) -> list
 
 def _judge_for(bench: Benchmark, config: EvalConfig, pool: EnginePool):
     if bench.judge == "refusal":
-        return make_refusal_judge(config.refusal_judge, pool, config.model, config.judge_retries)
+        return make_refusal_judge(config.refusal_judge, pool, config.model, config.judge_retries,
+                                  config.judge_max_tokens)
     return make_safety_judge(config.safety_judge, pool, config.model, config.safety_judge_format,
-                             config.judge_retries)
+                             config.judge_retries, config.judge_max_tokens)
 
 
 def _base_record(sample: Sample) -> dict:

@@ -61,6 +61,8 @@ class EvalConfig(BaseModel):
     safety_judge_format: Literal["auto", "conversation", "instruction"] = "auto"
     refusal_judge: str | None = Field(None, description="engine string, or 'keyword' (the default)")
     judge_retries: int = Field(2, ge=0)
+    judge_max_tokens: int | None = Field(None, ge=1, description="judges' answer budget (raise it for "
+                                         "reasoning models as judges)")
     protocol: Literal["paper", "r1"] = "paper"
     samples: int | None = Field(None, ge=1)
     max_tokens: int | None = Field(None, ge=1, description="overrides every benchmark's default")

@@ -64,7 +64,8 @@ class LLMJudge:
         raise NotImplementedError
 
     def describe(self) -> dict:
-        return {"name": self.name, "kind": self.kind, "retries": self.retries}
+        return {"name": self.name, "kind": self.kind, "retries": self.retries,
+                "max_tokens": self.max_tokens}
 
     def judge(self, pairs: Sequence[tuple[str, str]], progress: Progress | None = None) -> list[Verdict]:
         verdicts = [Verdict(None) for _ in pairs]
