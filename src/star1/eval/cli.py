@@ -44,7 +44,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--cache", help="call cache file (default: OUT/calls.sqlite)")
     p.add_argument("--batch-size", type=int, help="local engines: requests per batch")
     p.add_argument("--code-timeout", type=float, help="seconds per HumanEval program (default 10)")
-    p.add_argument("--workers", type=int, help="HumanEval programs run in parallel (default 2)")
+    p.add_argument("--workers", type=int, help="HumanEval programs run in parallel (default 4; they mostly wait on process start-up)")
     p.add_argument("--config", help="YAML file with these settings (flags override it)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run_eval_command)

@@ -72,7 +72,7 @@ class EvalConfig(BaseModel):
     batch_size: int | None = Field(None, ge=1, description="local engines: requests per batch")
     code_timeout: float = Field(10.0, gt=0)
     code_memory_mb: int = Field(1024, ge=64)
-    workers: int = Field(2, ge=1, description="parallel sandboxed programs")
+    workers: int = Field(4, ge=1, description="parallel sandboxed programs")
 
     def generation_protocol(self) -> Protocol:
         return Protocol.named(self.protocol, self.samples)

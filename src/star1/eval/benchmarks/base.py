@@ -27,7 +27,7 @@ class GradeOptions:
 
     code_timeout_s: float = 10.0
     code_memory_mb: int = 1024
-    workers: int = 2
+    workers: int = 4
 
 
 GradeFn = Callable[[Sequence[EvalItem], Sequence[str], GradeOptions, Callable | None], list[Grade]]
