@@ -114,3 +114,16 @@ def _parse_string(spec: str) -> dict:
                 options[key] = value
         return {"kind": "openai", "model": model, "base_urls": base_urls, **options}
     raise _bad(spec, f"unknown engine kind {kind!r}")
+
+
+def engine_identity(config: EngineConfig) -> str:
+    """What makes an engine's outputs differ from another's: the call cache's engine key.
+
+    Remote: the served model's name — not where it is served, so a restarted server on another
+    port, or one more replica, keeps the cache valid. Local: the model and its weights.
+    """
+    if config.kind == "openai":
+        return f"openai:{config.model}"
+    from star1.engines.transformers_engine import local_identity
+
+    return local_identity(config)
