@@ -61,6 +61,7 @@ class ScriptedEngine:
     name = "scripted"
     identity = "scripted-v1"
     native_reasoning = False
+    scores_choices = False
 
     def __init__(self, answer):
         self.answer = answer
