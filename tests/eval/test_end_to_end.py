@@ -57,3 +57,22 @@ def test_bundled_model_eval_and_report(tmp_path, shared_data):
     table = (report / "table.md").read_text()
     assert "| bundled |" in table and "StrongREJECT" in table and "XSTest" in table
     assert (report / "safety_vs_reasoning.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+def test_bundled_model_reasoning_with_r1_samples(tmp_path, shared_data):
+    out = tmp_path / "run"
+    assert main(["eval", "--model", "bundled", "--benchmarks", "math500,humaneval", "--limit", "1",
+                 "--max-tokens", "8", "--protocol", "r1", "--samples", "2", "--code-timeout", "5",
+                 "--out", str(out), "--local-dir", str(shared_data), "--no-progress"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    for name in ("math500", "humaneval"):
+        summary = results["benchmarks"][name]
+        assert summary["samples"] == 2 and summary["n"] == 1
+        assert summary["protocol"]["name"] == "r1" and summary["protocol"]["temperature"] == 0.6
+        assert summary["score"] in (0.0, 0.5, 1.0)
+        records = [json.loads(line) for line in (out / "items" / f"{name}.jsonl").read_text().splitlines()]
+        assert [r["sample"] for r in records] == [0, 1]
+        assert all("correct" in r and r["completion_tokens"] <= 8 for r in records)
+    humaneval = [json.loads(line) for line in (out / "items" / "humaneval.jsonl").read_text().splitlines()]
+    assert all(r["grade"]["status"] in ("passed", "failed", "timeout", "killed") for r in humaneval)
