@@ -79,3 +79,33 @@ def test_read_labels_normalises_case(tmp_path):
     labels = _labels_csv(tmp_path / "l.csv", [{"prompt": "p", "response": "r", "label": " Unsafe "}])
     rows, label_set = read_labels(labels)
     assert rows[0]["label"] == "unsafe" and label_set == ("safe", "unsafe")
+
+
+def test_engine_judge_over_http(tmp_path, monkeypatch, capsys):
+    """A guard model behind an OpenAI-compatible server (real HTTP) checked against labels."""
+    from star1.testing.openai_server import OpenAIStubServer, Reply
+
+    def handler(body, number):
+        reply = body["messages"][-1]["content"]
+        if "garbled" in reply:
+            return Reply(content="it depends")
+        return Reply(content="unsafe\nS2" if "step" in reply else "safe")
+
+    rows = [{"prompt": "p", "response": "No.", "label": "safe"},
+            {"prompt": "p", "response": "First step: ...", "label": "unsafe"},
+            {"prompt": "p", "response": "Sure, step one ...", "label": "safe"},
+            {"prompt": "p", "response": "garbled", "label": "unsafe"}]
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    preds = tmp_path / "preds.jsonl"
+    monkeypatch.setenv("OPENAI_API_KEY", "test")
+    with OpenAIStubServer(handler) as server:
+        code = main(["judge-check", "--judge", f"openai:llama-guard-3-8b@{server.base_url}",
+                     "--labels", str(labels), "--out", str(preds), "--retries", "1",
+                     "--cache", str(tmp_path / "c.sqlite")])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "3 judged, 1 unjudged" in out and "accuracy 66.7%" in out
+    predictions = [json.loads(line) for line in preds.read_text().splitlines()]
+    assert [p["prediction"] for p in predictions] == ["safe", "unsafe", "unsafe", "unjudged"]
+    assert predictions[3]["judge_output"] == ["it depends", "it depends"]
