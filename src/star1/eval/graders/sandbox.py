@@ -43,7 +43,7 @@ class SandboxLimits:
     timeout_s: float = 10.0  # wall clock, enforced by the parent
     memory_mb: int = 1024  # address space of the child interpreter
     file_mb: int = 16  # largest file (and stdout) the program may write
-    processes: int = 64  # RLIMIT_NPROC when running as an unprivileged user
+    processes: int = 64  # RLIMIT_NPROC, applied only when the program runs as 'nobody'
     output_chars: int = 4000  # tail of stdout / stderr kept in the result
     drop_root: bool = True  # run as 'nobody' when started as root
 
@@ -128,7 +128,9 @@ def run_python(source: str, limits: SandboxLimits = SandboxLimits()) -> SandboxR
     workdir.chmod(0o700)
     cpu = max(1, int(limits.timeout_s) + 1)
     command = [*prefix, sys.executable, "-I", "-B", str(BOOT), str(workdir), str(program),
-               str(limits.memory_mb), str(cpu), str(limits.file_mb), str(limits.processes),
+               str(limits.memory_mb), str(cpu), str(limits.file_mb),
+               # RLIMIT_NPROC counts every process of the user: only meaningful for 'nobody'.
+               str(limits.processes if drop else 0),
                str(drop_uid)]
     env = {"PATH": os.defpath, "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
     started = time.perf_counter()
