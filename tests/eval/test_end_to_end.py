@@ -11,6 +11,18 @@ import pytest
 from star1.cli import main
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    # On a shared 2-core machine two OpenMP threads per process stall each other: one thread
+    # measured 4x faster here (docs/examples/eval_report/RUN.md). Restored after the test.
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _calls(path) -> int:
     with sqlite3.connect(path) as db:
         return db.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
