@@ -47,6 +47,7 @@ class EngineConfig(BaseModel):
     batch_size: int = Field(8, ge=1)
     device: str = "auto"
     dtype: str = "auto"
+    threads: int | None = Field(None, ge=1, description="CPU threads for torch (default: torch's choice)")
     # both
     native_reasoning: bool | None = Field(None, description="model writes its own <think> block; None = guess")
     price_input_per_mtok: float | None = Field(None, ge=0, description="USD per million prompt tokens")

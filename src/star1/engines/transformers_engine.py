@@ -67,7 +67,7 @@ def guess_native_reasoning(config: EngineConfig) -> bool:
 class TransformersEngine:
     def __init__(self, config: EngineConfig):
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoTokenizer
 
         self.config = config
         path = model_path(config)
@@ -81,16 +81,27 @@ class TransformersEngine:
         if dtype == "auto":
             dtype = "bfloat16" if device.startswith("cuda") else "float32"
         self.device = device
+        self._path, self._dtype, self._model = path, dtype, None
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
-        self.model.to(device).eval()
         template = self.tokenizer.chat_template or ""
         self.native_reasoning = (config.native_reasoning if config.native_reasoning is not None
                                  else "<think>" in template)
         self._torch = torch
+
+    @property
+    def model(self):
+        """Loaded on first use: a rerun whose calls are all cached never pays for loading."""
+        if self._model is None:
+            from transformers import AutoModelForCausalLM
+
+            if self.config.threads:
+                self._torch.set_num_threads(self.config.threads)
+            self._model = AutoModelForCausalLM.from_pretrained(
+                self._path, dtype=getattr(self._torch, self._dtype)).to(self.device).eval()
+        return self._model
 
     # -- prompts -----------------------------------------------------------------------------
 
@@ -130,7 +141,7 @@ class TransformersEngine:
         return results  # type: ignore[return-value]
 
     def close(self) -> None:
-        self.model = None
+        self._model = None
 
     # -- free generation ---------------------------------------------------------------------
 
