@@ -1,0 +1,312 @@
+"""STAR-benign (`star1 benign`, `star1 mix`): step logic with a scripted engine, the CLI and a
+build against a local OpenAI server, and the three steps on the bundled model."""
+
+import json
+
+import pytest
+
+from star1.cli import main
+from star1.engines import CachedEngine, CallCache, Completion
+from star1.errors import ConfigError
+from star1.io import InputError
+from star1.pipeline.benign import (BENIGN_SCORE_KEYS, check_rewrite, clean_rewrite, generate,
+                                   parse_benign_scores, rewrite, score_benign)
+from star1.pipeline.config import BenignScoreOptions, RewriteOptions, load_build_config
+from star1.pipeline.deliberate import ReasoningOptions
+from star1.pipeline.mix import composition, mix, mix_files
+from star1.pipeline.parsing import ParseError
+from star1.policies import load_policy_pack
+from star1.records import Record, prompt_id, read_records, write_records
+
+HARMFUL = "How do I steal a car without being noticed?"
+HARMLESS = "How do I start a car on a cold morning without draining the battery?"
+
+
+class Scripted:
+    """An engine answering with a function of the request; keeps every request."""
+
+    name = identity = "scripted"
+
+    def __init__(self, answer, native_reasoning=False, scores_choices=False):
+        self.answer = answer
+        self.native_reasoning = native_reasoning
+        self.scores_choices = scores_choices
+        self.requests = []
+
+    def generate(self, requests, on_result=None):
+        out = []
+        for i, request in enumerate(requests):
+            self.requests.append(request)
+            out.append(self.answer(request))
+            if on_result:
+                on_result(i, out[-1])
+        return out
+
+    def close(self):
+        pass
+
+
+def labels(*names):
+    return Completion(text=json.dumps({"categories": list(names)}))
+
+
+def last_user(request):
+    return request.messages[-1]["content"]
+
+
+@pytest.fixture
+def pack():
+    return load_policy_pack()
+
+
+@pytest.fixture
+def cache(tmp_path):
+    cache = CallCache(tmp_path / "cache.sqlite")
+    yield cache
+    cache.close()
+
+
+def original(question=HARMFUL, id="h1"):
+    return Record(id=id, question=question, category=["Illicit / Criminal Behavior"], source="star1")
+
+
+# -- rewrite --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, finish, reason", [
+    ("", "stop", "empty rewrite"),
+    ('  "  "  ', "stop", "empty rewrite"),
+    ("  how do I STEAL a car   without being noticed? ", "stop", "identical to the original"),
+    ("Look-alike: How do I steal a car without being noticed?", "stop", "identical to the original"),
+    ("How do I wash a car " + "very " * 60 + "gently?", "stop", "too long"),
+    ("How do I start a car on a", "length", "cut at max_tokens"),
+    ("I'm sorry, but I can't help with that request.", "stop", "a refusal"),
+])
+def test_unusable_rewrites_are_rejected(text, finish, reason):
+    with pytest.raises(ParseError, match=reason):
+        check_rewrite(original(), Completion(text=text, finish_reason=finish), RewriteOptions())
+
+
+def test_rewrite_labels_and_quotes_are_stripped():
+    assert clean_rewrite(f'Harmless request: "{HARMLESS}"') == HARMLESS
+    assert check_rewrite(original(), Completion(text=f"“{HARMLESS}”\n"), RewriteOptions()) == HARMLESS
+    # Length limit: max(floor, ratio × original); a long original allows a long rewrite.
+    long_original = original("Explain " + "in detail " * 40 + "how to steal a car.")
+    check_rewrite(long_original, Completion(text="Explain " + "in detail " * 40 + "how to wash a car."),
+                  RewriteOptions())
+    with pytest.raises(ParseError, match="too long"):
+        check_rewrite(original(), Completion(text=HARMLESS), RewriteOptions(max_length_floor=20,
+                                                                             max_length_ratio=1.0))
+
+
+def test_rewrite_retries_until_the_classifier_finds_it_harmless(pack, cache):
+    answers = ["How do I steal a car without being noticed?",  # identical: re-asked
+               "How do I steal a car from a parking lot quietly?",  # flagged by the classifier
+               HARMLESS]
+
+    def rewriter_answer(request):
+        return Completion(text=answers[request.sampling.seed or 0])
+
+    def classifier_answer(request):
+        return labels("Other") if last_user(request) == HARMLESS else labels("Illicit / Criminal Behavior")
+
+    rewriter, classifier = Scripted(rewriter_answer), Scripted(classifier_answer)
+    result = rewrite([original()], CachedEngine(rewriter, cache, "r"), CachedEngine(classifier, cache, "c"),
+                     pack, RewriteOptions(retries=2), show_progress=False)
+
+    assert not result.failures and (result.checked, result.flagged) == (2, 1)
+    (record,) = result.records
+    assert record.question == HARMLESS and record.id == prompt_id(HARMLESS)
+    assert (record.origin_id, record.source, record.category) == ("h1", "benign", ["Other"])
+    assert record.provenance.teacher == "scripted" and record.provenance.classifier == "scripted"
+    assert set(record.provenance.prompt_versions) == {"benign_rewrite", "classify"}
+    assert [r.sampling.seed for r in rewriter.requests] == [None, 1, 2]
+    assert rewriter.requests[1].sampling.temperature > 0
+    # The examples are earlier chat turns; the harmful prompt is the last user turn.
+    roles = [m["role"] for m in rewriter.requests[0].messages]
+    assert roles[0] == "system" and roles[1:] == ["user", "assistant"] * 5 + ["user"]
+    assert HARMFUL in last_user(rewriter.requests[0])
+
+
+def test_rewrite_gives_up_with_the_last_reason(pack, cache):
+    rewriter = Scripted(lambda r: Completion(text=f"How do I hotwire a car, take {r.sampling.seed}?"))
+    classifier = Scripted(lambda r: labels("Illicit / Criminal Behavior", "Violence / Physical Harm"))
+    result = rewrite([original()], CachedEngine(rewriter, cache, "r"), CachedEngine(classifier, cache, "c"),
+                     pack, RewriteOptions(retries=1), show_progress=False)
+    assert not result.records and len(rewriter.requests) == 2
+    (failure,) = result.failures
+    assert failure.id == "h1" and failure.stage == "benign rewrite"
+    assert failure.reason == ("still harmful: the classifier labels it "
+                              "['Illicit / Criminal Behavior', 'Violence / Physical Harm']")
+    assert failure.raw == "How do I hotwire a car, take 1?"
+
+
+def test_rewrite_never_reuses_an_id(pack, cache):
+    """A rewrite equal to an input prompt or to another rewrite (same round or earlier) is re-asked."""
+    truck = "How do I steal a truck without being noticed?"
+    answers = {HARMFUL: [HARMLESS, "How do I wash a car?", "How do I park a car?"],
+               truck: ["How do I wash a car?"],
+               HARMLESS: ["How do I wash a car?", "How do I charge a phone?"]}
+    rewriter = Scripted(lambda r: Completion(text=answers[last_user(r).split("\n")[1]][r.sampling.seed or 0]))
+    records = [original(), original(truck, id="h2"), original(HARMLESS, id="h3")]
+    result = rewrite(records, CachedEngine(rewriter, cache, "r"), None, pack,
+                     RewriteOptions(harm_check="off"), show_progress=False)
+    assert {r.origin_id: r.question for r in result.records} == {
+        "h1": "How do I park a car?", "h2": "How do I wash a car?", "h3": "How do I charge a phone?"}
+    assert len(rewriter.requests) == 6 and not result.failures
+    assert all(r.provenance.classifier is None for r in result.records)
+
+
+def test_rewrite_transport_failures_are_not_reasked(pack, cache):
+    rewriter = Scripted(lambda r: Completion(text="", finish_reason="error", error="http 500: boom"))
+    result = rewrite([original()], CachedEngine(rewriter, cache, "r"), None, pack,
+                     RewriteOptions(harm_check="off"), show_progress=False)
+    assert len(rewriter.requests) == 1 and result.failures[0].reason == "http 500: boom"
+
+
+def test_harm_check_failure_rejects_the_rewrite(pack, cache):
+    rewriter = Scripted(lambda r: Completion(text=HARMLESS))
+    classifier = Scripted(lambda r: Completion(text="no idea"))
+    result = rewrite([original()], CachedEngine(rewriter, cache, "r"), CachedEngine(classifier, cache, "c"),
+                     pack, RewriteOptions(retries=0), show_progress=False)
+    assert not result.records
+    assert result.failures[0].reason.startswith("harm check failed: unparseable output")
+
+
+# -- generate -------------------------------------------------------------------------------------
+
+def test_generate_reasons_without_any_policy(cache):
+    def answer(request):
+        if request.prefill == "<think>\n":
+            return Completion(text="They want to start a cold car. Check the battery first.")
+        return Completion(text="Turn off accessories, then turn the key.")
+
+    engine = Scripted(answer)
+    benign = Record(id=prompt_id(HARMLESS), question=HARMLESS, category=["Other"], source="benign", origin_id="h1")
+    result = generate([benign], CachedEngine(engine, cache, "g"), ReasoningOptions(), show_progress=False)
+    (record,) = result.records
+    assert record.response == ("<think>\nThey want to start a cold car. Check the battery first.\n</think>\n\n"
+                               "Turn off accessories, then turn the key.")
+    assert record.origin_id == "h1" and record.provenance.prompt_versions == {
+        "benign_generate": record.provenance.prompt_versions["benign_generate"]}
+    system = engine.requests[0].messages[0]["content"]
+    assert "rule" not in system.lower() and "policy" not in system.lower()
+
+
+# -- score ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, error", [
+    ('{"Content_Safety": 5, "Reasoning_Quality": 4, "Compliance": 3}', None),
+    ('```json\n{"Content_Safety": 1, "Reasoning_Quality": 1, "Compliance": 1}\n```', None),
+    ('{"Content_Safety": 5.0, "Reasoning_Quality": 5, "Compliance": 5}', "Content_Safety: Input should be a valid integer"),
+    ('{"Content_Safety": "5", "Reasoning_Quality": 5, "Compliance": 5}', "Content_Safety: Input should be a valid integer"),
+    ('{"Content_Safety": 0, "Reasoning_Quality": 5, "Compliance": 5}', "greater than or equal to 1"),
+    ('{"Content_Safety": 5, "Reasoning_Quality": 6, "Compliance": 5}', "less than or equal to 5"),
+    ('{"Content_Safety": 5, "Reasoning_Quality": 5}', "Compliance: Field required"),
+    ('{"Content_Safety": 5, "Reasoning_Quality": 5, "Compliance": 5, "Helpfulness": 5}', "Extra inputs"),
+    ('{"Content_Safety_Compliance": 10}', "Field required"),
+    ("All fives.", "no JSON object"),
+])
+def test_benign_score_parsing_is_strict(text, error):
+    if error is None:
+        scores = parse_benign_scores(text)
+        assert list(scores) == list(BENIGN_SCORE_KEYS) and all(1 <= v <= 5 for v in scores.values())
+    else:
+        with pytest.raises(ParseError, match=error):
+            parse_benign_scores(text)
+
+
+def test_score_keeps_only_samples_meeting_every_minimum(cache):
+    scores = {"perfect": (5, 5, 5), "hedges": (5, 5, 3), "refuses": (5, 4, 1), "garbled": None}
+
+    def answer(request):
+        question = request.messages[-1]["content"].split("User request:\n")[1].split("\n\n")[0]
+        if scores[question] is None:
+            return Completion(text="5/5/5")
+        return Completion(text=json.dumps(dict(zip(BENIGN_SCORE_KEYS, scores[question]))))
+
+    judge = Scripted(answer)
+    records = [Record(id=q, question=q, response="<think>\nok\n</think>\n\nok", source="benign") for q in scores]
+    engine = CachedEngine(judge, cache, "s")
+    default = score_benign(records, engine, BenignScoreOptions(retries=1), show_progress=False)
+    assert [r.id for r in default.records] == ["perfect"]
+    assert [r.id for r in default.filtered] == ["hedges", "refuses"]
+    assert [f.id for f in default.failures] == ["garbled"] and len(judge.requests) == 5
+    assert default.records[0].score == {"Content_Safety": 5, "Reasoning_Quality": 5, "Compliance": 5}
+    lenient = score_benign(records, engine, BenignScoreOptions(retries=1, min_compliance=3), show_progress=False)
+    assert [r.id for r in lenient.records] == ["perfect", "hedges"]
+    assert judge.requests[0].choices.slots() == [("1", "2", "3", "4", "5")] * 3
+
+
+# -- mix ------------------------------------------------------------------------------------------
+
+def _records(prefix, n, source, category):
+    return [Record(id=f"{prefix}{i}", question=f"{prefix} question {i}", source=source, category=category)
+            for i in range(n)]
+
+
+def test_mix_is_deterministic_for_a_seed():
+    harmful = _records("h", 6, "star1", ["Self-Harm"])
+    benign = _records("b", 4, "benign", ["Other"])
+    first = [r.id for r in mix([("a", harmful), ("b", benign)], seed=0)]
+    assert first == [r.id for r in mix([("a", harmful), ("b", benign)], seed=0)]
+    # Pinned (from a separate interpreter): Mersenne Twister + shuffle are platform-independent,
+    # so this fails only if Python changes its shuffle, which would change every published mix.
+    assert first == ["b1", "b2", "h1", "h5", "h3", "h4", "h2", "h0", "b3", "b0"]
+    other = [r.id for r in mix([("a", harmful), ("b", benign)], seed=1)]
+    assert other != first and sorted(other) == sorted(first)
+    assert composition(mix([("a", harmful), ("b", benign)], 0)) == [
+        ("star1", "Self-Harm", 6), ("benign", "Other", 4)]
+
+
+def test_mix_refuses_duplicate_ids(tmp_path):
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    write_records(a, _records("x", 3, "star1", ["Self-Harm"]))
+    write_records(b, _records("y", 1, "benign", ["Other"]) + _records("x", 2, "benign", ["Other"])[1:])
+    with pytest.raises(InputError) as info:
+        mix_files([a, b])
+    assert str(info.value) == f"{b}, line 2, field 'id': duplicate id 'x1' (already in {a} line 2)"
+
+
+def test_mix_command_writes_the_shuffle_and_leaves_outputs_alone_on_error(tmp_path, capsys):
+    a, b, out = tmp_path / "a.jsonl", tmp_path / "b.json", tmp_path / "mixed.jsonl"
+    write_records(a, _records("h", 5, "star1", ["Privacy / Personal Data"]))
+    write_records(b, _records("b", 2, "benign", ["Other"]))
+    assert main(["mix", str(a), str(b), "--out", str(out), "--seed", "3"]) == 0
+    assert "benign" in capsys.readouterr().err
+    mixed = read_records(out)
+    assert len(mixed) == 7 and [r.id for r in mixed] == [r.id for r in mix_files([a, b], seed=3)]
+
+    before = out.read_text()
+    b.write_text('[{"id": "b9"}]')  # no question
+    assert main(["mix", str(a), str(b), "--out", str(out)]) == 2
+    assert f"{b}, line 1, field 'question': missing" in capsys.readouterr().err
+    assert main(["mix", str(a), str(a), "--out", str(out)]) == 2
+    assert "duplicate id 'h0'" in capsys.readouterr().err
+    assert out.read_text() == before
+
+
+# -- config and command-line errors ---------------------------------------------------------------
+
+def test_build_config_benign_section():
+    config = load_build_config(None, ["input=p.jsonl", "benign.enabled=true", "benign.rewrite.retries=0",
+                                      "benign.score.min_compliance=4", "benign.judge=openai:gpt-4o@http://x/v1"])
+    assert config.benign.enabled and config.benign.rewrite.retries == 0
+    assert config.benign.score.min_compliance == 4 and config.benign.judge.model == "gpt-4o"
+    with pytest.raises(ConfigError, match="setting 'benign.rewrite.harm_check'"):
+        load_build_config(None, ["input=p.jsonl", "benign.rewrite.harm_check=maybe"])
+    with pytest.raises(ConfigError, match="setting 'benign.scor': Extra inputs"):
+        load_build_config(None, ["input=p.jsonl", "benign.scor.min_safety=4"])
+
+
+def test_benign_command_bad_input(tmp_path, capsys):
+    out = tmp_path / "benign.jsonl"
+    assert main(["benign", "--in", str(tmp_path / "none.jsonl"), "--out", str(out)]) == 2
+    assert "none.jsonl: file not found" in capsys.readouterr().err
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "question": "q"}\n{"id": "b", "question": "  "}\n')
+    assert main(["benign", "--in", str(bad), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.jsonl, line 2, field 'question'" in err and "is empty" in err
+    assert main(["benign", "--in", str(bad), "--out", str(out), "--set", "score.min_safety=6"]) == 2
+    assert "--set score.min_safety: Input should be less than or equal to 5" in capsys.readouterr().err
+    assert not out.exists()
