@@ -331,7 +331,10 @@ def run_benign(records: list[Record], engines: BenignEngines, pack: PolicyPack,
     scored = score_benign(answered.records, engines.judge, options.score, show_progress)
     steps.append(StageSummary(SCORE, len(answered.records), len(scored.records), len(scored.failures),
                               len(scored.filtered), engines.judge.stats))
-    return BenignRun(scored.records, rewritten.failures + answered.failures + scored.failures, steps)
+    # Failures name the harmful input: the id of a benign sample that never got written is no lead.
+    origin = {r.id: r.origin_id for r in rewritten.records}
+    later = [dataclasses.replace(f, id=origin.get(f.id, f.id)) for f in answered.failures + scored.failures]
+    return BenignRun(scored.records, rewritten.failures + later, steps)
 
 
 def run_benign_for_build(config: BuildConfig, selected_records: list[Record], pool: EnginePool,

@@ -12,7 +12,9 @@ def add_parser(subparsers) -> None:
         "benign", help="harmless look-alikes of harmful prompts, answered and judged (against over-refusal)")
     p.add_argument("--in", dest="input", required=True, help="harmful records, e.g. star1.jsonl")
     p.add_argument("--out", required=True, help="benign records (.json, .jsonl, .parquet)")
-    p.add_argument("--engine", default="bundled", help=f"rewrites and answers; {ENGINE_HELP}")
+    p.add_argument("--engine", default="bundled",
+                   help=f"rewrites and answers; {ENGINE_HELP}; or a YAML mapping of engine settings, "
+                        "e.g. '{kind: bundled, length_is_failure: false}'")
     p.add_argument("--judge", help="scores the answers (default: --engine)")
     p.add_argument("--classifier", help="harm check of the rewrites (default: --engine)")
     p.add_argument("--policies", help="policy pack folder for the harm check (default: the bundled pack)")
@@ -52,6 +54,24 @@ def benign_options(overrides: list[str]):
                           f"(options: {', '.join(BenignStageOptions.model_fields)})") from None
 
 
+def engine_arg(text: str):
+    """An engine string, or a YAML mapping of :class:`EngineConfig` settings (``{kind: ...}``)."""
+    import yaml
+
+    from star1.engines import parse_engine
+    from star1.errors import ConfigError
+
+    if not text.lstrip().startswith("{"):
+        return parse_engine(text)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise ConfigError(f"engine {text!r}: not a valid YAML mapping") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"engine {text!r}: not a valid YAML mapping")
+    return parse_engine(data)
+
+
 def steps_table(steps, title: str):
     from rich.table import Table
 
@@ -77,13 +97,15 @@ def run_benign_command(args) -> int:
     from star1.records import read_records, write_records
 
     options = benign_options(args.overrides)
+    engine = engine_arg(args.engine)
+    classifier = engine_arg(args.classifier) if args.classifier else engine
+    judge = engine_arg(args.judge) if args.judge else engine
     pack = load_policy_pack(args.policies)
     records = read_records(args.input)
     cache = CallCache(args.cache or cache_dir() / "llm_cache.sqlite")
     pool = EnginePool(cache)
     try:
-        engines = benign_engines(pool, pack, args.engine, args.classifier or args.engine,
-                                 args.judge or args.engine, options)
+        engines = benign_engines(pool, pack, engine, classifier, judge, options)
         run = run_benign(records, engines, pack, options)
     finally:
         pool.close()
