@@ -37,23 +37,6 @@ def _console():
     return Console(stderr=True)
 
 
-def benign_options(overrides: list[str]):
-    from pydantic import ValidationError
-
-    from star1.errors import ConfigError
-    from star1.pipeline.config import BenignStageOptions, _set_path, parse_override
-
-    data: dict = {}
-    for override in overrides:
-        _set_path(data, *parse_override(override))
-    try:
-        return BenignStageOptions.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise ConfigError(f"--set {'.'.join(map(str, err['loc']))}: {err['msg']} "
-                          f"(options: {', '.join(BenignStageOptions.model_fields)})") from None
-
-
 def engine_arg(text: str):
     """An engine string, or a YAML mapping of :class:`EngineConfig` settings (``{kind: ...}``)."""
     import yaml
@@ -93,10 +76,12 @@ def run_benign_command(args) -> int:
     from star1.io import write_rows
     from star1.pipeline.benign import benign_engines, run_benign
     from star1.pipeline.build import EnginePool
+    from star1.pipeline.cli import options_from_overrides
+    from star1.pipeline.config import BenignStageOptions
     from star1.policies import load_policy_pack
     from star1.records import read_records, write_records
 
-    options = benign_options(args.overrides)
+    options = options_from_overrides(BenignStageOptions, args.overrides)
     engine = engine_arg(args.engine)
     classifier = engine_arg(args.classifier) if args.classifier else engine
     judge = engine_arg(args.judge) if args.judge else engine
