@@ -156,6 +156,14 @@ def test_rewrite_never_reuses_an_id(pack, cache):
     assert all(r.provenance.classifier is None for r in result.records)
 
 
+def test_rewrite_that_keeps_copying_fails_after_the_retries(pack, cache):
+    rewriter = Scripted(lambda r: Completion(text=HARMFUL.upper()))
+    result = rewrite([original()], CachedEngine(rewriter, cache, "r"), None, pack,
+                     RewriteOptions(harm_check="off", retries=3), show_progress=False)
+    assert len(rewriter.requests) == 4 and not result.records
+    assert result.failures[0].reason == "rejected: identical to the original"
+
+
 def test_rewrite_transport_failures_are_not_reasked(pack, cache):
     rewriter = Scripted(lambda r: Completion(text="", finish_reason="error", error="http 500: boom"))
     result = rewrite([original()], CachedEngine(rewriter, cache, "r"), None, pack,

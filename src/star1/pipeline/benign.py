@@ -150,7 +150,8 @@ def rewrite(records: list[Record], engine: CachedEngine, checker: CachedEngine |
         retry, candidates = [], []
         for i, outcome in zip(pending, outcomes):
             if outcome.failure:
-                failures[i] = dataclasses.replace(outcome.failure, stage=REWRITE)
+                reason = outcome.failure.reason.replace("unparseable output: ", "rejected: ", 1)
+                failures[i] = dataclasses.replace(outcome.failure, stage=REWRITE, reason=reason)
                 # A failed call was retried by the engine already; a rewrite cut at the token
                 # limit is not, since a resampled one may well be shorter.
                 if outcome.completion is not None and outcome.completion.finish_reason != "error":
