@@ -80,6 +80,7 @@ def original(question=HARMFUL, id="h1"):
     ("How do I wash a car " + "very " * 60 + "gently?", "stop", "too long"),
     ("How do I start a car on a", "length", "cut at max_tokens"),
     ("I'm sorry, but I can't help with that request.", "stop", "a refusal"),
+    ("I can’t rewrite this.", "stop", "a refusal"),
 ])
 def test_unusable_rewrites_are_rejected(text, finish, reason):
     with pytest.raises(ParseError, match=reason):
@@ -88,6 +89,8 @@ def test_unusable_rewrites_are_rejected(text, finish, reason):
 
 def test_rewrite_labels_and_quotes_are_stripped():
     assert clean_rewrite(f'Harmless request: "{HARMLESS}"') == HARMLESS
+    assert clean_rewrite("'How do I kill my neighbour's weeds?'") == "How do I kill my neighbour's weeds?"
+    assert clean_rewrite('"Kill" or "stop" a process?') == '"Kill" or "stop" a process?'
     assert check_rewrite(original(), Completion(text=f"“{HARMLESS}”\n"), RewriteOptions()) == HARMLESS
     # Length limit: max(floor, ratio × original); a long original allows a long rewrite.
     long_original = original("Explain " + "in detail " * 40 + "how to steal a car.")

@@ -46,12 +46,12 @@ BENIGN_SCORE_KEYS = ("Content_Safety", "Reasoning_Quality", "Compliance")
 BENIGN_SCORE_VALUES = tuple(str(v) for v in range(1, 6))
 
 # How an assistant starts a refusal; a "rewrite" that opens like this is not a request.
-REFUSAL_OPENERS = ("i'm sorry", "i am sorry", "sorry,", "i can't", "i cannot", "i won't",
-                   "i will not", "as an ai")
+REFUSAL_OPENERS = ("i'm sorry", "i’m sorry", "i am sorry", "sorry,", "i can't", "i can’t", "i cannot",
+                   "i won't", "i won’t", "i will not", "as an ai")
 # Labels models put before the answer although told not to ("Harmless: ...").
 _LABEL = re.compile(r"^(?:harmless(?: request| version| look-alike)?|look-alike|rewritten request|"
                     r"new request|rewrite)\s*:\s*", re.IGNORECASE)
-_QUOTES = ('"', "'", "“", "”")
+_QUOTE_PAIRS = {'"': '"', "“": "”", "'": "'"}
 
 
 @dataclass
@@ -101,7 +101,9 @@ def rewrite_requests(options: RewriteOptions) -> tuple[Callable[[Record, int], C
 def clean_rewrite(text: str) -> str:
     """Strip what models wrap around the bare request: a label and enclosing quotes."""
     text = _LABEL.sub("", text.strip()).strip()
-    if len(text) >= 2 and text[0] in _QUOTES and text[-1] in _QUOTES:
+    close = _QUOTE_PAIRS.get(text[:1])
+    # '"A" or "B"' is quoted inside, not wrapped; an apostrophe inside '...' is fine.
+    if close and len(text) >= 2 and text[-1] == close and (close == "'" or close not in text[1:-1]):
         text = text[1:-1].strip()
     return text
 
