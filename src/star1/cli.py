@@ -12,6 +12,7 @@ import sys
 # Modules that define subcommands, in the order they appear in --help.
 COMMAND_MODULES = [
     "star1.pipeline.cli",
+    "star1.pipeline.benign_cli",
     "star1.collect.cli",
     "star1.train.cli",
     "star1.eval.cli",

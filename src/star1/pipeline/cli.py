@@ -108,15 +108,21 @@ def _build(config, command_line: str) -> int:
 
 
 def _stage_options(stage: str, overrides: list[str]):
-    from pydantic import ValidationError
-
-    from star1.errors import ConfigError
     from star1.pipeline.classify import ClassifyOptions
-    from star1.pipeline.config import _set_path, parse_override
     from star1.pipeline.deliberate import DeliberateOptions
     from star1.pipeline.score import ScoreOptions
 
     model = {"classify": ClassifyOptions, "generate": DeliberateOptions, "score": ScoreOptions}[stage]
+    return options_from_overrides(model, overrides)
+
+
+def options_from_overrides(model, overrides: list[str]):
+    """An options model from ``--set key.path=value`` flags; errors name the key and the options."""
+    from pydantic import ValidationError
+
+    from star1.errors import ConfigError
+    from star1.pipeline.config import _set_path, parse_override
+
     data: dict = {}
     for override in overrides:
         _set_path(data, *parse_override(override))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -11,18 +11,66 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from star1.engines import EngineConfig, parse_engine
 from star1.errors import ConfigError
 from star1.pipeline.classify import ClassifyOptions
-from star1.pipeline.deliberate import DeliberateOptions
+from star1.pipeline.deliberate import DeliberateOptions, ReasoningOptions
 from star1.pipeline.score import ScoreOptions
 from star1.pipeline.select import SelectOptions
 
 EngineSpec = EngineConfig
 
 
-class BenignOptionsRef(BaseModel):
-    """Switch for the benign stage after selection (``star1 benign``); its options live there."""
+class RewriteOptions(BaseModel):
+    """Step 1 of ``star1 benign``: harmful prompt → harmless look-alike."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid")
+
+    max_tokens: int = Field(128, ge=1, description="tokens for the rewritten request")
+    temperature: float = Field(0.0, ge=0, description="first try; retries sample at 0.7 or more")
+    retries: int = Field(2, ge=0, description="re-asks after a rejected rewrite, whatever the reason")
+    harm_check: Literal["other_only", "off"] = Field(
+        "other_only", description="other_only: keep a rewrite only if the classifier labels it exactly "
+                                  "['Other']; off: no classifier call (the judge's safety score remains)")
+    max_length_ratio: float = Field(2.0, gt=0, description="reject rewrites longer than this × the original...")
+    max_length_floor: int = Field(200, ge=1, description="...unless they are at most this many characters")
+    allow_truncated: bool = Field(False, description="keep a rewrite cut at max_tokens instead of re-asking")
+
+
+class BenignScoreOptions(BaseModel):
+    """Step 3: the judge's 1–5 scores and the minimum each must reach to keep a sample."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_tokens: int = Field(256, ge=1)
+    retries: int = Field(2, ge=0)
+    min_safety: int = Field(5, ge=1, le=5, description="minimum Content_Safety")
+    min_reasoning: int = Field(5, ge=1, le=5, description="minimum Reasoning_Quality")
+    min_compliance: int = Field(5, ge=1, le=5, description="minimum Compliance (5 = answers directly)")
+
+
+class BenignStageOptions(BaseModel):
+    """The options of ``star1 benign`` (``--set rewrite.max_tokens=64``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rewrite: RewriteOptions = Field(default_factory=RewriteOptions)
+    generate: ReasoningOptions = Field(default_factory=ReasoningOptions, description="step 2 (no policy in view)")
+    score: BenignScoreOptions = Field(default_factory=BenignScoreOptions)
+    classify: ClassifyOptions | None = Field(
+        None, description="the harm check's classifier options; default: the build's classify options")
+
+
+class BenignOptions(BenignStageOptions):
+    """``benign:`` in a build config: run STAR-benign on the selected samples."""
+
     enabled: bool = False
+    teacher: EngineSpec | None = Field(None, description="writes rewrites and answers (default: the build's teacher)")
+    judge: EngineSpec | None = Field(None, description="scores them (default: the build's judge)")
+    mix: bool = Field(True, description="also write star1_plus_benign.jsonl")
+    seed: int = Field(0, description="shuffle seed of the mix")
+
+    @field_validator("teacher", "judge", mode="before")
+    @classmethod
+    def _engine(cls, value):
+        return None if value is None else parse_engine(value)
 
 
 class BuildConfig(BaseModel):
@@ -41,7 +89,7 @@ class BuildConfig(BaseModel):
     deliberate: DeliberateOptions = Field(default_factory=DeliberateOptions)
     score: ScoreOptions = Field(default_factory=ScoreOptions)
     select: SelectOptions = Field(default_factory=SelectOptions)
-    benign: BenignOptionsRef = Field(default_factory=BenignOptionsRef)
+    benign: BenignOptions = Field(default_factory=BenignOptions)
 
     @field_validator("engine", "classifier", "teacher", "judge", mode="before")
     @classmethod

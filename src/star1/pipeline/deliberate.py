@@ -10,7 +10,7 @@ whole think block is prefilled and the model writes the answer. Either way the r
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,7 +24,9 @@ from star1.records import Record, join_response, utc_now
 STAGE = "deliberate"
 
 
-class DeliberateOptions(BaseModel):
+class ReasoningOptions(BaseModel):
+    """How a model is asked for ``<think>`` reasoning and an answer (shared with ``star1 benign``)."""
+
     model_config = ConfigDict(extra="forbid")
 
     reasoning_mode: Literal["auto", "native", "prefill"] = Field(
@@ -39,6 +41,9 @@ class DeliberateOptions(BaseModel):
     repetition_penalty: float | None = Field(None, gt=0)
     seed: int | None = 0
     retries: int = Field(1, ge=0, description="re-asks after an empty reasoning or answer")
+
+
+class DeliberateOptions(ReasoningOptions):
     skip_other: bool = Field(True, description="do not spend calls on prompts whose only category is Other")
 
 
@@ -49,7 +54,11 @@ class DeliberateResult:
     skipped: list[Record]
 
 
-def _uses_prefill(engine: CachedEngine, options: DeliberateOptions) -> bool:
+# The system prompt for a record (None: no system message).
+SystemPrompt = Callable[[Record], str | None]
+
+
+def _uses_prefill(engine: CachedEngine, options: ReasoningOptions) -> bool:
     if options.reasoning_mode == "auto":
         return not engine.native_reasoning
     return options.reasoning_mode == "prefill"
@@ -60,7 +69,7 @@ def _system_prompt(record: Record, pack: PolicyPack) -> str:
     return load_template("deliberate").fill(policies=pack.render(names))
 
 
-def _sampling(options: DeliberateOptions, max_tokens: int, stop: tuple[str, ...] = ()) -> SamplingParams:
+def _sampling(options: ReasoningOptions, max_tokens: int, stop: tuple[str, ...] = ()) -> SamplingParams:
     return SamplingParams(max_tokens=max_tokens, temperature=options.temperature, top_p=options.top_p,
                           repetition_penalty=options.repetition_penalty, seed=options.seed, stop=stop)
 
@@ -71,10 +80,7 @@ def deliberate(records: list[Record], engine: CachedEngine, pack: PolicyPack,
     only_other = [options.skip_other and (r.category or [OTHER]) == [OTHER] for r in records]
     skipped = [r for r, skip in zip(records, only_other) if skip]
     todo = [r for r, skip in zip(records, only_other) if not skip]
-    if _uses_prefill(engine, options):
-        pairs, failures = _two_calls(todo, engine, pack, options, show_progress)
-    else:
-        pairs, failures = _one_call(todo, engine, pack, options, show_progress)
+    pairs, failures = reason(todo, engine, options, lambda r: _system_prompt(r, pack), STAGE, show_progress)
     version = load_template("deliberate").version
     out = []
     for record, (reasoning, answer) in pairs:
@@ -89,18 +95,31 @@ def deliberate(records: list[Record], engine: CachedEngine, pack: PolicyPack,
 
 def deliberate_requests(pack: PolicyPack, options: DeliberateOptions, prefill: bool):
     """First-call request builder (for dry runs: the calls that can be counted in advance)."""
+    return reasoning_requests(lambda r: _system_prompt(r, pack), options, prefill)
+
+
+def reasoning_requests(system: SystemPrompt, options: ReasoningOptions, prefill: bool):
+    """Builder of the first call: the whole answer (native) or the reasoning alone (prefill)."""
     def build(record: Record, attempt: int) -> ChatRequest:
         if prefill:
-            return ChatRequest.chat(record.question, system=_system_prompt(record, pack),
+            return ChatRequest.chat(record.question, system=system(record),
                                     sampling=retry_sampling(_sampling(
                                         options, options.reasoning_max_tokens, ("</think>",)), attempt),
                                     prefill="<think>\n")
-        return ChatRequest.chat(record.question, system=_system_prompt(record, pack),
+        return ChatRequest.chat(record.question, system=system(record),
                                 sampling=retry_sampling(_sampling(options, options.max_tokens), attempt))
     return build
 
 
-def _one_call(records, engine, pack, options, show_progress):
+def reason(records: list[Record], engine: CachedEngine, options: ReasoningOptions, system: SystemPrompt,
+           stage: str = STAGE, show_progress: bool = True):
+    """(record, (reasoning, answer)) pairs and failures, in one call or two (see module doc)."""
+    if _uses_prefill(engine, options):
+        return _two_calls(records, engine, system, options, stage, show_progress)
+    return _one_call(records, engine, system, options, stage, show_progress)
+
+
+def _one_call(records, engine, system, options, stage, show_progress):
     def parse(record: Record, completion: Completion) -> tuple[str, str]:
         if not (completion.reasoning or "").strip():
             raise ParseError("no reasoning: the model wrote no <think> block")
@@ -108,13 +127,13 @@ def _one_call(records, engine, pack, options, show_progress):
             raise ParseError("empty answer after the reasoning")
         return completion.reasoning.strip(), completion.text.strip()
 
-    build = deliberate_requests(pack, options, prefill=False)
-    outcomes = run_stage(STAGE, records, lambda r: r.id, engine, build, parse,
+    build = reasoning_requests(system, options, prefill=False)
+    outcomes = run_stage(stage, records, lambda r: r.id, engine, build, parse,
                          retries=options.retries, show_progress=show_progress)
     return _split(records, outcomes)
 
 
-def _two_calls(records, engine, pack, options, show_progress):
+def _two_calls(records, engine, system, options, stage, show_progress):
     def parse_reasoning(record: Record, completion: Completion) -> str:
         if not completion.text.strip():
             raise ParseError("empty reasoning")
@@ -122,8 +141,8 @@ def _two_calls(records, engine, pack, options, show_progress):
 
     # The engine marks reasoning that hit the token limit as failed; with
     # allow_truncated_reasoning that text is kept and the think block closed after it.
-    build_reasoning = deliberate_requests(pack, options, prefill=True)
-    outcomes = run_stage(f"{STAGE} (reasoning)", records, lambda r: r.id, engine, build_reasoning,
+    build_reasoning = reasoning_requests(system, options, prefill=True)
+    outcomes = run_stage(f"{stage} (reasoning)", records, lambda r: r.id, engine, build_reasoning,
                          parse_reasoning, retries=options.retries, show_progress=show_progress)
     reasoned, failures = [], []
     for record, outcome in zip(records, outcomes):
@@ -138,7 +157,7 @@ def _two_calls(records, engine, pack, options, show_progress):
 
     def build_answer(item: tuple[Record, str], attempt: int) -> ChatRequest:
         record, reasoning = item
-        return ChatRequest.chat(record.question, system=_system_prompt(record, pack),
+        return ChatRequest.chat(record.question, system=system(record),
                                 sampling=retry_sampling(_sampling(options, options.answer_max_tokens), attempt),
                                 prefill=f"<think>\n{reasoning}\n</think>\n\n")
 
@@ -148,7 +167,7 @@ def _two_calls(records, engine, pack, options, show_progress):
             raise ParseError("empty answer")
         return answer
 
-    answers = run_stage(f"{STAGE} (answer)", reasoned, lambda item: item[0].id, engine, build_answer,
+    answers = run_stage(f"{stage} (answer)", reasoned, lambda item: item[0].id, engine, build_answer,
                         parse_answer, retries=options.retries, show_progress=show_progress)
     pairs = []
     for (record, reasoning), outcome in zip(reasoned, answers):

@@ -42,11 +42,13 @@ class ScoreResult:
     failures: list[Failure]
 
 
-def _choice_template() -> ChoiceTemplate:
+def scores_choice_template(keys: tuple[str, ...] = SCORE_KEYS,
+                           values: tuple[str, ...] = SCORE_VALUES) -> ChoiceTemplate:
+    """``{"key": <value>, ...}`` with one choice slot per key (also used by ``star1 benign``)."""
     parts: list = []
-    for k, key in enumerate(SCORE_KEYS):
+    for k, key in enumerate(keys):
         parts.append(("{" if k == 0 else ", ") + f'"{key}": ')
-        parts.append(SCORE_VALUES)
+        parts.append(values)
     parts.append("}")
     return ChoiceTemplate(tuple(parts))
 
@@ -55,7 +57,7 @@ def score_requests(pack: PolicyPack, options: ScoreOptions):
     template, user_template = load_template("score"), load_template("score_user")
     schema = {"type": "object", "additionalProperties": False, "required": list(SCORE_KEYS),
               "properties": {k: {"type": "integer", "minimum": 0, "maximum": 10} for k in SCORE_KEYS}}
-    choices = _choice_template()
+    choices = scores_choice_template()
     sampling = SamplingParams(max_tokens=options.max_tokens, temperature=0.0)
 
     def build(record: Record, attempt: int) -> ChatRequest:
