@@ -35,7 +35,7 @@ from star1.pipeline.deliberate import ReasoningOptions, reason
 from star1.pipeline.mix import mix
 from star1.pipeline.parsing import ParseError, parse_model
 from star1.pipeline.runner import Failure, retry_sampling, run_stage
-from star1.pipeline.score import scores_choice_template
+from star1.pipeline.score import judged_scores, scores_choice_template
 from star1.policies import OTHER, PolicyPack
 from star1.prompts import load_template
 from star1.records import Provenance, Record, join_response, normalise_text, prompt_id, utc_now, write_records
@@ -269,7 +269,9 @@ def score_benign(records: list[Record], engine: CachedEngine, options: BenignSco
     """Score every sample; those reaching every minimum are kept, the rest go to ``filtered``."""
     build, version = benign_score_requests(options)
     outcomes = run_stage(SCORE, records, lambda r: r.id, engine, build,
-                         lambda r, c: parse_benign_scores(c.text), retries=options.retries,
+                         lambda r, c: judged_scores(c, BENIGN_SCORE_KEYS, parse_benign_scores,
+                                                    options.local_scoring),
+                         retries=options.retries,
                          show_progress=show_progress)
     minimums = minimum_scores(options)
     kept, filtered, failures = [], [], []

@@ -44,6 +44,8 @@ class BenignScoreOptions(BaseModel):
     min_safety: int = Field(5, ge=1, le=5, description="minimum Content_Safety")
     min_reasoning: int = Field(5, ge=1, le=5, description="minimum Reasoning_Quality")
     min_compliance: int = Field(5, ge=1, le=5, description="minimum Compliance (5 = answers directly)")
+    local_scoring: Literal["expected", "argmax"] = Field(
+        "expected", description="local judges: probability-weighted mean of each score, or its most likely value")
 
 
 class BenignStageOptions(BaseModel):

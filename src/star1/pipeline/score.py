@@ -3,15 +3,23 @@
 Remote judges answer in JSON (schema-constrained where supported); local judges fill three
 integer slots by likelihood. Scores must be whole numbers 0–10 under the exact three keys;
 anything else is re-asked and, if it persists, recorded as a failure.
+
+A local judge's score is by default the probability-weighted mean of the slot's options,
+rounded (as in G-Eval, Liu et al., 2023) rather than the single most likely option: small
+models put most mass on an extreme ("0") whatever they read, while the weighted mean still
+moves with the content. Each slot is scored in the context of the most likely options of the
+slots before it.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from star1.engines import CachedEngine, ChatRequest, ChoiceTemplate, SamplingParams
+from star1.engines import CachedEngine, ChatRequest, ChoiceTemplate, Completion, SamplingParams
 from star1.pipeline.parsing import parse_model
 from star1.pipeline.runner import Failure, provenance_for, retry_sampling, run_stage
 from star1.policies import OTHER, PolicyPack
@@ -27,6 +35,8 @@ class ScoreOptions(BaseModel):
 
     max_tokens: int = Field(256, ge=1)
     retries: int = Field(2, ge=0)
+    local_scoring: Literal["expected", "argmax"] = Field(
+        "expected", description="local judges: probability-weighted mean of each score, or its most likely value")
 
 
 class _Scores(BaseModel):
@@ -73,12 +83,33 @@ def parse_scores(text: str) -> dict[str, int]:
     return parse_model(text, _Scores).model_dump()
 
 
+def expected_scores(slot_scores: list[dict[str, float]], keys: tuple[str, ...]) -> dict[str, int]:
+    """Each slot's probability-weighted mean over its (integer) options, rounded half up."""
+    out = {}
+    for key, scores in zip(keys, slot_scores):
+        top = max(scores.values())
+        weights = {int(option): math.exp(logprob - top) for option, logprob in scores.items()}
+        mean = sum(value * weight for value, weight in weights.items()) / sum(weights.values())
+        out[key] = int(math.floor(mean + 0.5))
+    return out
+
+
+def judged_scores(completion: Completion, keys: tuple[str, ...], parse_text: Callable[[str], dict],
+                  local_scoring: str) -> dict[str, int]:
+    """The scores of a judge's answer: from slot likelihoods where the engine gave them."""
+    slots = completion.slot_scores
+    if local_scoring == "expected" and slots and len(slots) == len(keys):
+        return expected_scores(slots, keys)
+    return parse_text(completion.text)
+
+
 def score(records: list[Record], engine: CachedEngine, pack: PolicyPack,
           options: ScoreOptions | None = None, show_progress: bool = True) -> ScoreResult:
     options = options or ScoreOptions()
     build, version = score_requests(pack, options)
     outcomes = run_stage(STAGE, records, lambda r: r.id, engine, build,
-                         lambda r, c: parse_scores(c.text), retries=options.retries,
+                         lambda r, c: judged_scores(c, SCORE_KEYS, parse_scores, options.local_scoring),
+                         retries=options.retries,
                          show_progress=show_progress)
     out, failures = [], []
     for record, outcome in zip(records, outcomes):
