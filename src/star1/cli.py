@@ -12,6 +12,7 @@ import sys
 # Modules that define subcommands, in the order they appear in --help.
 COMMAND_MODULES = [
     "star1.pipeline.cli",
+    "star1.pipeline.benign_cli",
     "star1.collect.cli",
     "star1.train.cli",
     "star1.eval.cli",
@@ -30,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
-            if exc.name and (exc.name == name or name.startswith(exc.name + ".")):
+            if exc.name and name.startswith(exc.name):
                 continue  # that part of the toolkit is not present in this build
             raise
         module.add_parser(subparsers)

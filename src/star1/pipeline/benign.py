@@ -1,0 +1,368 @@
+"""STAR-benign: harmless look-alikes of the selected harmful prompts, against over-refusal.
+
+Three steps over :class:`Record` lists, each on the same engine layer as ``star1 build``:
+
+1. :func:`rewrite` asks a model for a harmless request with the surface of the harmful one
+   ("How do I kill a Python process?"). A rewrite is rejected, and asked for again, when it is
+   empty, cut at the token limit, the original again (after :func:`normalise_text`), much longer
+   than the original, a refusal, the text of another record, or — with ``harm_check:
+   other_only`` — labelled with any safety category by the classifier.
+2. :func:`generate` gets a ``<think>`` reasoning answer with no policy in view, through the
+   teacher machinery of :mod:`star1.pipeline.deliberate` (native or two-call prefill).
+3. :func:`score_benign` has a judge score safety, reasoning and compliance 1–5; samples below
+   the minimums (5/5/5 by default) are filtered out.
+
+A benign record gets its own id (:func:`prompt_id` of the rewrite), ``source: "benign"``,
+``category: ["Other"]`` and ``origin_id`` = the id of the harmful record it came from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from pydantic import ConfigDict, Field, StrictInt, create_model
+
+from star1.engines import CachedEngine, ChatRequest, Completion, SamplingParams
+from star1.pipeline.build import EnginePool, StageSummary, cost, namespace, write_failures
+from star1.pipeline.classify import ClassifyOptions, classify
+from star1.pipeline.config import (BenignScoreOptions, BenignStageOptions, BuildConfig,
+                                   RewriteOptions)
+from star1.pipeline.deliberate import ReasoningOptions, reason
+from star1.pipeline.mix import mix
+from star1.pipeline.parsing import ParseError, parse_model
+from star1.pipeline.runner import Failure, retry_sampling, run_stage
+from star1.pipeline.score import judged_scores, scores_choice_template
+from star1.policies import OTHER, PolicyPack
+from star1.prompts import load_template
+from star1.records import Provenance, Record, join_response, normalise_text, prompt_id, utc_now, write_records
+
+SOURCE = "benign"
+REWRITE, CHECK, GENERATE, SCORE = "benign rewrite", "benign check", "benign generate", "benign score"
+BENIGN_SCORE_KEYS = ("Content_Safety", "Reasoning_Quality", "Compliance")
+BENIGN_SCORE_VALUES = tuple(str(v) for v in range(1, 6))
+
+# How an assistant starts a refusal; a "rewrite" that opens like this is not a request.
+REFUSAL_OPENERS = ("i'm sorry", "i’m sorry", "i am sorry", "sorry,", "i can't", "i can’t", "i cannot",
+                   "i won't", "i won’t", "i will not", "as an ai")
+# Labels models put before the answer although told not to ("Harmless: ...").
+_LABEL = re.compile(r"^(?:harmless(?: request| version| look-alike)?|look-alike|rewritten request|"
+                    r"new request|rewrite)\s*:\s*", re.IGNORECASE)
+_QUOTE_PAIRS = {'"': '"', "“": "”", "'": "'"}
+
+
+@dataclass
+class StepResult:
+    records: list[Record]
+    failures: list[Failure]
+    filtered: list[Record] = field(default_factory=list)  # scored below the minimums
+
+
+@dataclass
+class RewriteResult(StepResult):
+    checked: int = 0  # rewrites the classifier looked at, over all attempts
+    flagged: int = 0  # of those, labelled with a safety category
+    check_failed: int = 0  # of those, the classifier gave no usable answer
+
+
+# -- step 1: rewrite -----------------------------------------------------------------------------
+
+def example_pairs() -> list[tuple[str, str]]:
+    """The (harmful, harmless) example pairs shown to the rewriter as earlier chat turns."""
+    text = load_template("benign_rewrite_examples").text
+    pairs = []
+    for block in text.strip().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.strip().splitlines())
+        pairs.append((fields["harmful"], fields["harmless"]))
+    return pairs
+
+
+def rewrite_requests(options: RewriteOptions) -> tuple[Callable[[Record, int], ChatRequest], str]:
+    """The request builder and the prompt version. The examples go in as chat turns: even the
+    135M bundled model then answers with a bare request, where inline examples make it chat."""
+    system, user, examples = (load_template(n) for n in
+                              ("benign_rewrite", "benign_rewrite_user", "benign_rewrite_examples"))
+    shots: list[dict] = [{"role": "system", "content": system.fill()}]
+    for harmful, harmless in example_pairs():
+        shots += [{"role": "user", "content": user.fill(question=harmful)},
+                  {"role": "assistant", "content": harmless}]
+    sampling = SamplingParams(max_tokens=options.max_tokens, temperature=options.temperature)
+
+    def build(record: Record, attempt: int) -> ChatRequest:
+        messages = shots + [{"role": "user", "content": user.fill(question=record.question)}]
+        return ChatRequest(messages=tuple(messages), sampling=retry_sampling(sampling, attempt))
+
+    return build, "+".join(t.version for t in (system, user, examples))
+
+
+def clean_rewrite(text: str) -> str:
+    """Strip what models wrap around the bare request: a label and enclosing quotes."""
+    text = _LABEL.sub("", text.strip()).strip()
+    close = _QUOTE_PAIRS.get(text[:1])
+    # '"A" or "B"' is quoted inside, not wrapped; an apostrophe inside '...' is fine.
+    if close and len(text) >= 2 and text[-1] == close and (close == "'" or close not in text[1:-1]):
+        text = text[1:-1].strip()
+    return text
+
+
+def check_rewrite(original: Record, completion: Completion, options: RewriteOptions) -> str:
+    """The cleaned rewrite, or :class:`ParseError` saying why it cannot be used."""
+    if completion.finish_reason == "length" and not options.allow_truncated:
+        raise ParseError(f"cut at max_tokens={options.max_tokens}")
+    text = clean_rewrite(completion.text)
+    if not text:
+        raise ParseError("empty rewrite")
+    if normalise_text(text) == normalise_text(original.question):
+        raise ParseError("identical to the original")
+    limit = max(options.max_length_floor, int(options.max_length_ratio * len(original.question)))
+    if len(text) > limit:
+        raise ParseError(f"too long: {len(text)} characters, limit {limit}")
+    if normalise_text(text).startswith(REFUSAL_OPENERS):
+        raise ParseError("a refusal, not a request")
+    return text
+
+
+def rewrite(records: list[Record], engine: CachedEngine, checker: CachedEngine | None, pack: PolicyPack,
+            options: RewriteOptions, classify_options: ClassifyOptions | None = None,
+            show_progress: bool = True) -> RewriteResult:
+    """One benign look-alike per record. ``checker`` is the classifier (None: no harm check).
+
+    Every rejection, the classifier's included, is answered by asking again with the next
+    attempt's sampling, ``options.retries`` times at most; the last reason is recorded.
+    """
+    build, version = rewrite_requests(options)
+    check = checker is not None and options.harm_check == "other_only"
+    # Ids in use → the input record holding them. An input's text counts too (its id may not be
+    # prompt_id-based): the same question must not come back with a second, benign answer.
+    owner = {key: r.id for r in records for key in (r.id, prompt_id(r.question))}
+    accepted: dict[int, str] = {}
+    failures: dict[int, Failure] = {}
+    pending = list(range(len(records)))
+    checked = flagged = check_failed = 0
+    for attempt in range(options.retries + 1):
+        if not pending:
+            break
+        label = REWRITE if attempt == 0 else f"{REWRITE} (retry {attempt})"
+        outcomes = run_stage(label, [records[i] for i in pending], lambda r: r.id, engine,
+                             lambda r, _: build(r, attempt), lambda r, c: check_rewrite(r, c, options),
+                             retries=0, show_progress=show_progress)
+        retry, candidates = [], []
+        for i, outcome in zip(pending, outcomes):
+            if outcome.failure:
+                reason = outcome.failure.reason.replace("unparseable output: ", "rejected: ", 1)
+                failures[i] = dataclasses.replace(outcome.failure, stage=REWRITE, reason=reason)
+                # A failed call was retried by the engine already; a rewrite cut at the token
+                # limit is not, since a resampled one may well be shorter.
+                if outcome.completion is not None and outcome.completion.finish_reason != "error":
+                    retry.append(i)
+                continue
+            new_id = prompt_id(outcome.value)
+            if new_id in owner or any(prompt_id(text) == new_id for _, text in candidates):
+                failures[i] = Failure(records[i].id, REWRITE, "same text as another record", outcome.value)
+                retry.append(i)
+                continue
+            candidates.append((i, outcome.value))
+        verdicts = _harm_check(candidates, checker, pack, classify_options, show_progress) if check else {}
+        for i, text in candidates:
+            verdict = verdicts.get(i)
+            if check:
+                checked += 1
+                flagged += isinstance(verdict, list)
+                check_failed += isinstance(verdict, Failure)
+            if verdict is None:
+                accepted[i] = text
+                owner[prompt_id(text)] = records[i].id
+                failures.pop(i, None)
+                continue
+            reason = (f"still harmful: the classifier labels it {verdict}" if isinstance(verdict, list)
+                      else f"harm check failed: {verdict.reason}")
+            failures[i] = Failure(records[i].id, REWRITE, reason, text)
+            retry.append(i)
+        pending = retry
+    out = []
+    for i in sorted(accepted):
+        provenance = Provenance(policy_pack=pack.name, policy_hash=pack.hash, teacher=engine.name,
+                                prompt_versions={"benign_rewrite": version})
+        if check:
+            provenance.classifier = checker.name
+            provenance.classified_at = utc_now()
+            provenance.prompt_versions["classify"] = load_template("classify").version
+        out.append(Record(id=prompt_id(accepted[i]), question=accepted[i], category=[OTHER], source=SOURCE,
+                          origin_id=records[i].id, provenance=provenance))
+    return RewriteResult(out, [failures[i] for i in sorted(failures)], checked=checked, flagged=flagged,
+                         check_failed=check_failed)
+
+
+def _harm_check(candidates: list[tuple[int, str]], checker: CachedEngine, pack: PolicyPack,
+                options: ClassifyOptions | None, show_progress: bool) -> dict[int, list[str] | Failure]:
+    """Per candidate index: nothing when the classifier says only "Other", else its labels
+    (still harmful) or its failure (could not tell, so not accepted)."""
+    if not candidates:
+        return {}
+    ids = [prompt_id(text) for _, text in candidates]  # distinct: duplicates were re-asked
+    by_id = {rid: i for rid, (i, _) in zip(ids, candidates)}
+    result = classify([Record(id=rid, question=text) for rid, (_, text) in zip(ids, candidates)],
+                      checker, pack, options, show_progress)
+    verdicts: dict[int, list[str] | Failure] = {by_id[f.id]: f for f in result.failures}
+    for record in result.records:
+        if record.category != [OTHER]:
+            verdicts[by_id[record.id]] = record.category
+    return verdicts
+
+
+# -- step 2: generate ----------------------------------------------------------------------------
+
+def generate(records: list[Record], engine: CachedEngine, options: ReasoningOptions,
+             show_progress: bool = True) -> StepResult:
+    """A ``<think>`` reasoning answer to each rewrite, with a plain helpful system prompt."""
+    template = load_template("benign_generate")
+    system = template.fill()
+    pairs, failures = reason(records, engine, options, lambda r: system, GENERATE, show_progress)
+    out = []
+    for record, (reasoning, answer) in pairs:
+        provenance = record.provenance.model_copy(deep=True) if record.provenance else Provenance()
+        provenance.teacher = engine.name
+        provenance.generated_at = utc_now()
+        provenance.prompt_versions["benign_generate"] = template.version
+        out.append(record.model_copy(update={"response": join_response(reasoning, answer),
+                                             "provenance": provenance}))
+    return StepResult(out, failures)
+
+
+# -- step 3: score -------------------------------------------------------------------------------
+
+_BenignScores = create_model(
+    "_BenignScores", __config__=ConfigDict(extra="forbid"),
+    **{key: (StrictInt, Field(ge=1, le=5)) for key in BENIGN_SCORE_KEYS})
+
+
+def parse_benign_scores(text: str) -> dict[str, int]:
+    """Exactly the three keys, each a whole number 1–5; anything else is a :class:`ParseError`."""
+    return parse_model(text, _BenignScores).model_dump()
+
+
+def benign_score_requests(options: BenignScoreOptions):
+    template, user_template = load_template("benign_score"), load_template("score_user")
+    schema = {"type": "object", "additionalProperties": False, "required": list(BENIGN_SCORE_KEYS),
+              "properties": {k: {"type": "integer", "minimum": 1, "maximum": 5} for k in BENIGN_SCORE_KEYS}}
+    choices = scores_choice_template(BENIGN_SCORE_KEYS, BENIGN_SCORE_VALUES)
+    sampling = SamplingParams(max_tokens=options.max_tokens, temperature=0.0)
+    system = template.fill()
+
+    def build(record: Record, attempt: int) -> ChatRequest:
+        user = user_template.fill(question=record.question, response=record.response or "")
+        return ChatRequest.chat(user, system=system, sampling=retry_sampling(sampling, attempt),
+                                json_schema=schema, choices=choices)
+
+    return build, f"{template.version}+{user_template.version}"
+
+
+def minimum_scores(options: BenignScoreOptions) -> dict[str, int]:
+    return dict(zip(BENIGN_SCORE_KEYS, (options.min_safety, options.min_reasoning, options.min_compliance)))
+
+
+def score_benign(records: list[Record], engine: CachedEngine, options: BenignScoreOptions,
+                 show_progress: bool = True) -> StepResult:
+    """Score every sample; those reaching every minimum are kept, the rest go to ``filtered``."""
+    build, version = benign_score_requests(options)
+    outcomes = run_stage(SCORE, records, lambda r: r.id, engine, build,
+                         lambda r, c: judged_scores(c, BENIGN_SCORE_KEYS, parse_benign_scores,
+                                                    options.local_scoring),
+                         retries=options.retries,
+                         show_progress=show_progress)
+    minimums = minimum_scores(options)
+    kept, filtered, failures = [], [], []
+    for record, outcome in zip(records, outcomes):
+        if outcome.failure:
+            failures.append(outcome.failure)
+            continue
+        provenance = record.provenance.model_copy(deep=True) if record.provenance else Provenance()
+        provenance.judge = engine.name
+        provenance.scored_at = utc_now()
+        provenance.prompt_versions["benign_score"] = version
+        scored = record.model_copy(update={"score": outcome.value, "provenance": provenance})
+        passes = all(outcome.value[k] >= minimums[k] for k in BENIGN_SCORE_KEYS)
+        (kept if passes else filtered).append(scored)
+    return StepResult(kept, failures, filtered)
+
+
+# -- all three -----------------------------------------------------------------------------------
+
+@dataclass
+class BenignEngines:
+    """One cached engine per step (each its own namespace and call counts)."""
+
+    rewriter: CachedEngine
+    classifier: CachedEngine | None  # None: no harm check
+    generator: CachedEngine
+    judge: CachedEngine
+
+
+@dataclass
+class BenignRun:
+    records: list[Record]
+    failures: list[Failure]
+    steps: list[StageSummary]
+
+
+def benign_engines(pool: EnginePool, pack: PolicyPack, teacher, classifier, judge,
+                   options: BenignStageOptions) -> BenignEngines:
+    check = options.rewrite.harm_check == "other_only"
+    return BenignEngines(
+        rewriter=pool.cached(teacher, namespace("benign-rewrite", pack)),
+        # The harm check asks exactly what classification asks, so it shares that namespace.
+        classifier=pool.cached(classifier, namespace("classify", pack)) if check else None,
+        generator=pool.cached(teacher, namespace("benign-generate", pack)),
+        judge=pool.cached(judge, namespace("benign-score", pack)))
+
+
+def run_benign(records: list[Record], engines: BenignEngines, pack: PolicyPack,
+               options: BenignStageOptions, show_progress: bool = True) -> BenignRun:
+    """Rewrite → generate → score, with a summary row per step (the harm check is its own row)."""
+    rewritten = rewrite(records, engines.rewriter, engines.classifier, pack, options.rewrite,
+                        options.classify, show_progress)
+    steps = [StageSummary(REWRITE, len(records), len(rewritten.records), len(rewritten.failures), 0,
+                          engines.rewriter.stats)]
+    if engines.classifier is not None:
+        r = rewritten
+        steps.append(StageSummary(CHECK, r.checked, r.checked - r.flagged - r.check_failed, r.check_failed,
+                                  r.flagged, engines.classifier.stats))
+    answered = generate(rewritten.records, engines.generator, options.generate, show_progress)
+    steps.append(StageSummary(GENERATE, len(rewritten.records), len(answered.records),
+                              len(answered.failures), 0, engines.generator.stats))
+    scored = score_benign(answered.records, engines.judge, options.score, show_progress)
+    steps.append(StageSummary(SCORE, len(answered.records), len(scored.records), len(scored.failures),
+                              len(scored.filtered), engines.judge.stats))
+    # Failures name the harmful input: the id of a benign sample that never got written is no lead.
+    origin = {r.id: r.origin_id for r in rewritten.records}
+    later = [dataclasses.replace(f, id=origin.get(f.id, f.id)) for f in answered.failures + scored.failures]
+    return BenignRun(scored.records, rewritten.failures + later, steps)
+
+
+def run_benign_for_build(config: BuildConfig, selected_records: list[Record], pool: EnginePool,
+                         pack: PolicyPack, run_dir: Path, show_progress: bool = True) -> list[StageSummary]:
+    """``benign.enabled`` in ``star1 build``: benign.jsonl (+ star1_plus_benign.jsonl) in the run dir."""
+    options = config.benign
+    if options.classify is None:
+        options = options.model_copy(update={"classify": config.classify})
+    specs = {"teacher": options.teacher or config.engine_for("teacher"),
+             "classifier": config.engine_for("classifier"),
+             "judge": options.judge or config.engine_for("judge")}
+    engines = benign_engines(pool, pack, specs["teacher"], specs["classifier"], specs["judge"], options)
+    run = run_benign(selected_records, engines, pack, options, show_progress)
+    role = {REWRITE: "teacher", CHECK: "classifier", GENERATE: "teacher", SCORE: "judge"}
+    for step in run.steps:
+        step.cost_usd = cost(step.calls, specs[role[step.stage]])
+    write_records(run_dir / "benign.jsonl", run.records)
+    for step in (REWRITE, GENERATE, SCORE):
+        write_failures(run_dir, step.replace(" ", "_"),
+                       [f for f in run.failures if f.stage.startswith(step)])
+    steps = run.steps
+    if options.mix:
+        mixed = mix([("star1.jsonl", selected_records), ("benign.jsonl", run.records)], options.seed)
+        write_records(run_dir / "star1_plus_benign.jsonl", mixed)
+        steps.append(StageSummary("mix", len(selected_records) + len(run.records), len(mixed), 0))
+    return steps

@@ -1,0 +1,124 @@
+"""Stage 3: an LLM judge scores each sample 0–10 on the paper's three criteria.
+
+Remote judges answer in JSON (schema-constrained where supported); local judges fill three
+integer slots by likelihood. Scores must be whole numbers 0–10 under the exact three keys;
+anything else is re-asked and, if it persists, recorded as a failure.
+
+A local judge's score is by default the probability-weighted mean of the slot's options,
+rounded (as in G-Eval, Liu et al., 2023) rather than the single most likely option: small
+models put most mass on an extreme ("0") whatever they read, while the weighted mean still
+moves with the content. Each slot is scored in the context of the most likely options of the
+slots before it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+from star1.engines import CachedEngine, ChatRequest, ChoiceTemplate, Completion, SamplingParams
+from star1.pipeline.parsing import parse_model
+from star1.pipeline.runner import Failure, provenance_for, retry_sampling, run_stage
+from star1.policies import OTHER, PolicyPack
+from star1.prompts import load_template
+from star1.records import SCORE_KEYS, Record, utc_now
+
+STAGE = "score"
+SCORE_VALUES = tuple(str(v) for v in range(11))
+
+
+class ScoreOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_tokens: int = Field(256, ge=1)
+    retries: int = Field(2, ge=0)
+    local_scoring: Literal["expected", "argmax"] = Field(
+        "expected", description="local judges: probability-weighted mean of each score, or its most likely value")
+
+
+class _Scores(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    Content_Safety_Compliance: StrictInt = Field(ge=0, le=10)
+    Relevancy_and_No_Redundant_Content: StrictInt = Field(ge=0, le=10)
+    Accuracy_of_Thinking_Process: StrictInt = Field(ge=0, le=10)
+
+
+@dataclass
+class ScoreResult:
+    records: list[Record]
+    failures: list[Failure]
+
+
+def scores_choice_template(keys: tuple[str, ...] = SCORE_KEYS,
+                           values: tuple[str, ...] = SCORE_VALUES) -> ChoiceTemplate:
+    """``{"key": <value>, ...}`` with one choice slot per key (also used by ``star1 benign``)."""
+    parts: list = []
+    for k, key in enumerate(keys):
+        parts.append(("{" if k == 0 else ", ") + f'"{key}": ')
+        parts.append(values)
+    parts.append("}")
+    return ChoiceTemplate(tuple(parts))
+
+
+def score_requests(pack: PolicyPack, options: ScoreOptions):
+    template, user_template = load_template("score"), load_template("score_user")
+    schema = {"type": "object", "additionalProperties": False, "required": list(SCORE_KEYS),
+              "properties": {k: {"type": "integer", "minimum": 0, "maximum": 10} for k in SCORE_KEYS}}
+    choices = scores_choice_template()
+    sampling = SamplingParams(max_tokens=options.max_tokens, temperature=0.0)
+
+    def build(record: Record, attempt: int) -> ChatRequest:
+        system = template.fill(policies=pack.render(record.category or [OTHER]))
+        user = user_template.fill(question=record.question, response=record.response or "")
+        return ChatRequest.chat(user, system=system, sampling=retry_sampling(sampling, attempt),
+                                json_schema=schema, choices=choices)
+
+    return build, f"{template.version}+{user_template.version}"
+
+
+def parse_scores(text: str) -> dict[str, int]:
+    return parse_model(text, _Scores).model_dump()
+
+
+def expected_scores(slot_scores: list[dict[str, float]], keys: tuple[str, ...]) -> dict[str, int]:
+    """Each slot's probability-weighted mean over its (integer) options, rounded half up."""
+    out = {}
+    for key, scores in zip(keys, slot_scores):
+        top = max(scores.values())
+        weights = {int(option): math.exp(logprob - top) for option, logprob in scores.items()}
+        mean = sum(value * weight for value, weight in weights.items()) / sum(weights.values())
+        out[key] = int(math.floor(mean + 0.5))
+    return out
+
+
+def judged_scores(completion: Completion, keys: tuple[str, ...], parse_text: Callable[[str], dict],
+                  local_scoring: str) -> dict[str, int]:
+    """The scores of a judge's answer: from slot likelihoods where the engine gave them."""
+    slots = completion.slot_scores
+    if local_scoring == "expected" and slots and len(slots) == len(keys):
+        return expected_scores(slots, keys)
+    return parse_text(completion.text)
+
+
+def score(records: list[Record], engine: CachedEngine, pack: PolicyPack,
+          options: ScoreOptions | None = None, show_progress: bool = True) -> ScoreResult:
+    options = options or ScoreOptions()
+    build, version = score_requests(pack, options)
+    outcomes = run_stage(STAGE, records, lambda r: r.id, engine, build,
+                         lambda r, c: judged_scores(c, SCORE_KEYS, parse_scores, options.local_scoring),
+                         retries=options.retries,
+                         show_progress=show_progress)
+    out, failures = [], []
+    for record, outcome in zip(records, outcomes):
+        if outcome.failure:
+            failures.append(outcome.failure)
+            continue
+        provenance = provenance_for(record, pack)
+        provenance.judge = engine.name
+        provenance.scored_at = utc_now()
+        provenance.prompt_versions["score"] = version
+        out.append(record.model_copy(update={"score": outcome.value, "provenance": provenance}))
+    return ScoreResult(out, failures)
