@@ -1,4 +1,4 @@
-"""``star1 collect``: pool the public harmful-prompt sources, de-duplicate and decontaminate them."""
+"""star1 collect: pool the public harmful-prompt sources, de-duplicate and decontaminate them."""
 
 from __future__ import annotations
 
