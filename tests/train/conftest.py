@@ -47,7 +47,8 @@ def tiny_qwen2(vocab_size: int, seed: int = 0):
     torch.manual_seed(seed)
     config = Qwen2Config(vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
-                         tie_word_embeddings=False, rope_theta=10000.0)
+                         tie_word_embeddings=False, rope_theta=10000.0,
+                         use_cache=False)  # as in training: with a cache, transformers ignores packed positions
     return Qwen2ForCausalLM(config).float()
 
 

@@ -83,10 +83,12 @@ def varlen_kernel():
 def segments_kernel(q, k, v, cu, max_len, scale):
     """Reference varlen attention: causal SDPA on each sequence. q, k, v are (tokens, heads, dim)."""
     gqa = q.shape[1] != k.shape[1]
+    lengths = (cu[1:] - cu[:-1]).tolist()
     pieces = []
-    for start, end in zip(cu[:-1].tolist(), cu[1:].tolist()):
+    # split (not slicing) so that backward assembles the gradient in one concatenation.
+    for qs, ks, vs in zip(q.split(lengths), k.split(lengths), v.split(lengths)):
         # 4-D inputs reach SDPA's fused kernels; 3-D ones fall back to the slow math path on CPU.
-        qs, ks, vs = (t[start:end].transpose(0, 1)[None] for t in (q, k, v))
+        qs, ks, vs = (t.transpose(0, 1)[None] for t in (qs, ks, vs))
         out = F.scaled_dot_product_attention(qs, ks, vs, is_causal=True, scale=scale, enable_gqa=gqa)
         pieces.append(out[0].transpose(0, 1))
     return torch.cat(pieces)

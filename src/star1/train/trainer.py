@@ -8,6 +8,7 @@ record of tokens per second and memory per step.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -75,6 +76,15 @@ class StopAfter(TrainerCallback):
             control.should_save = self.save
 
 
+def _checkpointing(enabled: bool) -> dict:
+    if not enabled:
+        return {}
+    # transformers renamed gradient_checkpointing to activation_checkpointing (5.2x); take what exists.
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    key = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+    return {key: True, f"{key}_kwargs": {"use_reentrant": False}}
+
+
 def training_arguments(config: TrainConfig, resolved: Resolved, out: Path) -> TrainingArguments:
     report_to = config.report_to or ["none"]
     return TrainingArguments(
@@ -101,8 +111,7 @@ def training_arguments(config: TrainConfig, resolved: Resolved, out: Path) -> Tr
         save_strategy="steps",
         save_steps=resolved.save_every,
         save_total_limit=config.keep_checkpoints,
-        gradient_checkpointing=resolved.gradient_checkpointing,
-        gradient_checkpointing_kwargs={"use_reentrant": False} if resolved.gradient_checkpointing else None,
+        **_checkpointing(resolved.gradient_checkpointing),
         use_liger_kernel=resolved.liger,
         torch_compile=config.torch_compile,
         remove_unused_columns=False,  # the rows carry seq_lens, which the model's signature does not name
