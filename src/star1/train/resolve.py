@@ -99,7 +99,8 @@ def needs_checkpointing(model_config, n_params: int, lora: bool, tokens: int, de
     return (not fits), f"estimated peak {estimate / 2**30:.1f} GiB vs {free / 2**30:.1f} GiB free"
 
 
-def resolve(config: TrainConfig) -> Resolved:
+def resolve(config: TrainConfig, find_model: bool = True) -> Resolved:
+    """``find_model=False`` leaves the model spec as is (for a model built in memory)."""
     notes: list[str] = []
     device = _device(config.device)
     precision = _precision(config.precision, device, notes)
@@ -123,7 +124,7 @@ def resolve(config: TrainConfig) -> Resolved:
     elif liger and not liger_installed:
         raise ConfigError("--liger needs the liger-kernel package (pip install liger-kernel)")
     return Resolved(
-        model_path=model_path(config.model), device=device, world_size=world_size, precision=precision,
+        model_path=model_path(config.model) if find_model else str(config.model), device=device, world_size=world_size, precision=precision,
         attn_implementation=attn, liger=liger,
         gradient_checkpointing=bool(config.gradient_checkpointing),  # 'auto' is settled once the model is loaded
         global_batch_size=global_batch, micro_batch_tokens=micro, notes=notes)

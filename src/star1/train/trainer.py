@@ -85,7 +85,8 @@ def _checkpointing(enabled: bool) -> dict:
     return {key: True, f"{key}_kwargs": {"use_reentrant": False}}
 
 
-def training_arguments(config: TrainConfig, resolved: Resolved, out: Path) -> TrainingArguments:
+def training_arguments(config: TrainConfig, resolved: Resolved, out: Path, save: bool = True) -> TrainingArguments:
+    """``save=False`` writes no checkpoints at all (the benchmark)."""
     report_to = config.report_to or ["none"]
     return TrainingArguments(
         output_dir=str(out / "checkpoints"),
@@ -108,7 +109,7 @@ def training_arguments(config: TrainConfig, resolved: Resolved, out: Path) -> Tr
         data_seed=config.seed,
         logging_steps=config.logging_steps,
         report_to=report_to,
-        save_strategy="steps",
+        save_strategy="steps" if save else "no",
         save_steps=resolved.save_every,
         save_total_limit=config.keep_checkpoints,
         **_checkpointing(resolved.gradient_checkpointing),
