@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -256,8 +255,6 @@ def _step_callback(meter: Meter, tokens_of_step, flops_of_step):
 
 def run_star1(args, pairs, meter: Meter) -> dict:
     """star1 train's own planner, collator, attention choice and Trainer, on the random model."""
-    import torch
-
     from star1.train import attention
     from star1.train.config import TrainConfig
     from star1.train.packing import pack_rows, plan_steps, step_tokens

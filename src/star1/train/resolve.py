@@ -69,9 +69,13 @@ def _device(requested: str) -> str:
 
 def _precision(requested: str, device: str, notes: list[str]) -> str:
     if device == "cpu":
-        if requested != "fp32":
-            notes.append("CPU: training in fp32 instead of the paper's bf16 (mixed precision needs a GPU to pay off)")
-        return "fp32"
+        if requested == "auto":
+            notes.append("CPU: training in fp32 instead of the paper's bf16 (--precision bf16 uses CPU autocast, "
+                         "which pays off only on CPUs with AMX/AVX512-BF16)")
+            return "fp32"
+        if requested == "fp16":
+            raise ConfigError("--precision fp16 needs a GPU; use fp32 or bf16 on CPU")
+        return requested
     if requested == "auto":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     return requested

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import shutil
 import time
@@ -35,6 +36,11 @@ class TrainResult:
     final_loss: float | None = None
     resumed_from: str | None = None
     trainer: object = None
+
+
+def _is_main_process() -> bool:
+    """Rank 0 of a launch (accelerate / torchrun set RANK), or a single process."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def _say(message: str) -> None:
@@ -97,12 +103,12 @@ def _count_parameters(path: str):
     return sum(p.numel() for p in skeleton.parameters()), skeleton.config
 
 
-def prepare_items(config: TrainConfig, tokenizer, report: DataReport, model_name: str):
-    samples, loaded = load_samples(config.data, config.missing_think, config.empty_answer)
-    report.__dict__.update(loaded.__dict__)
+def prepare_items(config: TrainConfig, tokenizer, model_name: str):
+    """Read, check, render and tokenize the data: (renderer, tokenized samples, data report)."""
+    samples, report = load_samples(config.data, config.missing_think, config.empty_answer)
     renderer = ChatRenderer(tokenizer, config.system_prompt, config.reasoning_model, model_name)
     items = tokenize_samples(renderer, samples, config.think, config.max_length, config.truncation, report)
-    return renderer, items
+    return renderer, items, report
 
 
 def plan(config: TrainConfig, resolved: Resolved, items: list[Tokenized], pad_id: int):
@@ -129,7 +135,8 @@ def _check_resume(out: Path, config: TrainConfig, run_fingerprint: str) -> str |
     if not found:
         return None
     if not config.resume:
-        shutil.rmtree(checkpoints)
+        if _is_main_process():
+            shutil.rmtree(checkpoints, ignore_errors=True)
         return None
     previous = out / CONFIG_FILE
     if previous.exists():
@@ -157,14 +164,13 @@ def write_config(out: Path, config: TrainConfig, resolved: Resolved, renderer: C
 
 def train(config: TrainConfig, callbacks: list | None = None, quiet: bool = False) -> TrainResult:
     """Run a training job as configured; resumes from OUT/checkpoints when it can."""
-    say = (lambda message: None) if quiet else _say
+    say = _say if not quiet and _is_main_process() else (lambda message: None)
     out = output_dir(config)
     out.mkdir(parents=True, exist_ok=True)
     resolved = resolve(config)
     attention.register()
-    report = DataReport()
     tokenizer = load_tokenizer(config, resolved.model_path)
-    renderer, items = prepare_items(config, tokenizer, report, config.model or resolved.model_path)
+    renderer, items, report = prepare_items(config, tokenizer, config.model or resolved.model_path)
     if renderer.info.strips_reasoning:
         resolved.notes.append("the chat template strips reasoning from assistant turns; samples are rendered "
                               "with the reasoning kept")
@@ -179,7 +185,8 @@ def train(config: TrainConfig, callbacks: list | None = None, quiet: bool = Fals
         resolved.notes.append(f"gradient checkpointing {'on' if on else 'off'}: {why}")
     run_fingerprint = fingerprint(items, the_plan)
     resume_from = _check_resume(out, config, run_fingerprint)
-    write_config(out, config, resolved, renderer, run_fingerprint, report)
+    if _is_main_process():
+        write_config(out, config, resolved, renderer, run_fingerprint, report)
     for note in resolved.notes:
         say(f"[cyan]note:[/] {note}")
     say(f"training {len(items)} samples ({sum(map(len, items)):,} tokens), {resolved.total_steps} steps of "
