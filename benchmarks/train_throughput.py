@@ -12,6 +12,7 @@ Modes (each runs in its own process, with its own time budget, so one failure ca
      memory allows, global batch 128 sequences).
   a  the reference style: fp32 master weights + bf16 autocast, one sequence per micro-step, gradient
      accumulation 16, gradient checkpointing, torch AdamW.
+  d  (c) without Liger kernels: what star1 gets where liger-kernel is missing or broken.
   b  TRL SFTTrainer as a user configures it: pre-tokenized prompt/completion data,
      ``packing=True`` (best-fit-decreasing, padding-free), bf16, TRL's defaults otherwise
      (gradient checkpointing on), Liger when installed.
@@ -53,10 +54,10 @@ SHAPES = {
                  num_key_value_heads=2, vocab_size=8192, tie_word_embeddings=False, rope_theta=10000.0,
                  max_position_embeddings=16384, rms_norm_eps=1e-6, use_sliding_window=False),
 }
-MODE_NAMES = {"a": "reference style", "b": "TRL SFTTrainer", "c": "star1 train"}
+MODE_NAMES = {"a": "reference style", "b": "TRL SFTTrainer", "c": "star1 train", "d": "star1 train, no Liger"}
 # Measured optimizer steps after warm-up, and the wall-clock budget of each child process.
-PLAN = {"cuda": {"c": (2, 12, 110), "a": (1, 4, 110), "b": (1, 6, 130)},
-        "cpu": {"c": (1, 1, 400), "a": (1, 1, 300), "b": (1, 1, 400)}}
+PLAN = {"cuda": {"c": (2, 12, 100), "a": (1, 3, 90), "b": (1, 5, 110), "d": (2, 8, 60)},
+        "cpu": {"c": (1, 1, 400), "a": (1, 1, 300), "b": (1, 1, 400), "d": (1, 1, 400)}}
 # TRL packs rows of max_length tokens; on CPU its dense packed-sequence mask needs shorter rows.
 TRL_ROW = {"cuda": 8192, "cpu": 2048}
 PEAK_TFLOPS = {"H200": 989.4, "H100": 989.4, "A100": 312.0}
@@ -262,7 +263,8 @@ def run_star1(args, pairs, meter: Meter) -> dict:
     from star1.train.trainer import make_trainer, training_arguments
 
     attention.register()
-    config = TrainConfig(model="bench", data=["bench"], out="bench", device=args.device, liger=args.liger,
+    liger = False if args.child == "d" else args.liger
+    config = TrainConfig(model="bench", data=["bench"], out="bench", device=args.device, liger=liger,
                          max_steps=meter.warmup + meter.steps, global_batch_size=128)
     resolved = resolve(config, find_model=False)
     model = build_model(args.shape, args.device, resolved.attn_implementation)
@@ -382,14 +384,14 @@ def tiny_tokenizer():
                                    unk_token="<unk>")
 
 
-RUNNERS = {"a": run_reference, "b": run_trl, "c": run_star1}
+RUNNERS = {"a": run_reference, "b": run_trl, "c": run_star1, "d": run_star1}
 
 
 def child(args) -> None:
     import torch
 
     warmup, steps, budget = PLAN[args.device][args.child]
-    steps = args.steps or steps
+    steps, budget = args.steps or steps, args.budget or budget
     pairs = load_lengths(args.samples)
     meter = Meter(args.device, warmup, steps, budget - 15)
     peak = args.peak_tflops or _peak(args.device)
@@ -432,11 +434,12 @@ def versions() -> dict:
 
 
 def run_mode(mode: str, args, out_dir: Path) -> dict:
-    _, _, budget = PLAN[args.device][mode]
+    budget = args.budget or PLAN[args.device][mode][2]
     result_file = out_dir / f"mode_{mode}.json"
     command = [sys.executable, __file__, "--child", mode, "--device", args.device, "--shape", args.shape,
                "--result", str(result_file)]
-    for flag, value in (("--steps", args.steps), ("--samples", args.samples), ("--peak-tflops", args.peak_tflops)):
+    for flag, value in (("--steps", args.steps), ("--samples", args.samples), ("--peak-tflops", args.peak_tflops),
+                        ("--budget", budget)):
         if value:
             command += [flag, str(value)]
     if args.liger is not None:
@@ -482,9 +485,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cuda")
     parser.add_argument("--shape", choices=tuple(SHAPES), default=None, help="default: r1-1.5b on cuda, tiny on cpu")
-    parser.add_argument("--modes", default="c,a,b", help="comma-separated, in running order (default c,a,b)")
+    parser.add_argument("--modes", default="c,a,b,d", help="comma-separated, in running order (default c,a,b,d)")
     parser.add_argument("--out", default=None, help="folder for results.json and per-mode logs")
     parser.add_argument("--steps", type=int, default=None, help="measured optimizer steps per mode")
+    parser.add_argument("--budget", type=int, default=None,
+                        help="seconds each mode may run (default: per mode, 360 s in all on GPU)")
     parser.add_argument("--samples", type=int, default=None, help="use only the first N length records")
     parser.add_argument("--peak-tflops", type=float, default=None)
     parser.add_argument("--liger", action=argparse.BooleanOptionalAction, default=None)

@@ -69,3 +69,29 @@ def test_flags_parse_into_the_config(tmp_path):
     config = config_from_args(args)
     assert not config.think and config.lora and config.lora_r == 8 and config.max_steps == 3
     assert config.gradient_checkpointing is False and config.liger is None and config.report_to == ["tensorboard"]
+
+
+def test_auto_settings_on_cpu():
+    from star1.train.resolve import resolve
+
+    resolved = resolve(TrainConfig(model="some/model", device="cpu"), find_model=False)
+    assert resolved.device == "cpu" and resolved.precision == "fp32" and not resolved.liger
+    assert resolved.global_batch_size == 4 and resolved.micro_batch_tokens == 4096
+    assert resolved.attn_implementation == "star1_segments"
+    assert any("fp32 instead of the paper's bf16" in note for note in resolved.notes)
+    assert any("global batch 4 instead of the paper's 128" in note for note in resolved.notes)
+    explicit = resolve(TrainConfig(model="m", device="cpu", global_batch_size=128, precision="bf16"),
+                       find_model=False)
+    assert explicit.global_batch_size == 128 and explicit.precision == "bf16"
+    assert not any("global batch" in note for note in explicit.notes)
+
+
+@pytest.mark.parametrize("overrides,message", [
+    ({"precision": "fp16"}, "fp16 needs a GPU"),
+    ({"attn_implementation": "star1_varlen"}, "star1_varlen needs CUDA"),
+])
+def test_impossible_settings_on_cpu_are_errors(overrides, message):
+    from star1.train.resolve import resolve
+
+    with pytest.raises(ConfigError, match=message):
+        resolve(TrainConfig(model="m", device="cpu", **overrides), find_model=False)
