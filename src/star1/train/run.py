@@ -43,10 +43,11 @@ def _is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def _say(message: str) -> None:
+def _say(message: str, label: str = "") -> None:
     from rich.console import Console
+    from rich.markup import escape
 
-    Console(stderr=True, highlight=False).print(message)
+    Console(stderr=True, highlight=False).print(f"{label}{escape(message)}")
 
 
 def load_tokenizer(config: TrainConfig, path: str):
@@ -164,7 +165,7 @@ def write_config(out: Path, config: TrainConfig, resolved: Resolved, renderer: C
 
 def train(config: TrainConfig, callbacks: list | None = None, quiet: bool = False) -> TrainResult:
     """Run a training job as configured; resumes from OUT/checkpoints when it can."""
-    say = _say if not quiet and _is_main_process() else (lambda message: None)
+    say = _say if not quiet and _is_main_process() else (lambda message, label="": None)
     out = output_dir(config)
     out.mkdir(parents=True, exist_ok=True)
     resolved = resolve(config)
@@ -175,7 +176,7 @@ def train(config: TrainConfig, callbacks: list | None = None, quiet: bool = Fals
         resolved.notes.append("the chat template strips reasoning from assistant turns; samples are rendered "
                               "with the reasoning kept")
     for line in report.problems():
-        say(f"[yellow]data:[/] {line}")
+        say(line, "[yellow]data:[/] ")
     the_plan, rows, tokens_per_step = plan(config, resolved, items, tokenizer.pad_token_id)
     n_params, model_config = _count_parameters(resolved.model_path)
     if config.gradient_checkpointing is None:
@@ -188,7 +189,7 @@ def train(config: TrainConfig, callbacks: list | None = None, quiet: bool = Fals
     if _is_main_process():
         write_config(out, config, resolved, renderer, run_fingerprint, report)
     for note in resolved.notes:
-        say(f"[cyan]note:[/] {note}")
+        say(note, "[cyan]note:[/] ")
     say(f"training {len(items)} samples ({sum(map(len, items)):,} tokens), {resolved.total_steps} steps of "
         f"{resolved.global_batch_size} sequences in {resolved.accumulation} packed micro-batch(es) per device"
         + (f"; resuming from {resume_from}" if resume_from else ""))
