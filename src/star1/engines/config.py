@@ -47,6 +47,7 @@ class EngineConfig(BaseModel):
     batch_size: int = Field(8, ge=1)
     device: str = "auto"
     dtype: str = "auto"
+    threads: int | None = Field(None, ge=1, description="CPU threads for torch (default: torch's choice)")
     # both
     native_reasoning: bool | None = Field(None, description="model writes its own <think> block; None = guess")
     price_input_per_mtok: float | None = Field(None, ge=0, description="USD per million prompt tokens")
@@ -114,3 +115,16 @@ def _parse_string(spec: str) -> dict:
                 options[key] = value
         return {"kind": "openai", "model": model, "base_urls": base_urls, **options}
     raise _bad(spec, f"unknown engine kind {kind!r}")
+
+
+def engine_identity(config: EngineConfig) -> str:
+    """What makes an engine's outputs differ from another's: the call cache's engine key.
+
+    Remote: the served model's name — not where it is served, so a restarted server on another
+    port, or one more replica, keeps the cache valid. Local: the model and its weights.
+    """
+    if config.kind == "openai":
+        return f"openai:{config.model}"
+    from star1.engines.transformers_engine import local_identity
+
+    return local_identity(config)

@@ -26,7 +26,7 @@ import time
 from typing import Sequence
 
 from star1.engines.base import ChatRequest, Completion, OnResult
-from star1.engines.config import EngineConfig
+from star1.engines.config import EngineConfig, engine_identity
 from star1.engines.reasoning import split_reasoning
 from star1.errors import ConfigError
 
@@ -66,6 +66,17 @@ def retry_after_seconds(headers) -> float | None:
         return max(0.0, parsed.timestamp() - time.time()) if parsed else None
 
 
+def _http_client_option() -> dict:
+    """The client's aiohttp transport where installed (``openai[aiohttp]``): the openai
+    documentation's choice for high concurrency; it halves our client CPU per request."""
+    try:
+        from openai import DefaultAioHttpClient
+
+        return {"http_client": DefaultAioHttpClient()}
+    except (ImportError, RuntimeError):
+        return {}
+
+
 class OpenAIEngine:
     def __init__(self, config: EngineConfig):
         if not config.model or not config.base_urls:
@@ -85,9 +96,10 @@ class OpenAIEngine:
         self.config = config
         self._endpoints = list(zip(config.base_urls, keys))
         self.name = config.engine_string()
-        self.identity = f"openai:{config.model}@{','.join(sorted(config.base_urls))}"
+        self.identity = engine_identity(config)
         self.native_reasoning = True if config.native_reasoning is None else config.native_reasoning
         self._structured = config.structured_output
+        self.scores_choices = False
 
     # -- Engine protocol ---------------------------------------------------------------------
 
@@ -118,7 +130,8 @@ class OpenAIEngine:
 
         # The client's own connection pool is far larger than any sane concurrency; the
         # semaphore below is what limits requests in flight. Retries are ours, not the client's.
-        clients = [AsyncOpenAI(base_url=url, api_key=key, max_retries=0, timeout=self.config.timeout)
+        clients = [AsyncOpenAI(base_url=url, api_key=key, max_retries=0, timeout=self.config.timeout,
+                               **_http_client_option())
                    for url, key in self._endpoints]
         rotation = itertools.cycle(range(len(clients)))
         gate = asyncio.Semaphore(self.config.concurrency)
@@ -182,8 +195,7 @@ class OpenAIEngine:
                     "name": "answer", "schema": request.json_schema, "strict": True}}
             else:
                 args["response_format"] = {"type": "json_object"}
-        if extra:
-            args["extra_body"] = extra
+        args.update(extra)  # server-specific fields go into the same JSON body
         return args
 
     async def _call_once(self, client, request: ChatRequest) -> Completion:
@@ -191,7 +203,11 @@ class OpenAIEngine:
 
         args = self._arguments(request)
         try:
-            response = await client.chat.completions.create(**args)
+            # The client's generic POST (documented for endpoints it has no typed method for)
+            # sends the same request as ``chat.completions.create`` but skips the typed-params
+            # transform and response-model construction: ~3.5 ms of CPU per request, which
+            # decides throughput at high concurrency.
+            response = await client.post("/chat/completions", body=args, cast_to=dict)
         except openai.APIStatusError as exc:
             status = exc.status_code
             if status in RETRYABLE_STATUS or status >= 500:
@@ -208,27 +224,27 @@ class OpenAIEngine:
         return self._to_completion(request, response)
 
     def _to_completion(self, request: ChatRequest, response) -> Completion:
-        choices = getattr(response, "choices", None)
-        if not isinstance(choices, list) or not choices or getattr(choices[0], "message", None) is None:
-            raise _Retry("malformed response: no choices")
-        choice = choices[0]
-        message = choice.message
-        content = message.content or ""
-        extra = getattr(message, "model_extra", None) or {}
-        reasoning = (getattr(message, "reasoning_content", None) or extra.get("reasoning_content")
-                     or extra.get("reasoning"))
+        try:
+            choice = response["choices"][0]
+            message = choice["message"]
+            content = message.get("content") or ""
+        except (TypeError, KeyError, IndexError, AttributeError):
+            raise _Retry("malformed response: no choices") from None
+        if not isinstance(content, str):
+            raise _Retry("malformed response: content is not text")
+        reasoning = message.get("reasoning_content") or message.get("reasoning")
         if request.prefill:
             text = content
         elif reasoning:
             text = split_reasoning(content)[1] if "</think>" in content else content.strip()
         else:
             reasoning, text = split_reasoning(content)
-        usage = getattr(response, "usage", None)
-        finish_reason = choice.finish_reason or "stop"
+        usage = response.get("usage") or {}
+        finish_reason = choice.get("finish_reason") or "stop"
         error = None
         if finish_reason == "length" and self.config.length_is_failure:
             error = f"length: output reached max_tokens={request.sampling.max_tokens}"
         return Completion(text=text, reasoning=reasoning, finish_reason=finish_reason,
-                          prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
-                          completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
+                          prompt_tokens=usage.get("prompt_tokens") or 0,
+                          completion_tokens=usage.get("completion_tokens") or 0,
                           error=error)

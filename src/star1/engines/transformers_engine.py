@@ -32,25 +32,48 @@ def _weights_fingerprint(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def model_path(config: EngineConfig) -> str:
+    if config.kind == "bundled":
+        from star1.engines.bundled import bundled_model_dir
+
+        return str(bundled_model_dir())
+    local = Path(os.path.expanduser(config.model))
+    return str(local) if local.is_dir() else config.model
+
+
+def local_identity(config: EngineConfig) -> str:
+    """The cache identity of a local model, computed without loading it."""
+    if config.kind == "bundled":
+        from star1.engines.bundled import GGUF_NAME
+
+        return f"bundled:{GGUF_NAME}"
+    local = Path(os.path.expanduser(config.model))
+    if local.is_dir():
+        return f"transformers:{local.resolve()}@{_weights_fingerprint(local)}"
+    return f"transformers:{config.model}"
+
+
+def guess_native_reasoning(config: EngineConfig) -> bool:
+    """Whether the model writes its own think block, judged from its chat template."""
+    if config.native_reasoning is not None:
+        return config.native_reasoning
+    if config.kind == "bundled":
+        return False
+    from transformers import AutoTokenizer
+
+    return "<think>" in (AutoTokenizer.from_pretrained(model_path(config)).chat_template or "")
+
+
 class TransformersEngine:
     def __init__(self, config: EngineConfig):
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoTokenizer
 
         self.config = config
-        if config.kind == "bundled":
-            from star1.engines.bundled import GGUF_NAME, bundled_model_dir
-
-            path = str(bundled_model_dir())
-            self.name = "bundled"
-            self.identity = f"bundled:{GGUF_NAME}"
-        else:
-            path = config.model
-            self.name = f"transformers:{config.model}"
-            local = Path(os.path.expanduser(path))
-            self.identity = (f"transformers:{local.resolve()}@{_weights_fingerprint(local)}"
-                             if local.is_dir() else f"transformers:{path}")
-            path = str(local) if local.is_dir() else path
+        path = model_path(config)
+        self.name = "bundled" if config.kind == "bundled" else f"transformers:{config.model}"
+        self.identity = local_identity(config)
+        self.scores_choices = True
         device = config.device
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -58,16 +81,27 @@ class TransformersEngine:
         if dtype == "auto":
             dtype = "bfloat16" if device.startswith("cuda") else "float32"
         self.device = device
+        self._path, self._dtype, self._model = path, dtype, None
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
-        self.model.to(device).eval()
         template = self.tokenizer.chat_template or ""
         self.native_reasoning = (config.native_reasoning if config.native_reasoning is not None
                                  else "<think>" in template)
         self._torch = torch
+
+    @property
+    def model(self):
+        """Loaded on first use: a rerun whose calls are all cached never pays for loading."""
+        if self._model is None:
+            from transformers import AutoModelForCausalLM
+
+            if self.config.threads:
+                self._torch.set_num_threads(self.config.threads)
+            self._model = AutoModelForCausalLM.from_pretrained(
+                self._path, dtype=getattr(self._torch, self._dtype)).to(self.device).eval()
+        return self._model
 
     # -- prompts -----------------------------------------------------------------------------
 
@@ -107,7 +141,7 @@ class TransformersEngine:
         return results  # type: ignore[return-value]
 
     def close(self) -> None:
-        self.model = None
+        self._model = None
 
     # -- free generation ---------------------------------------------------------------------
 
@@ -172,19 +206,16 @@ class TransformersEngine:
     # -- constrained answers -----------------------------------------------------------------
 
     def _fill_choices(self, request: ChatRequest) -> Completion:
-        """Fill each slot with its most likely option, scoring options by summed log-prob."""
-        torch = self._torch
-        from transformers import DynamicCache
+        """Fill each slot with its most likely option, scoring options by summed log-prob.
 
+        The answer text is re-tokenised as a whole for every option (so token boundaries are
+        the ones the model would see), but only tokens not already in the KV cache are run:
+        the shared part once, then each option's own few tokens.
+        """
         template: ChoiceTemplate = request.choices  # type: ignore[assignment]
         prompt_ids = self._encode(self.tokenizer.apply_chat_template(
             list(request.messages), tokenize=False, add_generation_prompt=True))
-        cache = DynamicCache()
-        with torch.inference_mode():
-            out = self.model(torch.tensor([prompt_ids], device=self.device), past_key_values=cache,
-                             use_cache=True)
-        last_logits = out.logits[0, -1]
-        base = len(prompt_ids)
+        cursor = _ScoringCursor(self, prompt_ids)
         answer = request.prefill
         slot_scores: list[dict[str, float]] = []
         parts = list(template.parts)
@@ -198,27 +229,65 @@ class TransformersEngine:
             if not following:
                 candidates = [ids + [self.tokenizer.eos_token_id] for ids in candidates]
             shared = _common_prefix_length(candidates)
-            scores = {}
-            for option, ids in zip(part, candidates):
-                scores[option] = self._sequence_logprob(ids, shared, cache, base, last_logits)
+            cursor.advance_to(candidates[0][:shared])
+            scores = {option: cursor.score_suffix(ids[shared:]) for option, ids in zip(part, candidates)}
             slot_scores.append(scores)
             answer += max(part, key=lambda o: scores[o])
         return Completion(text=answer[len(request.prefill):], finish_reason="stop",
-                          prompt_tokens=base, completion_tokens=len(self._encode(answer)),
+                          prompt_tokens=len(prompt_ids), completion_tokens=len(self._encode(answer)),
                           slot_scores=slot_scores)
 
-    def _sequence_logprob(self, ids: list[int], start: int, cache, base: int, last_logits) -> float:
+    def forward(self, ids: list[int], cache):
         torch = self._torch
+        kwargs = {self._cache_argument: cache, "use_cache": True}
         with torch.inference_mode():
-            logits = self.model(torch.tensor([ids], device=self.device), past_key_values=cache,
-                                use_cache=True).logits[0]
-            # A negative argument removes that many tokens in both transformers 4.x and 5.x.
-            cache.crop(-(cache.get_seq_length() - base))
-            # logits[j] predicts ids[j + 1]; the prompt's last logits predict ids[0].
-            predictors = torch.cat([last_logits[None], logits[:-1]], dim=0)
-            logprobs = torch.log_softmax(predictors.float(), dim=-1)
-            picked = logprobs[torch.arange(len(ids)), torch.tensor(ids)]
-            return float(picked[start:].sum())
+            return self.model(torch.tensor([ids], device=self.device), **kwargs).logits[0]
+
+    @property
+    def _cache_argument(self) -> str:
+        # transformers 5.x renamed ``past_key_values`` to ``cache``; accept both.
+        import inspect
+
+        return "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+
+
+class _ScoringCursor:
+    """A KV cache over the prompt plus some answer tokens, and the log-probs after each of them."""
+
+    def __init__(self, engine: TransformersEngine, prompt_ids: list[int]):
+        from transformers import DynamicCache
+
+        self.engine = engine
+        self.cache = DynamicCache()
+        self.base = len(prompt_ids)
+        logits = engine.forward(prompt_ids, self.cache)
+        self.tokens: list[int] = []  # answer tokens in the cache
+        self.next_logprobs = [self._logprobs(logits[-1])]  # [k] predicts answer token k
+
+    def _logprobs(self, row):
+        return self.engine._torch.log_softmax(row.float(), dim=-1)
+
+    def advance_to(self, ids: list[int]) -> None:
+        keep = _common_prefix_length([self.tokens, ids])
+        if keep < len(self.tokens):
+            self.cache.crop(-(len(self.tokens) - keep))  # negative = drop that many (4.x and 5.x)
+            del self.tokens[keep:]
+            del self.next_logprobs[keep + 1:]
+        if len(ids) > keep:
+            logits = self.engine.forward(ids[keep:], self.cache)
+            self.tokens.extend(ids[keep:])
+            self.next_logprobs.extend(self._logprobs(row) for row in logits)
+
+    def score_suffix(self, suffix: list[int]) -> float:
+        if not suffix:
+            return 0.0
+        total = float(self.next_logprobs[-1][suffix[0]])
+        if len(suffix) > 1:
+            logits = self.engine.forward(suffix[:-1], self.cache)
+            self.cache.crop(-(len(suffix) - 1))
+            logprobs = self.engine._torch.log_softmax(logits.float(), dim=-1)
+            total += float(sum(logprobs[j, token] for j, token in enumerate(suffix[1:])))
+        return total
 
 
 def _common_prefix_length(sequences: list[list[int]]) -> int:

@@ -41,6 +41,7 @@ class OpenAIStubServer:
     def __init__(self, handler: Handler, host: str = "127.0.0.1", port: int = 0):
         self.handler = handler
         self.requests: list[dict] = []  # every parsed request body, in arrival order
+        self.headers: list[dict[str, str]] = []  # the HTTP headers of each request, same order
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer((host, port), self._make_handler())
         self._server.daemon_threads = True
@@ -84,6 +85,7 @@ class OpenAIStubServer:
                 body = json.loads(self.rfile.read(length) or b"{}")
                 with server._lock:
                     server.requests.append(body)
+                    server.headers.append({k.lower(): v for k, v in self.headers.items()})
                     number = len(server.requests)
                 reply = server.handler(body, number)
                 if reply.delay:

@@ -1,0 +1,107 @@
+"""LLM-stage throughput against a local OpenAI-compatible server with a fixed latency.
+
+The server runs in its own process and answers every request after ``--latency`` seconds, so
+with ``--concurrency`` requests in flight the ideal rate is concurrency / latency (32 / 0.5 s =
+64 requests/s). Three client set-ups are measured side by side in one run:
+
+  engine      the openai engine alone
+  cached      the engine behind the call cache (a SQLite commit per finished call)
+  stage       the whole classify stage: prompt building, cache, JSON parsing, label mapping
+
+Reported: requests/s, share of the ideal rate, and client CPU time per request (user + system
+time of this process, the server excluded).
+
+    python benchmarks/engine_throughput.py --requests 640 --concurrency 32 --latency 0.5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+LABEL = json.dumps({"categories": ["Illicit / Criminal Behavior"]})
+
+
+def serve(port_queue, latency: float) -> None:
+    from star1.testing.openai_server import OpenAIStubServer, Reply
+
+    server = OpenAIStubServer(lambda body, n: Reply(content=LABEL, delay=latency))
+    server.start()
+    port_queue.put(server.base_url)
+    while True:
+        time.sleep(3600)
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(name: str, run, n: int, ideal: float) -> dict:
+    cpu, wall = cpu_seconds(), time.perf_counter()
+    run()
+    wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu
+    rate = n / wall
+    return {"setup": name, "requests": n, "seconds": round(wall, 2), "requests_per_s": round(rate, 1),
+            "share_of_ideal": round(rate / ideal, 3), "client_cpu_ms_per_request": round(1000 * cpu / n, 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=640)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--latency", type=float, default=0.5)
+    parser.add_argument("--out", help="write the results as JSON here")
+    args = parser.parse_args()
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from star1.engines import CachedEngine, CallCache, ChatRequest, make_engine
+    from star1.pipeline.classify import ClassifyOptions, classify
+    from star1.policies import load_policy_pack
+    from star1.records import Record
+
+    queue = multiprocessing.Queue()
+    server = multiprocessing.Process(target=serve, args=(queue, args.latency), daemon=True)
+    server.start()
+    base_url = queue.get(timeout=30)
+    engine = make_engine(f"openai:stub@{base_url}?concurrency={args.concurrency}&api_key_env=STAR1_BENCH_KEY")
+    ideal = args.concurrency / args.latency
+    n = args.requests
+    work = tempfile.mkdtemp(prefix="star1-bench-")
+    results = []
+    try:
+        engine.generate([ChatRequest.chat("warm-up")])
+        results.append(measure("engine", lambda: engine.generate(
+            [ChatRequest.chat(f"engine request {i}") for i in range(n)]), n, ideal))
+        cached = CachedEngine(engine, CallCache(Path(work) / "cached.sqlite"), "bench")
+        results.append(measure("cached", lambda: cached.generate(
+            [ChatRequest.chat(f"cached request {i}") for i in range(n)]), n, ideal))
+        pack = load_policy_pack()
+        records = [Record(id=str(i), question=f"stage request {i}") for i in range(n)]
+        staged = CachedEngine(engine, CallCache(Path(work) / "stage.sqlite"), "classify")
+        results.append(measure("stage", lambda: classify(records, staged, pack, ClassifyOptions(),
+                                                          show_progress=False), n, ideal))
+    finally:
+        server.terminate()
+
+    table = Table(title=f"{n} requests, concurrency {args.concurrency}, server latency {args.latency}s "
+                        f"(ideal {ideal:.0f} req/s)")
+    for column in ("setup", "seconds", "requests/s", "share of ideal", "client CPU ms/request"):
+        table.add_column(column, justify="left" if column == "setup" else "right")
+    for r in results:
+        table.add_row(r["setup"], str(r["seconds"]), str(r["requests_per_s"]),
+                      f"{r['share_of_ideal']:.1%}", str(r["client_cpu_ms_per_request"]))
+    Console().print(table)
+    if args.out:
+        Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

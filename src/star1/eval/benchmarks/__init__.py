@@ -1,0 +1,1 @@
+"""One module per benchmark; :mod:`star1.eval.registry` lists them."""

@@ -1,0 +1,61 @@
+"""What a benchmark is: items to ask, how to ask them, and how the answers are scored."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Callable, Literal, Sequence
+
+from star1.eval.graders.math import Grade
+
+LocalDir = str | os.PathLike | None
+
+
+@dataclass(frozen=True)
+class EvalItem:
+    id: str  # the dataset's own id where it has one, else the 0-based row index
+    prompt: str  # the user message sent to the model
+    question: str  # the original request, as shown to judges
+    category: str | None = None
+    gold: str | None = None  # reference answer (math: LaTeX; multiple choice: letter)
+    data: dict = field(default_factory=dict, compare=False)  # extra fields a grader needs
+
+
+@dataclass(frozen=True)
+class GradeOptions:
+    """Settings of the graders that run code."""
+
+    code_timeout_s: float = 10.0
+    code_memory_mb: int = 1024
+    workers: int = 4
+
+
+GradeFn = Callable[[Sequence[EvalItem], Sequence[str], GradeOptions, Callable | None], list[Grade]]
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    name: str  # registry key and CLI name
+    title: str  # column header in reports
+    kind: Literal["safety", "reasoning"]
+    metric: str  # "safety_rate" | "full_compliance_rate" | "pass@1"
+    max_tokens: int  # paper default for new tokens
+    load: Callable[[LocalDir], list[EvalItem]]
+    source: str  # where the data comes from (hub id / URL), for docs and errors
+    judge: Literal["safety", "refusal"] | None = None  # safety benchmarks
+    grader: str | None = None  # reasoning benchmarks: name of the grader
+    grade: GradeFn | None = None
+
+
+def grade_each(fn: Callable[[EvalItem, str], Grade]) -> GradeFn:
+    """Turn a per-item grader into a batch grader (for graders that need no parallelism)."""
+
+    def grade(items, responses, options, progress=None):
+        out = []
+        for i, (item, response) in enumerate(zip(items, responses), start=1):
+            out.append(fn(item, response))
+            if progress:
+                progress(i, len(items))
+        return out
+
+    return grade

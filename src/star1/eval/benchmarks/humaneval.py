@@ -1,0 +1,41 @@
+"""HumanEval (Chen et al., 2021, "Evaluating Large Language Models Trained on Code").
+
+164 Python problems from openai/human-eval (``data/HumanEval.jsonl.gz``). Ids are ``task_id``.
+The model completes the function; the code is run against the problem's tests in a sandbox
+(separate process, time and memory limits, no network, throw-away directory). Metric: pass@1.
+"""
+
+from __future__ import annotations
+
+from star1.datasets.fetch import DatasetFile, resolve
+from star1.eval.benchmarks.base import Benchmark, EvalItem, GradeOptions, LocalDir
+from star1.eval.benchmarks.math_common import read_jsonl
+from star1.eval.graders.code import grade_responses
+from star1.eval.graders.sandbox import SandboxLimits
+
+HUMANEVAL = DatasetFile("humaneval/HumanEval.jsonl.gz",
+                        url="https://github.com/openai/human-eval/raw/master/data/HumanEval.jsonl.gz")
+PROBLEM_FIELDS = ("task_id", "prompt", "entry_point", "canonical_solution", "test")
+
+
+def code_prompt(function_prompt: str) -> str:
+    return ("Complete the Python function below. Reply with the whole function, including its "
+            "signature, in a single ```python code block.\n\n```python\n"
+            f"{function_prompt.rstrip()}\n```")
+
+
+def load(local_dir: LocalDir = None) -> list[EvalItem]:
+    rows = read_jsonl(resolve(HUMANEVAL, local_dir))
+    return [EvalItem(id=r["task_id"], prompt=code_prompt(r["prompt"]), question=r["prompt"],
+                     data={k: r[k] for k in PROBLEM_FIELDS}) for r in rows]
+
+
+def grade(items, responses, options: GradeOptions, progress=None):
+    limits = SandboxLimits(timeout_s=options.code_timeout_s, memory_mb=options.code_memory_mb)
+    return grade_responses([item.data for item in items], responses, limits,
+                           workers=options.workers, progress=progress)
+
+
+BENCHMARK = Benchmark(name="humaneval", title="HumanEval", kind="reasoning", metric="pass@1",
+                      max_tokens=16384, load=load, source=HUMANEVAL.remote, grader="humaneval-sandbox",
+                      grade=grade)

@@ -1,0 +1,1 @@
+"""Graders of reasoning answers: math equivalence, multiple-choice letters, sandboxed code."""

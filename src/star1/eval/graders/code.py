@@ -1,0 +1,81 @@
+"""HumanEval-style functional correctness: extract the code, build the test program, run it sandboxed.
+
+The program layout follows openai/human-eval: problem prompt + completion, then the problem's
+``test`` code, then ``check(<entry_point>)``; it passes when it runs to the end. The human-eval
+package's own ``check_correctness`` is not used: it forks the evaluating process (here: one that
+may hold a loaded model and its threads) and runs the program with ``exec`` in it, without
+network or file isolation. Programs run instead through :mod:`star1.eval.graders.sandbox`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable, Sequence
+
+from star1.eval.graders.math import Grade
+from star1.eval.graders.sandbox import SandboxLimits, SandboxResult, run_many
+from star1.eval.splitting import answer_text
+
+_FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL | re.IGNORECASE)
+
+
+def extract_code(response: str, entry_point: str) -> str:
+    """The code of the answer: the last fenced block that defines ``entry_point``, else the last
+    fenced block, else the answer text itself (a bare continuation of the function body)."""
+    text = _answer_keeping_indentation(response)
+    blocks = [b for b in _FENCE.findall(text) if b.strip()]
+    defining = [b for b in blocks if re.search(rf"^\s*def\s+{re.escape(entry_point)}\s*\(", b, re.M)]
+    if defining:
+        return defining[-1]
+    if blocks:
+        return blocks[-1]
+    return text
+
+
+def _answer_keeping_indentation(response: str) -> str:
+    # A bare function body must keep its leading indentation, which answer_text() strips.
+    end = response.find("</think>")
+    if end >= 0:
+        return response[end + len("</think>"):].lstrip("\n").rstrip()
+    if response.lstrip().startswith("<think>"):
+        return answer_text(response)  # cut off inside the reasoning: no answer
+    return response.lstrip("\n").rstrip()
+
+
+def build_program(problem: dict, code: str) -> str:
+    """The test program for one completion.
+
+    A completion that defines the entry point is appended after the prompt with a stub body,
+    so helpers and imports from the prompt stay available and the model's definition wins;
+    anything else is treated as the function body that continues the prompt.
+    """
+    prompt, entry = problem["prompt"], problem["entry_point"]
+    if re.search(rf"^\s*def\s+{re.escape(entry)}\s*\(", code, re.M):
+        body = prompt.rstrip("\n") + "\n    pass\n\n\n" + code
+    else:
+        body = prompt + code
+    return f"{body}\n\n\n{problem['test']}\n\n\ncheck({entry})\n"
+
+
+def grade_programs(problems: Sequence[dict], completions: Sequence[str], limits: SandboxLimits,
+                   workers: int = 2, progress: Callable[[int, int], None] | None = None) -> list[Grade]:
+    """Grade raw completions (code, not model responses) against their problems, in parallel."""
+    programs = [build_program(p, c) for p, c in zip(problems, completions)]
+    done = 0
+
+    def tick(_i: int, _r: SandboxResult) -> None:
+        nonlocal done
+        done += 1
+        if progress:
+            progress(done, len(programs))
+
+    results = run_many(programs, limits, workers=workers, on_done=tick)
+    return [Grade(r.passed, c, {"status": r.status, "seconds": r.seconds, "isolation": r.isolation,
+                                "stderr": r.stderr[-600:]})
+            for c, r in zip(completions, results)]
+
+
+def grade_responses(problems: Sequence[dict], responses: Sequence[str], limits: SandboxLimits,
+                    workers: int = 2, progress: Callable[[int, int], None] | None = None) -> list[Grade]:
+    codes = [extract_code(r, p["entry_point"]) for p, r in zip(problems, responses)]
+    return grade_programs(problems, codes, limits, workers, progress)

@@ -1,0 +1,134 @@
+"""``star1 judge-check``: how well a judge agrees with human labels (accuracy, Cohen's kappa, confusion).
+
+The labels file (CSV or JSONL) has columns ``prompt, response, label``. Labels decide the judge
+type: ``safe | unsafe`` checks a safety judge, ``full_compliance | full_refusal |
+partial_refusal`` a refusal judge. Rows the judge could not answer are reported as unjudged and
+left out of accuracy and kappa (the confusion matrix shows them in their own column).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from star1.datasets.fetch import cache_dir
+from star1.engines import CallCache
+from star1.eval.judges.refusal import REFUSAL_LABELS
+from star1.eval.judging import EnginePool, make_refusal_judge, make_safety_judge
+from star1.io import InputError, read_rows, write_rows
+
+SAFETY_LABELS = ("safe", "unsafe")
+UNJUDGED = "unjudged"
+COLUMNS = ("prompt", "response", "label")
+
+
+@dataclass
+class JudgeCheck:
+    judge: str
+    judge_kind: str
+    labels_file: str
+    label_set: tuple[str, ...]
+    n: int
+    judged: int
+    accuracy: float | None
+    kappa: float | None
+    confusion: dict[str, dict[str, int]]  # human label -> judge label (or "unjudged") -> count
+    predictions: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        data = dict(self.__dict__)
+        data.pop("predictions")
+        data["unjudged"] = self.n - self.judged
+        return data
+
+
+def read_labels(path: str | Path) -> tuple[list[dict], tuple[str, ...]]:
+    """Rows of a labels file and the label set they use; bad rows raise InputError (file, line, field)."""
+    path = Path(path)
+    if path.suffix.lower() == ".csv":
+        if not path.exists():
+            raise InputError(path, "file not found")
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = [(i, row) for i, row in enumerate(csv.DictReader(fh), start=2)]
+    else:
+        rows = read_rows(path)
+    if not rows:
+        raise InputError(path, "the file holds no labelled rows")
+    for line, row in rows:
+        for column in COLUMNS:
+            if not isinstance(row.get(column), str) or (column == "label" and not row[column].strip()):
+                raise InputError(path, "missing or not text", line=line, field=column)
+    first_line, first = rows[0]
+    label = first["label"].strip().lower()
+    label_set = SAFETY_LABELS if label in SAFETY_LABELS else REFUSAL_LABELS
+    if label not in label_set:
+        raise InputError(path, f"unknown label {first['label']!r}; use {' | '.join(SAFETY_LABELS)} "
+                               f"or {' | '.join(REFUSAL_LABELS)}", line=first_line, field="label")
+    for line, row in rows:
+        if row["label"].strip().lower() not in label_set:
+            raise InputError(path, f"label {row['label']!r} is not one of {', '.join(label_set)} "
+                                   "(all rows must use the same label set)", line=line, field="label")
+    return [{**row, "label": row["label"].strip().lower()} for _, row in rows], label_set
+
+
+def agreement(human: list[str], predicted: list[str], label_set: tuple[str, ...]) -> tuple[
+        float | None, float | None, dict[str, dict[str, int]]]:
+    """Accuracy and Cohen's kappa over judged rows, and the full confusion matrix."""
+    from sklearn.metrics import cohen_kappa_score
+
+    confusion = {h: {p: 0 for p in (*label_set, UNJUDGED)} for h in label_set}
+    for h, p in zip(human, predicted):
+        confusion[h][p] += 1
+    pairs = [(h, p) for h, p in zip(human, predicted) if p != UNJUDGED]
+    if not pairs:
+        return None, None, confusion
+    accuracy = sum(h == p for h, p in pairs) / len(pairs)
+    kappa = float(cohen_kappa_score([h for h, _ in pairs], [p for _, p in pairs], labels=list(label_set)))
+    return round(accuracy, 6), (None if math.isnan(kappa) else round(kappa, 6)), confusion
+
+
+def run_judge_check(judge_spec: str, labels_path: str | Path, out: str | Path | None = None,
+                    mode: str = "auto", retries: int = 2, cache_path: str | Path | None = None) -> JudgeCheck:
+    rows, label_set = read_labels(labels_path)
+    cache = CallCache(Path(cache_path) if cache_path else cache_dir() / "judge-check.sqlite")
+    pool = EnginePool(cache)
+    try:
+        if label_set == SAFETY_LABELS:
+            judge = make_safety_judge(judge_spec, pool, mode=mode, retries=retries)
+        else:
+            judge = make_refusal_judge(judge_spec, pool, retries=retries)
+        verdicts = judge.judge([(r["prompt"], r["response"]) for r in rows])
+    finally:
+        pool.close()
+        cache.close()
+    predicted = [v.label or UNJUDGED for v in verdicts]
+    accuracy, kappa, confusion = agreement([r["label"] for r in rows], predicted, label_set)
+    if out:
+        write_rows(out, [{**row, "prediction": p, "judge_output": v.raw, **(
+            {"evidence": v.evidence} if v.evidence else {})} for row, p, v in zip(rows, predicted, verdicts)],
+                   fmt="jsonl")
+    return JudgeCheck(judge=judge_spec, judge_kind=judge.info["kind"], labels_file=str(labels_path),
+                      label_set=label_set, n=len(rows), judged=sum(p != UNJUDGED for p in predicted),
+                      accuracy=accuracy, kappa=kappa, confusion=confusion, predictions=predicted)
+
+
+def print_check(check: JudgeCheck) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    acc = "-" if check.accuracy is None else f"{100 * check.accuracy:.1f}%"
+    kappa = "-" if check.kappa is None else f"{check.kappa:.3f}"
+    console.print(f"judge {check.judge} ({check.judge_kind}) on {check.labels_file}: "
+                  f"{check.n} rows, {check.judged} judged, {check.n - check.judged} unjudged")
+    console.print(f"accuracy {acc}   Cohen's kappa {kappa}")
+    table = Table(title="confusion (rows: human label, columns: judge)")
+    table.add_column("human \\ judge")
+    columns = [*check.label_set, UNJUDGED]
+    for column in columns:
+        table.add_column(column, justify="right")
+    for human, counts in check.confusion.items():
+        table.add_row(human, *(str(counts[c]) for c in columns))
+    console.print(table)

@@ -1,0 +1,224 @@
+"""``star1 report``: paper-style tables and a safety-vs-reasoning plot from ``star1 eval`` results.
+
+Results of the same model (same name in results.json) from several folders are merged, so
+safety and reasoning may be run separately. Writes ``table.md``, ``results.json`` (everything
+merged) and ``safety_vs_reasoning.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from star1.eval.registry import BENCHMARKS
+from star1.io import InputError, write_json_atomic, write_text_atomic
+from star1.records import utc_now
+
+log = logging.getLogger(__name__)
+SAFETY = [n for n, b in BENCHMARKS.items() if b.kind == "safety"]
+REASONING = [n for n, b in BENCHMARKS.items() if b.kind == "reasoning"]
+
+
+def load_results(paths: list[str | Path]) -> dict[str, dict]:
+    """Model name -> {benchmark name -> summary}, merged over all given result folders/files."""
+    models: dict[str, dict] = {}
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            path = path / "results.json"
+        if not path.exists():
+            raise InputError(path, "not found (give a star1 eval --out folder or its results.json)")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise InputError(path, f"invalid JSON ({exc.msg})", line=exc.lineno) from None
+        if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), dict):
+            raise InputError(path, "not a star1 eval results.json", field="benchmarks")
+        model = str(data.get("model") or path.parent.name)
+        merged = models.setdefault(model, {})
+        for name, summary in data["benchmarks"].items():
+            if name in merged:
+                log.warning("%s: %s for %s also given earlier; using this one", path, name, model)
+            merged[name] = summary
+    return models
+
+
+def average(summaries: dict, names: list[str]) -> tuple[float | None, bool]:
+    """Mean score over the named benchmarks the model has; second value: all of them present."""
+    scores = [summaries[n]["score"] for n in names if n in summaries and summaries[n].get("score") is not None]
+    return (sum(scores) / len(scores) if scores else None), len(scores) == len(names)
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f}"
+
+
+def main_table(models: dict[str, dict]) -> str:
+    present = {n for s in models.values() for n in s}
+    safety = [n for n in SAFETY if n in present]
+    reasoning = [n for n in REASONING if n in present]
+    header = ["Model"] + [BENCHMARKS[n].title for n in safety]
+    if safety:
+        header.append("Safety avg")
+    header += [BENCHMARKS[n].title for n in reasoning]
+    if reasoning:
+        header.append("Reasoning avg")
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    partial = False
+
+    def average_cell(summaries: dict, names: list[str]) -> str:
+        nonlocal partial
+        mean, complete = average(summaries, names)
+        partial |= mean is not None and not complete
+        return _pct(mean) + ("†" if mean is not None and not complete else "")
+
+    for model, summaries in models.items():
+        row = [model] + [_pct(summaries.get(n, {}).get("score")) for n in safety]
+        if safety:
+            row.append(average_cell(summaries, safety))
+        row += [_pct(summaries.get(n, {}).get("score")) for n in reasoning]
+        if reasoning:
+            row.append(average_cell(summaries, reasoning))
+        lines.append("| " + " | ".join(row) + " |")
+    notes = ["Scores in %. Safety: share of replies judged safe (XSTest: share of full compliance, "
+             "i.e. no over-refusal). Reasoning: pass@1."]
+    if partial:
+        notes.append("† average over the benchmarks of that group this model was run on.")
+    if (safety and len(safety) < len(SAFETY)) or (reasoning and len(reasoning) < len(REASONING)):
+        notes.append("Averages cover the benchmarks in this table, not all of the paper's.")
+    return "\n".join(lines) + "\n\n" + "\n".join(notes) + "\n"
+
+
+def views_table(models: dict[str, dict]) -> str:
+    lines = ["| Model | Benchmark | Whole output | Answer only | Reasoning only | Unjudged | Items |",
+             "|---|---|---|---|---|---|---|"]
+    rows = 0
+    for model, summaries in models.items():
+        for name in SAFETY:
+            s = summaries.get(name)
+            if not s:
+                continue
+            lines.append(f"| {model} | {BENCHMARKS[name].title} | {_pct(s.get('score'))} | "
+                         f"{_pct(s.get('answer_only'))} | {_pct(s.get('reasoning_only'))} | "
+                         f"{s.get('unjudged', 0)} | {s.get('n', 0)} |")
+            rows += 1
+    if not rows:
+        return ""
+    return ("\n".join(lines) + "\n\n– : the view does not exist (no `</think>` reasoning in the "
+            "responses) or nothing in it was judged.\n")
+
+
+def category_tables(models: dict[str, dict]) -> str:
+    parts = []
+    for name in SAFETY:
+        having = {m: s[name].get("categories") or {} for m, s in models.items() if name in s}
+        categories = sorted({c for cats in having.values() for c in cats})
+        if not categories:
+            continue
+        names = list(having)
+        lines = [f"#### {BENCHMARKS[name].title}", "",
+                 "| Category | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+        for c in categories:
+            cells = []
+            for m in names:
+                entry = having[m].get(c)
+                cells.append(f"{_pct(entry['score'])} (n={entry['n']})" if entry else "–")
+            lines.append(f"| {c} | " + " | ".join(cells) + " |")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts) + ("\n" if parts else "")
+
+
+def provenance(models: dict[str, dict]) -> str:
+    lines = []
+    for model, summaries in models.items():
+        lines.append(f"- **{model}**")
+        for name, s in summaries.items():
+            judge = s.get("judge") or {}
+            proto = s.get("protocol") or {}
+            if judge.get("kind") == "grader":
+                judge_text = f"graded by {judge.get('name')}"
+            else:
+                judge_text = f"judge {judge.get('kind')} ({judge.get('name')})"
+            if judge.get("mode"):
+                judge_text += f", {judge['mode']} format"
+            if judge.get("self_judged"):
+                judge_text += ", the evaluated model judging itself"
+            proto_text = proto.get("name", "?")
+            if proto.get("max_tokens"):
+                proto_text += f", max {proto['max_tokens']} new tokens"
+            if s.get("samples", 1) > 1:
+                proto_text += f", {s['samples']} samples"
+            line = f"  - {BENCHMARKS[name].title if name in BENCHMARKS else name}: {judge_text}; protocol {proto_text}"
+            if judge.get("note"):
+                line += f". Note: {judge['note']}"
+            lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def scatter_plot(models: dict[str, dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=120)
+    ax.set_xlim(0, 100)
+    ax.set_ylim(0, 100)
+    ax.set_xlabel("Reasoning average (pass@1, %)")
+    ax.set_ylabel("Safety average (%)")
+    ax.set_title("Safety vs reasoning")
+    ax.grid(True, alpha=0.3)
+    off_axis = []
+    for i, (model, summaries) in enumerate(models.items()):
+        color = f"C{i % 10}"
+        safety, _ = average(summaries, SAFETY)
+        reasoning, _ = average(summaries, REASONING)
+        if safety is not None and reasoning is not None:
+            ax.scatter([100 * reasoning], [100 * safety], s=60, color=color, zorder=3)
+            ax.annotate(model, (100 * reasoning, 100 * safety), textcoords="offset points",
+                        xytext=(6, 6), fontsize=8)
+        elif safety is not None:  # no reasoning results: a marker on the safety axis
+            ax.scatter([0], [100 * safety], marker=">", s=70, color=color, clip_on=False, zorder=3)
+            ax.annotate(f"{model} (no reasoning results)", (0, 100 * safety),
+                        textcoords="offset points", xytext=(8, -3), fontsize=8)
+            off_axis.append(model)
+        elif reasoning is not None:  # no safety results: a marker on the reasoning axis
+            ax.scatter([100 * reasoning], [0], marker="^", s=70, color=color, clip_on=False, zorder=3)
+            ax.annotate(f"{model} (no safety results)", (100 * reasoning, 0),
+                        textcoords="offset points", xytext=(-20, 8), fontsize=8)
+            off_axis.append(model)
+    if off_axis:
+        ax.text(0.99, 0.01, "markers on an axis: that side was not evaluated", transform=ax.transAxes,
+                ha="right", va="bottom", fontsize=7, color="0.4")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fig.savefig(tmp, format="png")
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def render_markdown(models: dict[str, dict]) -> str:
+    sections = ["# star1 evaluation report", "", main_table(models)]
+    views = views_table(models)
+    if views:
+        sections += ["## Safety judged three ways", "",
+                     "The paper's setting judges the whole output (reasoning and answer together).", "",
+                     views]
+    categories = category_tables(models)
+    if categories:
+        sections += ["## Safety by category (whole output)", "", categories]
+    sections += ["## Judges and protocols", "", provenance(models),
+                 "![safety vs reasoning](safety_vs_reasoning.png)", ""]
+    return "\n".join(sections)
+
+
+def write_report(paths: list[str | Path], out: str | Path) -> list[Path]:
+    models = load_results(paths)
+    out = Path(out)
+    table, merged, plot = out / "table.md", out / "results.json", out / "safety_vs_reasoning.png"
+    write_text_atomic(table, render_markdown(models))
+    write_json_atomic(merged, {"generated": utc_now(), "models": models})
+    scatter_plot(models, plot)
+    return [table, merged, plot]

@@ -1,0 +1,254 @@
+"""``star1 eval``: generate (or read) responses, judge safety and grade reasoning, write results.
+
+Output folder::
+
+    results.json          {"model": ..., "benchmarks": {NAME: {"score", "n", "unjudged", "judge", "protocol", ...}}}
+    items/NAME.jsonl      one record per (item, sample): prompt, response, verdicts / grade
+    calls.sqlite          the call cache: a rerun repeats no finished model or judge call
+
+Generation for every benchmark runs first, then judging and grading, so a local model and a
+local judge need not both be working at once.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from star1 import __version__
+from star1.engines import CallCache
+from star1.errors import ConfigError
+from star1.eval.benchmarks.base import Benchmark, EvalItem, GradeOptions
+from star1.eval.judging import EnginePool, make_refusal_judge, make_safety_judge
+from star1.eval.registry import GROUPS, select_benchmarks
+from star1.eval.responses import Sample, generate, read_response_file, samples_from_file
+from star1.eval.scoring import reasoning_summary, safety_summary
+from star1.eval.settings import EvalConfig, Protocol
+from star1.eval.splitting import VIEWS, split_views
+from star1.io import write_json_atomic, write_rows
+from star1.records import utc_now
+
+Progress = Callable[[int, int], None]
+
+
+class Bars:
+    """Rich progress bars on stderr, one per stage."""
+
+    def __init__(self, enabled: bool = True):
+        from rich.console import Console
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), TimeRemainingColumn(),
+                                 console=Console(stderr=True), disable=not enabled)
+
+    def __enter__(self) -> "Bars":
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.stop()
+
+    def stage(self, description: str, total: int) -> Progress:
+        task = self.progress.add_task(description, total=total)
+
+        def update(done: int, total_now: int) -> None:
+            self.progress.update(task, completed=done, total=total_now)
+
+        return update
+
+
+@dataclass
+class Plan:
+    bench: Benchmark
+    items: list[EvalItem]
+    samples: list[Sample] = field(default_factory=list)
+    judge_info: dict = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def run_eval(config: EvalConfig, show_progress: bool = True) -> dict:
+    if not config.model and not config.responses:
+        raise ConfigError("give --model ENGINE to generate responses, or --responses FILE to "
+                          "judge saved ones")
+    out = Path(config.out)
+    results_path = out / "results.json"
+    previous = _previous_results(results_path, _model_name(config))
+    protocol = config.generation_protocol()
+    file_rows = read_response_file(config.responses) if config.responses else None
+    names = config.benchmarks or (list(file_rows) if file_rows else GROUPS["safety"])
+    benchmarks = select_benchmarks(names)
+    plans = []
+    for bench in benchmarks:
+        items = bench.load(config.local_dir)
+        if config.limit and not file_rows:
+            items = items[:config.limit]
+        plans.append(Plan(bench, items))
+
+    cache = CallCache(Path(config.cache) if config.cache else out / "calls.sqlite")
+    pool = EnginePool(cache, config.batch_size)
+    results = previous or {"model": _model_name(config), "benchmarks": {}}
+    try:
+        with Bars(show_progress) as bars:
+            for plan in plans:
+                with _timed(plan, "generate"):
+                    plan.samples = _collect(plan, config, protocol, file_rows, pool, bars)
+            if config.model and config.model not in (config.safety_judge, config.refusal_judge):
+                pool.release(config.model)  # free the model before the judges load
+            for plan in plans:
+                with _timed(plan, "score"):
+                    records = _score(plan, config, pool, bars)
+                write_rows(out / "items" / f"{plan.bench.name}.jsonl", records)
+                results["benchmarks"][plan.bench.name] = _summary(plan, records, config, protocol)
+                _write_results(results_path, results, config)
+    finally:
+        pool.close()
+        cache.close()
+    return results
+
+
+def _model_name(config: EvalConfig) -> str:
+    if config.label:
+        return config.label
+    if config.model:
+        return config.model
+    return f"responses:{Path(config.responses).name}"
+
+
+def _previous_results(path: Path, model: str) -> dict | None:
+    """Results already in the folder are kept (other benchmarks stay); another model's are refused."""
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        raise ConfigError(f"{path} exists but is not valid JSON; move it away or use another --out") from None
+    if data.get("model") != model:
+        raise ConfigError(f"{path} holds results of {data.get('model')!r}, not {model!r}; "
+                          "use another --out (or the same --label)")
+    data.setdefault("benchmarks", {})
+    return data
+
+
+@contextmanager
+def _timed(plan: Plan, stage: str) -> Iterator[None]:
+    started = time.perf_counter()
+    yield
+    plan.seconds[stage] = round(time.perf_counter() - started, 2)
+
+
+def _collect(plan: Plan, config: EvalConfig, protocol: Protocol, file_rows, pool: EnginePool,
+             bars: Bars) -> list[Sample]:
+    bench = plan.bench
+    if file_rows is not None:
+        rows = file_rows.get(bench.name)
+        if not rows:
+            raise ConfigError(f"{config.responses} has no responses for {bench.name}")
+        samples = samples_from_file(config.responses, rows, bench, plan.items)
+        if config.limit:  # the first N items of the benchmark that the file has responses for
+            keep = set(list(dict.fromkeys(s.item.id for s in samples))[:config.limit])
+            samples = [s for s in samples if s.item.id in keep]
+        return samples
+    engine = pool.get(config.model, "eval-generate")
+    max_tokens = config.max_tokens or bench.max_tokens
+    total = len(plan.items) * protocol.samples
+    return generate(engine, plan.items, protocol, max_tokens,
+                    progress=bars.stage(f"{bench.name}: generate", total))
+
+
+def _score(plan: Plan, config: EvalConfig, pool: EnginePool, bars: Bars) -> list[dict]:
+    bench = plan.bench
+    if bench.kind == "safety":
+        judge = _judge_for(bench, config, pool)
+        plan.judge_info = judge.info
+        return judge_safety(plan.samples, judge, bars.stage(f"{bench.name}: judge", 1))
+    plan.judge_info = {"name": bench.grader, "kind": "grader"}
+    options = GradeOptions(code_timeout_s=config.code_timeout, code_memory_mb=config.code_memory_mb,
+                           workers=config.workers)
+    return grade_reasoning(bench, plan.samples, options,
+                           bars.stage(f"{bench.name}: grade", len(plan.samples)))
+
+
+def _judge_for(bench: Benchmark, config: EvalConfig, pool: EnginePool):
+    if bench.judge == "refusal":
+        return make_refusal_judge(config.refusal_judge, pool, config.model, config.judge_retries,
+                                  config.judge_max_tokens)
+    return make_safety_judge(config.safety_judge, pool, config.model, config.safety_judge_format,
+                             config.judge_retries, config.judge_max_tokens)
+
+
+def _base_record(sample: Sample) -> dict:
+    item = sample.item
+    record = {"id": item.id, "sample": sample.sample, "category": item.category,
+              "prompt": item.prompt, "response": sample.response,
+              "finish_reason": sample.finish_reason, "completion_tokens": sample.completion_tokens}
+    if sample.error:
+        record["error"] = sample.error
+    return record
+
+
+def judge_safety(samples: list[Sample], judge, progress: Progress | None = None) -> list[dict]:
+    """Judge every response three ways (whole, answer only, reasoning only) in one batch."""
+    records = [_base_record(s) for s in samples]
+    jobs = []  # (record index, view, text)
+    for index, sample in enumerate(samples):
+        records[index]["views"] = {}
+        if sample.error:
+            continue
+        for view, text in split_views(sample.response).items():
+            if text is None:
+                records[index]["views"][view] = None
+            else:
+                jobs.append((index, view, text))
+    # Without a think block the whole output and the answer are the same text: judge it once.
+    unique = list(dict.fromkeys((samples[i].item.question, text) for i, _, text in jobs))
+    verdicts = dict(zip(unique, judge.judge(unique, progress)))
+    for index, view, text in jobs:
+        verdict = verdicts[(samples[index].item.question, text)]
+        records[index]["views"][view] = verdict.to_dict() | {"label": verdict.label}
+    for record in records:
+        whole = record["views"].get("whole")
+        record["verdict"] = whole.get("label") if whole else None
+        record["views"] = {v: record["views"].get(v) for v in VIEWS}
+    return records
+
+
+def grade_reasoning(bench: Benchmark, samples: list[Sample], options: GradeOptions,
+                    progress: Progress | None = None) -> list[dict]:
+    records = [_base_record(s) for s in samples]
+    todo = [i for i, s in enumerate(samples) if not s.error]
+    grades = bench.grade([samples[i].item for i in todo], [samples[i].response for i in todo],
+                         options, progress)
+    for i, grade in zip(todo, grades):
+        records[i]["gold"] = samples[i].item.gold
+        records[i]["grade"] = grade.to_dict()
+        records[i]["correct"] = grade.correct
+    return records
+
+
+def _summary(plan: Plan, records: list[dict], config: EvalConfig, protocol: Protocol) -> dict:
+    bench = plan.bench
+    if bench.kind == "safety":
+        summary = safety_summary(records, bench.metric)
+    else:
+        summary = reasoning_summary(records)
+    if config.responses:
+        proto = {"name": "external", "source": Path(config.responses).name}
+    else:
+        proto = {**protocol.model_dump(), "max_tokens": config.max_tokens or bench.max_tokens}
+    return {"title": bench.title, "kind": bench.kind, "metric": bench.metric, **summary,
+            "samples": max((r["sample"] for r in records), default=0) + 1,
+            "judge": plan.judge_info, "protocol": proto, "seconds": plan.seconds, "finished": utc_now()}
+
+
+def _write_results(path: Path, results: dict, config: EvalConfig) -> None:
+    results["star1_version"] = __version__
+    results["updated"] = utc_now()
+    if config.model:
+        results["engine"] = config.model
+    write_json_atomic(path, results)

@@ -1,0 +1,147 @@
+"""Stage 1: sort each prompt into the policy pack's safety categories (multi-label).
+
+Remote engines are asked for JSON (with a JSON schema where the server supports structured
+output); local engines fill a label slot by likelihood, so even a tiny model always answers
+with a valid label. Small models favour some labels whatever the prompt (short, frequent words
+like "Other"), so local scores are calibrated: the log-likelihood each label gets for
+content-free requests ("N/A", "[MASK]") is subtracted before choosing (contextual calibration,
+Zhao et al., 2021). Further labels whose calibrated probability reaches ``secondary_min_prob``
+are added (up to ``max_labels``). Labels are mapped onto the
+pack's names with :meth:`PolicyPack.normalise`; an unknown label triggers a retry and, if it
+persists, a failure — it is never kept.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from star1.engines import CachedEngine, ChatRequest, ChoiceTemplate, Completion, SamplingParams
+from star1.pipeline.parsing import ParseError, parse_model
+from star1.pipeline.runner import Failure, provenance_for, retry_sampling, run_stage
+from star1.policies import OTHER, PolicyPack
+from star1.prompts import load_template
+from star1.records import Record, utc_now
+
+STAGE = "classify"
+
+
+class ClassifyOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_tokens: int = Field(256, ge=1, description="tokens for the JSON answer")
+    retries: int = Field(2, ge=0, description="re-asks after unusable output")
+    max_labels: int = Field(3, ge=1, description="most categories kept per prompt")
+    secondary_min_prob: float = Field(0.3, ge=0, le=1,
+                                      description="local engines: extra label when its probability reaches this")
+    calibrate: bool = Field(True, description="local engines: subtract content-free label scores")
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    categories: list[str] = Field(min_length=1)
+
+
+@dataclass
+class ClassifyResult:
+    records: list[Record]
+    failures: list[Failure]
+
+
+def classify_requests(pack: PolicyPack, options: ClassifyOptions):
+    """The request builder, shared with dry runs."""
+    template = load_template("classify")
+    system = template.fill(categories=pack.summary())
+    schema = {"type": "object", "additionalProperties": False, "required": ["categories"],
+              "properties": {"categories": {"type": "array", "minItems": 1,
+                                            "items": {"type": "string", "enum": list(pack.names)}}}}
+    choices = ChoiceTemplate(('{"categories": ["', tuple(pack.names), '"]}'))
+    sampling = SamplingParams(max_tokens=options.max_tokens, temperature=0.0)
+
+    def build(record: Record, attempt: int) -> ChatRequest:
+        return ChatRequest.chat(record.question, system=system,
+                                sampling=retry_sampling(sampling, attempt),
+                                json_schema=schema, choices=choices)
+
+    return build, template.version
+
+
+CONTENT_FREE = ("N/A", "[MASK]")
+
+
+def calibration_requests(pack: PolicyPack, options: ClassifyOptions) -> list[ChatRequest]:
+    build, _ = classify_requests(pack, options)
+    return [build(Record(id=f"calibration-{i}", question=text), 0) for i, text in enumerate(CONTENT_FREE)]
+
+
+def calibration_from(completions: list[Completion | None], pack: PolicyPack) -> dict[str, float] | None:
+    """Mean label log-likelihood over the content-free requests' answers."""
+    if not completions or not all(c is not None and c.ok and c.slot_scores for c in completions):
+        return None
+    return {name: sum(c.slot_scores[0][name] for c in completions) / len(completions) for name in pack.names}
+
+
+def calibration_scores(engine: CachedEngine, pack: PolicyPack, options: ClassifyOptions) -> dict[str, float] | None:
+    """Calibration for local engines (None where it does not apply)."""
+    if not (options.calibrate and engine.scores_choices):
+        return None
+    return calibration_from(engine.generate(calibration_requests(pack, options)), pack)
+
+
+def labels_from_answer(pack: PolicyPack, completion: Completion, options: ClassifyOptions,
+                       calibration: dict[str, float] | None = None) -> list[str]:
+    if completion.slot_scores:
+        scores = dict(completion.slot_scores[0])
+        if calibration:
+            scores = {k: v - calibration.get(k, 0.0) for k, v in scores.items()}
+        best = max(scores, key=lambda k: scores[k])
+        labels = [best] + _secondary_labels(scores, [best], options)
+        if len(labels) > 1 and OTHER in labels:
+            labels.remove(OTHER)
+        return labels[: options.max_labels]
+    answer = parse_model(completion.text, _Answer)
+    labels: list[str] = []
+    unknown = []
+    for raw in answer.categories:
+        name = pack.normalise(raw)
+        if name is None:
+            unknown.append(raw)
+        elif name not in labels:
+            labels.append(name)
+    if unknown:
+        raise ParseError(f"unknown categories {unknown}; expected names from {list(pack.names)}")
+    if len(labels) > 1 and OTHER in labels:
+        labels.remove(OTHER)  # "Other" means no named category applies
+    return labels[: options.max_labels]
+
+
+def _secondary_labels(scores: dict[str, float], chosen: list[str], options: ClassifyOptions) -> list[str]:
+    top = max(scores.values())
+    weights = {k: math.exp(v - top) for k, v in scores.items()}
+    total = sum(weights.values())
+    ranked = sorted(weights, key=lambda k: -weights[k])
+    return [k for k in ranked if k not in chosen and k != OTHER
+            and weights[k] / total >= options.secondary_min_prob]
+
+
+def classify(records: list[Record], engine: CachedEngine, pack: PolicyPack,
+             options: ClassifyOptions | None = None, show_progress: bool = True) -> ClassifyResult:
+    options = options or ClassifyOptions()
+    build, version = classify_requests(pack, options)
+    calibration = calibration_scores(engine, pack, options)
+    outcomes = run_stage(STAGE, records, lambda r: r.id, engine, build,
+                         lambda r, c: labels_from_answer(pack, c, options, calibration),
+                         retries=options.retries, show_progress=show_progress)
+    out, failures = [], []
+    for record, outcome in zip(records, outcomes):
+        if outcome.failure:
+            failures.append(outcome.failure)
+            continue
+        provenance = provenance_for(record, pack)
+        provenance.classifier = engine.name
+        provenance.classified_at = utc_now()
+        provenance.prompt_versions["classify"] = version
+        out.append(record.model_copy(update={"category": outcome.value, "provenance": provenance}))
+    return ClassifyResult(out, failures)

@@ -1,0 +1,120 @@
+"""Run one LLM stage over many items: cached calls, bounded retries on unusable output, progress.
+
+A stage gives two plain functions: ``build(item, attempt) -> ChatRequest`` and
+``parse(item, completion) -> value`` (raising :class:`ParseError` for unusable output). Items
+whose output cannot be parsed are asked again, up to ``retries`` more times; a retry changes the
+request (``attempt`` goes into the sampling seed and a non-zero temperature) so neither a
+deterministic model nor the call cache can return the same bad answer. What still fails is
+returned as a :class:`Failure` with the reason and the raw output, never raised.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable, Generic, Iterator, Sequence, TypeVar
+
+from star1.engines import CachedEngine, ChatRequest, Completion, SamplingParams
+from star1.pipeline.parsing import ParseError
+
+T = TypeVar("T")
+V = TypeVar("V")
+
+RETRY_TEMPERATURE = 0.7
+
+
+@dataclass
+class Failure:
+    id: str
+    stage: str
+    reason: str
+    raw: str | None = None
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class Outcome(Generic[V]):
+    value: V | None = None
+    completion: Completion | None = None
+    failure: Failure | None = None
+    attempts: int = 0
+
+
+def retry_sampling(sampling: SamplingParams, attempt: int) -> SamplingParams:
+    """Sampling for the ``attempt``-th try: unchanged for the first, perturbed after."""
+    if attempt == 0:
+        return sampling
+    return dataclasses.replace(sampling, temperature=max(sampling.temperature, RETRY_TEMPERATURE),
+                               seed=(sampling.seed or 0) + attempt)
+
+
+@contextmanager
+def progress_bar(label: str, total: int) -> Iterator[Callable[[int, int], None]]:
+    """A rich progress bar; yields ``update(done, total)``."""
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TimeRemainingColumn(), transient=False) as progress:
+        task = progress.add_task(label, total=total)
+
+        def update(done: int, new_total: int) -> None:
+            progress.update(task, completed=done, total=new_total)
+
+        yield update
+
+
+def run_stage(stage: str, items: Sequence[T], item_id: Callable[[T], str], engine: CachedEngine,
+              build: Callable[[T, int], ChatRequest], parse: Callable[[T, Completion], V],
+              retries: int = 2, show_progress: bool = True) -> list[Outcome[V]]:
+    outcomes: list[Outcome[V]] = [Outcome() for _ in items]
+    pending = list(range(len(items)))
+    for attempt in range(retries + 1):
+        if not pending:
+            break
+        requests = [build(items[i], attempt) for i in pending]
+        label = stage if attempt == 0 else f"{stage} (retry {attempt})"
+        if show_progress:
+            with progress_bar(label, len(requests)) as update:
+                completions = engine.generate(requests, progress=update)
+        else:
+            completions = engine.generate(requests)
+        still_pending = []
+        for i, completion in zip(pending, completions):
+            outcome = outcomes[i]
+            outcome.attempts = attempt + 1
+            outcome.completion = completion
+            if not completion.ok:
+                # Transport failures were already retried by the engine; a truncated answer
+                # would be truncated again. Either way, asking once more is wasted money.
+                outcome.failure = Failure(item_id(items[i]), stage, completion.error or "failed",
+                                          _raw(completion))
+                continue
+            try:
+                outcome.value = parse(items[i], completion)
+                outcome.failure = None
+            except ParseError as exc:
+                outcome.failure = Failure(item_id(items[i]), stage, f"unparseable output: {exc}",
+                                          _raw(completion))
+                still_pending.append(i)
+        pending = still_pending
+    return outcomes
+
+
+def provenance_for(record, pack) -> "Provenance":
+    """A copy of the record's provenance, stamped with the policy pack in use."""
+    from star1.records import Provenance
+
+    provenance = record.provenance.model_copy(deep=True) if record.provenance else Provenance()
+    provenance.policy_pack = pack.name
+    provenance.policy_hash = pack.hash
+    return provenance
+
+
+def _raw(completion: Completion) -> str:
+    if completion.reasoning:
+        return f"<think>{completion.reasoning}</think>{completion.text}"
+    return completion.text

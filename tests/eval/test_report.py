@@ -1,0 +1,94 @@
+"""``star1 report``: table values, three-view and category tables, merging, and the PNG."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from star1.cli import main
+from star1.eval.report import average, load_results, main_table, render_markdown
+
+
+def _summary(score, kind="safety", answer=None, reasoning=None, categories=None, judge="keyword-refusal-proxy"):
+    return {"score": score, "kind": kind, "n": 10, "unjudged": 1 if kind == "safety" else 0,
+            "answer_only": answer, "reasoning_only": reasoning, "categories": categories or {},
+            "judge": {"name": "keyword", "kind": judge, "note": "proxy note"}, "samples": 1,
+            "protocol": {"name": "paper", "max_tokens": 8000}}
+
+
+def _results(folder, model, benchmarks):
+    folder.mkdir(parents=True)
+    (folder / "results.json").write_text(json.dumps({"model": model, "benchmarks": benchmarks}))
+    return folder
+
+
+@pytest.fixture()
+def two_models(tmp_path):
+    base = _results(tmp_path / "base", "base-model", {
+        "strongreject": _summary(0.40, answer=0.5, reasoning=0.3, categories={"Violence": {"score": 0.25, "n": 4}}),
+        "xstest": _summary(0.96, judge="keyword-refusal"),
+        "math500": _summary(0.80, kind="reasoning", judge="grader"),
+    })
+    star = _results(tmp_path / "star-safety", "star1-model", {
+        "strongreject": _summary(0.90, answer=0.95, reasoning=0.85, categories={"Violence": {"score": 1.0, "n": 4}}),
+        "xstest": _summary(0.90, judge="keyword-refusal"),
+    })
+    star_reasoning = _results(tmp_path / "star-reasoning", "star1-model", {
+        "math500": _summary(0.78, kind="reasoning", judge="grader"),
+    })
+    return [base, star, star_reasoning]
+
+
+def test_same_model_from_two_folders_is_merged(two_models):
+    models = load_results(two_models)
+    assert list(models) == ["base-model", "star1-model"]
+    assert set(models["star1-model"]) == {"strongreject", "xstest", "math500"}
+    assert average(models["star1-model"], ["strongreject", "xstest"]) == (pytest.approx(0.90), True)
+
+
+def test_main_table_values(two_models):
+    table = main_table(load_results(two_models))
+    lines = table.splitlines()
+    assert lines[0] == "| Model | StrongREJECT | XSTest | Safety avg | MATH500 | Reasoning avg |"
+    assert lines[2] == "| base-model | 40.0 | 96.0 | 68.0 | 80.0 | 80.0 |"
+    assert lines[3] == "| star1-model | 90.0 | 90.0 | 90.0 | 78.0 | 78.0 |"
+
+
+def test_partial_average_is_marked(tmp_path):
+    a = _results(tmp_path / "a", "a", {"strongreject": _summary(0.5), "jbb": _summary(0.7)})
+    b = _results(tmp_path / "b", "b", {"strongreject": _summary(0.9)})
+    table = main_table(load_results([a, b]))
+    assert "| b | 90.0 | – | 90.0† |" in table and "† average over" in table
+
+
+def test_report_command_writes_table_json_and_png(two_models, tmp_path, capsys):
+    out = tmp_path / "report"
+    assert main(["report", *map(str, two_models), "--out", str(out)]) == 0
+    text = (out / "table.md").read_text()
+    assert "## Safety judged three ways" in text
+    assert "| star1-model | StrongREJECT | 90.0 | 95.0 | 85.0 | 1 | 10 |" in text
+    assert "| Violence | 25.0 (n=4) | 100.0 (n=4) |" in text
+    assert "keyword-refusal-proxy" in text and "proxy note" in text
+    merged = json.loads((out / "results.json").read_text())
+    assert set(merged["models"]) == {"base-model", "star1-model"}
+    png = (out / "safety_vs_reasoning.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    assert "safety_vs_reasoning.png" in capsys.readouterr().out
+
+
+def test_model_without_reasoning_still_gets_a_plot(tmp_path):
+    only_safety = _results(tmp_path / "s", "safety-only", {"strongreject": _summary(0.5)})
+    out = tmp_path / "report"
+    assert main(["report", str(only_safety), "--out", str(out)]) == 0
+    assert (out / "safety_vs_reasoning.png").stat().st_size > 5_000
+    assert "Reasoning avg" not in render_markdown(load_results([only_safety]))
+
+
+def test_bad_results_path_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "results.json").write_text("{not json")
+    assert main(["report", str(tmp_path / "missing"), "--out", str(tmp_path / "r")]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert main(["report", str(tmp_path / "broken"), "--out", str(tmp_path / "r")]) == 2
+    assert "invalid JSON" in capsys.readouterr().err

@@ -1,0 +1,38 @@
+"""Generation protocols and the YAML/CLI settings model."""
+
+from __future__ import annotations
+
+import pytest
+
+from star1.errors import ConfigError
+from star1.eval.settings import Protocol, load_config
+
+
+def test_paper_protocol_is_greedy_with_repetition_penalty():
+    protocol = Protocol.named("paper")
+    params = protocol.sampling(8000, 0)
+    assert (params.temperature, params.repetition_penalty, params.max_tokens, params.seed) == (0.0, 1.2, 8000, None)
+
+
+def test_r1_protocol_gives_each_sample_its_own_seed():
+    protocol = Protocol.named("r1", samples=3)
+    seeds = [protocol.sampling(100, k).seed for k in range(3)]
+    assert seeds == [0, 1, 2] and protocol.temperature == 0.6 and protocol.top_p == 0.95
+    assert Protocol.named("r1").samples == 4
+
+
+def test_paper_protocol_rejects_samples():
+    with pytest.raises(ConfigError, match="--protocol r1"):
+        Protocol.named("paper", samples=2)
+
+
+def test_yaml_config_with_cli_overrides(tmp_path):
+    path = tmp_path / "eval.yaml"
+    path.write_text("model: bundled\nbenchmarks: [xstest]\nout: a\nlimit: 5\n")
+    config = load_config(path, {"out": "b", "limit": None})
+    assert (config.model, config.benchmarks, config.out, config.limit) == ("bundled", ["xstest"], "b", 5)
+    path.write_text("out: a\nlimt: 5\n")
+    with pytest.raises(ConfigError, match="limt"):
+        load_config(path, {})
+    with pytest.raises(ConfigError, match="limit"):
+        load_config(None, {"out": "a", "limit": 0})
