@@ -6,6 +6,15 @@ import torch
 from star1.engines.bundled import bundled_model_dir
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    # Two OpenMP threads on the shared 2-core machine stall each other: one is 2-3x faster here.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def star1_file(shared_data):
     return shared_data / "star1" / "STAR-1.json"

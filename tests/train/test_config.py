@@ -95,3 +95,16 @@ def test_impossible_settings_on_cpu_are_errors(overrides, message):
 
     with pytest.raises(ConfigError, match=message):
         resolve(TrainConfig(model="m", device="cpu", **overrides), find_model=False)
+
+
+def test_busy_cpu_gets_one_thread(monkeypatch):
+    import os
+
+    from star1.train.resolve import resolve
+
+    monkeypatch.setattr(os, "getloadavg", lambda: (os.cpu_count() + 3.0, 0.0, 0.0))
+    busy = resolve(TrainConfig(model="m", device="cpu"), find_model=False)
+    assert busy.threads == 1 and any("CPU busy" in note for note in busy.notes)
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert resolve(TrainConfig(model="m", device="cpu"), find_model=False).threads is None
+    assert resolve(TrainConfig(model="m", device="cpu", threads=2), find_model=False).threads == 2

@@ -81,6 +81,8 @@ class TrainConfig(BaseModel):
                                                                   "does not fit the GPU")
     torch_compile: bool = False
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int | None = Field(None, ge=1, description="CPU threads for torch (default: torch's choice, or 1 "
+                                                        "when the CPU is already busy)")
 
     # Outputs and bookkeeping.
     save_every: int | None = Field(None, ge=1, description="checkpoint every N optimizer steps (default: each epoch)")

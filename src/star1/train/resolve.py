@@ -34,6 +34,7 @@ class Resolved:
     gradient_checkpointing: bool
     global_batch_size: int
     micro_batch_tokens: int
+    threads: int | None = None
     notes: list[str] = field(default_factory=list)
     # Filled in once the data is planned.
     accumulation: int = 0
@@ -81,6 +82,19 @@ def _precision(requested: str, device: str, notes: list[str]) -> str:
     return requested
 
 
+def _threads(requested: int | None, device: str, notes: list[str]) -> int | None:
+    """CPU threads for torch: as asked, else 1 when the cores are already busy, else torch's default."""
+    if requested or device != "cpu":
+        return requested
+    load, cores = os.getloadavg()[0], os.cpu_count() or 1
+    if load >= cores:
+        # OpenMP threads that share busy cores stall each other: on the loaded 2-core project
+        # machine one thread ran a LoRA step 3-4x faster than two.
+        notes.append(f"CPU busy (load {load:.1f} on {cores} cores): 1 torch thread (--threads to choose)")
+        return 1
+    return None
+
+
 def activation_bytes_per_token(config) -> float:
     """A deliberately generous estimate of the activations autograd keeps per token (half precision)."""
     hidden = config.hidden_size
@@ -108,6 +122,7 @@ def resolve(config: TrainConfig, find_model: bool = True) -> Resolved:
     notes: list[str] = []
     device = _device(config.device)
     precision = _precision(config.precision, device, notes)
+    threads = _threads(config.threads, device, notes)
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     global_batch = config.global_batch_size
     if global_batch is None:
@@ -131,7 +146,7 @@ def resolve(config: TrainConfig, find_model: bool = True) -> Resolved:
         model_path=model_path(config.model) if find_model else str(config.model), device=device, world_size=world_size, precision=precision,
         attn_implementation=attn, liger=liger,
         gradient_checkpointing=bool(config.gradient_checkpointing),  # 'auto' is settled once the model is loaded
-        global_batch_size=global_batch, micro_batch_tokens=micro, notes=notes)
+        global_batch_size=global_batch, micro_batch_tokens=micro, threads=threads, notes=notes)
 
 
 def schedule(resolved: Resolved, config: TrainConfig, steps_per_epoch: int) -> None:

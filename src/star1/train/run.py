@@ -169,6 +169,8 @@ def train(config: TrainConfig, callbacks: list | None = None, quiet: bool = Fals
     out = output_dir(config)
     out.mkdir(parents=True, exist_ok=True)
     resolved = resolve(config)
+    if resolved.threads:
+        torch.set_num_threads(resolved.threads)
     attention.register()
     tokenizer = load_tokenizer(config, resolved.model_path)
     renderer, items, report = prepare_items(config, tokenizer, config.model or resolved.model_path)
