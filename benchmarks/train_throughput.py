@@ -264,7 +264,9 @@ def run_star1(args, pairs, meter: Meter) -> dict:
 
     attention.register()
     liger = False if args.child == "d" else args.liger
+    # threads as set for every mode, so star1's busy-CPU rule does not give (c) a different count.
     config = TrainConfig(model="bench", data=["bench"], out="bench", device=args.device, liger=liger,
+                         threads=args.threads or torch_threads(),
                          max_steps=meter.warmup + meter.steps, global_batch_size=128)
     resolved = resolve(config, find_model=False)
     model = build_model(args.shape, args.device, resolved.attn_implementation)
@@ -374,6 +376,12 @@ def run_trl(args, pairs, meter: Meter) -> dict:
             "final_loss": next((e["loss"] for e in reversed(trainer.state.log_history) if "loss" in e), None)}
 
 
+def torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
 def tiny_tokenizer():
     """TRL wants a tokenizer for its pad token; the data is already token ids."""
     from tokenizers import Tokenizer, models
@@ -390,6 +398,8 @@ RUNNERS = {"a": run_reference, "b": run_trl, "c": run_star1, "d": run_star1}
 def child(args) -> None:
     import torch
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     warmup, steps, budget = PLAN[args.device][args.child]
     steps, budget = args.steps or steps, args.budget or budget
     pairs = load_lengths(args.samples)
@@ -439,7 +449,7 @@ def run_mode(mode: str, args, out_dir: Path) -> dict:
     command = [sys.executable, __file__, "--child", mode, "--device", args.device, "--shape", args.shape,
                "--result", str(result_file)]
     for flag, value in (("--steps", args.steps), ("--samples", args.samples), ("--peak-tflops", args.peak_tflops),
-                        ("--budget", budget)):
+                        ("--budget", budget), ("--threads", args.threads)):
         if value:
             command += [flag, str(value)]
     if args.liger is not None:
@@ -493,6 +503,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=None, help="use only the first N length records")
     parser.add_argument("--peak-tflops", type=float, default=None)
     parser.add_argument("--liger", action=argparse.BooleanOptionalAction, default=None)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads in every mode")
     parser.add_argument("--make-lengths", metavar="STAR1_JSON", help="(re)build star1_token_lengths.json")
     parser.add_argument("--child", choices=tuple(RUNNERS), help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
