@@ -194,3 +194,10 @@ def test_unreadable_data_names_the_file(tmp_path):
         load_samples([str(broken)])
     with pytest.raises(InputError, match="no training data"):
         load_samples([])
+
+
+def test_hub_ids_say_they_cannot_be_read_offline():
+    from star1.datasets.fetch import DatasetUnavailable
+
+    with pytest.raises(DatasetUnavailable, match="owner/star-data: no such file, and hub datasets cannot"):
+        load_samples(["owner/star-data"])

@@ -33,6 +33,7 @@ def test_loss_falls_and_every_trainable_weight_moves(trained, tiny_model_dir):
     result, out = trained
     rows = list(csv.DictReader((out / "loss_curve.csv").open()))
     assert len(rows) == result.resolved.total_steps == 12  # 24 samples / 4 per step x 2 epochs
+    assert [float(r["epoch"]) for r in rows][5::6] == [1.0, 2.0]  # data epochs, 6 steps each
     losses = [float(r["loss"]) for r in rows]
     assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3 - 0.3
     before = load_file(tiny_model_dir / "model.safetensors")

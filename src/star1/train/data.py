@@ -70,8 +70,8 @@ def _read_hub(spec: str) -> list[Record]:
     except ImportError:
         raise InputError(spec, "reading a hub dataset needs the 'datasets' package (pip install datasets)") from None
     if offline():
-        raise DatasetUnavailable(f"{spec}: hub datasets cannot be read offline (STAR1_OFFLINE / HF_HUB_OFFLINE "
-                                 "is set); download it and pass the file instead")
+        raise DatasetUnavailable(f"{spec}: no such file, and hub datasets cannot be read offline "
+                                 "(STAR1_OFFLINE / HF_HUB_OFFLINE is set)")
     try:
         table = datasets.load_dataset(name, split=split or "train")
     except (OSError, ValueError) as exc:

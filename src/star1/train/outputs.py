@@ -18,13 +18,15 @@ from star1.train.render import keeping_template
 CURVE_FIELDS = ("step", "epoch", "loss", "learning_rate", "grad_norm", "tokens_per_s")
 
 
-def curve_rows(log_history: list[dict], steps: list[dict]) -> list[dict]:
+def curve_rows(log_history: list[dict], steps: list[dict], steps_per_epoch: int) -> list[dict]:
+    """One row per logged step. ``epoch`` counts passes over the data (the Trainer sees one long epoch)."""
     speed = {s["step"]: s["tokens_per_s"] for s in steps}
     rows = []
     for entry in log_history:
         if "loss" not in entry or "step" not in entry:
             continue
         row = {key: entry.get(key) for key in CURVE_FIELDS}
+        row["epoch"] = entry["step"] / steps_per_epoch
         row["tokens_per_s"] = speed.get(entry["step"])
         rows.append(row)
     return rows

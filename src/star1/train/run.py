@@ -205,7 +205,7 @@ def train(config: TrainConfig, callbacks: list | None = None, quiet: bool = Fals
     seconds = time.perf_counter() - started
 
     result = TrainResult(out, resolved, report, recorder.steps, resumed_from=resume_from, trainer=trainer)
-    curve = curve_rows(trainer.state.log_history, recorder.steps)
+    curve = curve_rows(trainer.state.log_history, recorder.steps, resolved.steps_per_epoch)
     result.final_loss = curve[-1]["loss"] if curve else None
     finished = trainer.state.global_step >= resolved.total_steps
     sharded = trainer.is_deepspeed_enabled or trainer.is_fsdp_enabled
