@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 
 import torch
 import torch.nn.functional as F
@@ -94,6 +95,11 @@ def segments_kernel(q, k, v, cu, max_len, scale):
     return torch.cat(pieces)
 
 
+@functools.cache
+def _warn_dropout(dropout: float) -> None:
+    logging.getLogger(__name__).warning("attention dropout %s is not applied by star1's packed attention", dropout)
+
+
 def packed_attention(kernel, module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
     """transformers attention-function signature over a varlen ``kernel``.
 
@@ -102,6 +108,8 @@ def packed_attention(kernel, module, query, key, value, attention_mask, scaling=
     """
     if attention_mask is not None and attention_mask.dim() == 2 and not bool(attention_mask.all()):
         raise ValueError("packed attention takes packed rows without padding; got a padding mask")
+    if dropout:
+        _warn_dropout(dropout)
     batch, heads, length, dim = query.shape
     cu, max_len = _sequence_bounds(kwargs, query)
     q = query.transpose(1, 2).reshape(batch * length, heads, dim)
