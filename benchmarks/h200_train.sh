@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# star1 train throughput on one GPU (issue 4): (c) star1 train, (a) reference style, (b) TRL SFTTrainer,
+# (d) star1 train without Liger,
+# on a random model with DeepSeek-R1-Distill-Qwen-1.5B's shape and STAR-1's token lengths.
+#
+# Run from the repository root; wheels the image may lack (trl, liger-kernel, datasets and their pure
+# dependencies) are taken from .whl/ and installed only when missing or older:
+#     bash benchmarks/h200_train.sh
+# Each mode runs in its own process with its own timeout (100 + 90 + 110 + 60 s), so the whole run stays
+# under 6 minutes and a failing mode still leaves the others' results. Results: $OUT/results.json,
+# one log per mode, and the table on stdout.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT="${OUT:-/tmp/star1-train-bench}"
+SITE=/tmp/site
+mkdir -p "$OUT" "$SITE"
+
+if compgen -G ".whl/*.whl" > /dev/null; then
+    mapfile -t NEEDED < <(python3 - <<'EOF'
+import glob, re
+from importlib.metadata import PackageNotFoundError, version
+from packaging.version import Version
+
+for path in sorted(glob.glob(".whl/*.whl")):
+    name, wheel_version = re.match(r"\.whl/([^-]+)-([^-]+)-", path).groups()
+    try:
+        installed = version(name.replace("_", "-"))
+    except PackageNotFoundError:
+        installed = None
+    if installed is None or Version(installed) < Version(wheel_version):
+        print(path)
+EOF
+)
+    if [ "${#NEEDED[@]}" -gt 0 ]; then
+        echo "installing into $SITE: ${NEEDED[*]}"
+        python3 -m pip install -q --no-index --no-deps --target "$SITE" "${NEEDED[@]}" \
+            || echo "WARNING: wheel install failed; modes needing them will report the error"
+    fi
+fi
+export PYTHONPATH="$SITE:$PWD/src"
+export TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True
+
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || true
+python3 -c "import torch, transformers; print('torch', torch.__version__, 'cuda', torch.version.cuda, '| transformers', transformers.__version__)"
+
+# DEVICE=cpu SHAPE=tiny MODES=c runs the same script on a CPU (to check it without a GPU).
+timeout "${TIMEOUT:-400}" python3 benchmarks/train_throughput.py --device "${DEVICE:-cuda}" \
+    --shape "${SHAPE:-r1-1.5b}" --modes "${MODES:-c,a,b,d}" --out "$OUT" \
+    2>&1 | tee "$OUT/table.txt"
+echo "exit ${PIPESTATUS[0]}; files in $OUT"
