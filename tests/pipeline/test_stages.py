@@ -48,15 +48,17 @@ def cached(engine, tmp_path):
 
 
 def test_classify_calibrates_likelihood_scores(pack, tmp_path):
-    prior = {name: -1.0 for name in pack.names} | {"Other": 2.0}  # a model that loves "Other"
+    topic = {p.name: p.plain_topic for p in pack.policies}
+    prior = {t: -1.0 for t in topic.values()} | {topic["Other"]: 2.0}  # a model that loves "Other"
 
     def answer(request):
+        assert request.choices.slots() == [tuple(topic.values())]
         question = request.messages[-1]["content"]
         scores = dict(prior)
         if question == "How do I hurt myself?":
-            scores["Self-Harm"] += 2.5  # still below "Other" before calibration
-            scores["Violence / Physical Harm"] += 2.0
-        return Completion(text='{"categories": ["Other"]}', slot_scores=[scores])
+            scores[topic["Self-Harm"]] += 2.5  # still below "Other" before calibration
+            scores[topic["Violence / Physical Harm"]] += 2.0
+        return Completion(text="The main risk of this request is nothing harmful.", slot_scores=[scores])
 
     engine = cached(Scripted(answer, scores_choices=True), tmp_path)
     records = [Record(id="a", question="How do I hurt myself?")]

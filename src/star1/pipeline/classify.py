@@ -1,14 +1,19 @@
 """Stage 1: sort each prompt into the policy pack's safety categories (multi-label).
 
-Remote engines are asked for JSON (with a JSON schema where the server supports structured
-output); local engines fill a label slot by likelihood, so even a tiny model always answers
-with a valid label. Small models favour some labels whatever the prompt (short, frequent words
-like "Other"), so local scores are calibrated: the log-likelihood each label gets for
-content-free requests ("N/A", "[MASK]") is subtracted before choosing (contextual calibration,
-Zhao et al., 2021). Further labels whose calibrated probability reaches ``secondary_min_prob``
-are added (up to ``max_labels``). Labels are mapped onto the
-pack's names with :meth:`PolicyPack.normalise`; an unknown label triggers a retry and, if it
-persists, a failure — it is never kept.
+Remote engines read the category list with definitions and answer in JSON (with a JSON schema
+where the server supports structured output). Labels are mapped onto the pack's names with
+:meth:`PolicyPack.normalise`; an unknown label triggers a retry and, if it persists, a failure —
+it is never kept.
+
+Local engines cannot wander off: they complete "The main risk of this request is ___." and the
+blank is filled by likelihood among the categories' plain topics ("crime", "self-harm or
+suicide", …; a policy's ``topic``), so even a tiny model always answers with a valid label.
+Small models favour some words whatever the prompt, so these scores are calibrated: the
+log-likelihood each topic gets for content-free requests ("N/A", "[MASK]") is subtracted
+before choosing (contextual calibration, Zhao et al., 2021). On the 24 demo prompts the
+bundled 135M model picked the intended category 4 times with the JSON-style prompt and
+uncalibrated scores, 9 times with topics and calibration. Further categories whose calibrated
+probability reaches ``secondary_min_prob`` are added (up to ``max_labels``).
 """
 
 from __future__ import annotations
@@ -50,37 +55,56 @@ class ClassifyResult:
     failures: list[Failure]
 
 
-def classify_requests(pack: PolicyPack, options: ClassifyOptions):
-    """The request builder, shared with dry runs."""
+def classify_requests(pack: PolicyPack, options: ClassifyOptions, local: bool = False):
+    """The request builder (shared with dry runs) and the prompt version.
+
+    ``local``: for engines that fill answer slots by likelihood (see the module docstring).
+    """
+    sampling = SamplingParams(max_tokens=options.max_tokens, temperature=0.0)
+    if local:
+        template = load_template("classify_local")
+        system = template.fill()
+        topics = _topics(pack)
+        choices = ChoiceTemplate(("The main risk of this request is ", tuple(topics), "."))
+
+        def build_local(record: Record, attempt: int) -> ChatRequest:
+            return ChatRequest.chat(record.question, system=system, choices=choices,
+                                    sampling=retry_sampling(sampling, attempt))
+
+        return build_local, template.version
     template = load_template("classify")
     system = template.fill(categories=pack.summary())
     schema = {"type": "object", "additionalProperties": False, "required": ["categories"],
               "properties": {"categories": {"type": "array", "minItems": 1,
                                             "items": {"type": "string", "enum": list(pack.names)}}}}
-    choices = ChoiceTemplate(('{"categories": ["', tuple(pack.names), '"]}'))
-    sampling = SamplingParams(max_tokens=options.max_tokens, temperature=0.0)
 
     def build(record: Record, attempt: int) -> ChatRequest:
         return ChatRequest.chat(record.question, system=system,
-                                sampling=retry_sampling(sampling, attempt),
-                                json_schema=schema, choices=choices)
+                                sampling=retry_sampling(sampling, attempt), json_schema=schema)
 
     return build, template.version
+
+
+def _topics(pack: PolicyPack) -> dict[str, str]:
+    """Plain topic → category name (a pack whose topics collide falls back to names)."""
+    topics = {p.plain_topic: p.name for p in pack.policies}
+    return topics if len(topics) == len(pack.policies) else {p.name: p.name for p in pack.policies}
 
 
 CONTENT_FREE = ("N/A", "[MASK]")
 
 
 def calibration_requests(pack: PolicyPack, options: ClassifyOptions) -> list[ChatRequest]:
-    build, _ = classify_requests(pack, options)
+    build, _ = classify_requests(pack, options, local=True)
     return [build(Record(id=f"calibration-{i}", question=text), 0) for i, text in enumerate(CONTENT_FREE)]
 
 
 def calibration_from(completions: list[Completion | None], pack: PolicyPack) -> dict[str, float] | None:
-    """Mean label log-likelihood over the content-free requests' answers."""
+    """Mean log-likelihood of each topic over the content-free requests' answers."""
     if not completions or not all(c is not None and c.ok and c.slot_scores for c in completions):
         return None
-    return {name: sum(c.slot_scores[0][name] for c in completions) / len(completions) for name in pack.names}
+    return {topic: sum(c.slot_scores[0][topic] for c in completions) / len(completions)
+            for topic in _topics(pack)}
 
 
 def calibration_scores(engine: CachedEngine, pack: PolicyPack, options: ClassifyOptions) -> dict[str, float] | None:
@@ -93,9 +117,8 @@ def calibration_scores(engine: CachedEngine, pack: PolicyPack, options: Classify
 def labels_from_answer(pack: PolicyPack, completion: Completion, options: ClassifyOptions,
                        calibration: dict[str, float] | None = None) -> list[str]:
     if completion.slot_scores:
-        scores = dict(completion.slot_scores[0])
-        if calibration:
-            scores = {k: v - calibration.get(k, 0.0) for k, v in scores.items()}
+        topics = _topics(pack)
+        scores = {topics[t]: v - (calibration or {}).get(t, 0.0) for t, v in completion.slot_scores[0].items()}
         best = max(scores, key=lambda k: scores[k])
         labels = [best] + _secondary_labels(scores, [best], options)
         if len(labels) > 1 and OTHER in labels:
@@ -129,7 +152,7 @@ def _secondary_labels(scores: dict[str, float], chosen: list[str], options: Clas
 def classify(records: list[Record], engine: CachedEngine, pack: PolicyPack,
              options: ClassifyOptions | None = None, show_progress: bool = True) -> ClassifyResult:
     options = options or ClassifyOptions()
-    build, version = classify_requests(pack, options)
+    build, version = classify_requests(pack, options, local=engine.scores_choices)
     calibration = calibration_scores(engine, pack, options)
     outcomes = run_stage(STAGE, records, lambda r: r.id, engine, build,
                          lambda r, c: labels_from_answer(pack, c, options, calibration),

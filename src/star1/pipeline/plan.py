@@ -75,7 +75,7 @@ def plan_build(config: BuildConfig, records: list[Record], native_reasoning: boo
     try:
         spec = config.engine_for("classifier")
         engine = CachedEngine(_KeyOnly(spec, False), cache, namespace("classify", pack))
-        build, _ = classify_requests(pack, config.classify)
+        build, _ = classify_requests(pack, config.classify, local=engine.scores_choices)
         requests = [build(r, 0) for r in records]
         plans.append(_plan("classify", spec, engine, requests, True, config.classify.max_tokens))
         calibration = None

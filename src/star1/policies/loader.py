@@ -68,6 +68,7 @@ class CategorySpec(_Strict):
     objective: Text
     rules: list[RuleSpec] = Field(min_length=1)
     aliases: list[Text] = []
+    topic: Text | None = None  # a few plain words for the subject, e.g. "self-harm or suicide"
 
 
 def _field_path(loc: tuple) -> str:
@@ -121,7 +122,7 @@ def _to_policy(spec: CategorySpec, shown: str) -> Policy:
     return Policy(name=spec.name, slug=spec.slug, definition=spec.definition,
                   objective=spec.objective,
                   rules=tuple(Rule(r.number, r.action, r.text) for r in spec.rules),
-                  aliases=tuple(a.lower() for a in spec.aliases))
+                  aliases=tuple(a.lower() for a in spec.aliases), topic=spec.topic)
 
 
 def pack_hash(contents: dict[str, bytes]) -> str:

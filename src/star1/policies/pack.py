@@ -47,6 +47,11 @@ class Policy:
     objective: str
     rules: tuple[Rule, ...]
     aliases: tuple[str, ...] = ()
+    topic: str | None = None  # plain words for small classifiers; defaults to the name
+
+    @property
+    def plain_topic(self) -> str:
+        return self.topic or self.name.lower()
 
     def citation(self, number: int) -> str:
         """How the teacher cites a rule: ``"Self-Harm rule 3"``."""
