@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 from typing import Sequence
 
+from star1.cpu import busy_cpu_threads
 from star1.engines.base import ChatRequest, ChoiceTemplate, Completion, OnResult, SamplingParams
 from star1.engines.config import EngineConfig
 from star1.engines.reasoning import split_reasoning
@@ -97,8 +98,11 @@ class TransformersEngine:
         if self._model is None:
             from transformers import AutoModelForCausalLM
 
-            if self.config.threads:
-                self._torch.set_num_threads(self.config.threads)
+            threads, note = busy_cpu_threads(self.config.threads, self.device)
+            if note:
+                log.warning(note)
+            if threads:
+                self._torch.set_num_threads(threads)
             self._model = AutoModelForCausalLM.from_pretrained(
                 self._path, dtype=getattr(self._torch, self._dtype)).to(self.device).eval()
         return self._model

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from star1.cpu import busy_cpu_threads
 from star1.errors import ConfigError
 from star1.train import attention
 from star1.train.config import TrainConfig
@@ -83,16 +84,10 @@ def _precision(requested: str, device: str, notes: list[str]) -> str:
 
 
 def _threads(requested: int | None, device: str, notes: list[str]) -> int | None:
-    """CPU threads for torch: as asked, else 1 when the cores are already busy, else torch's default."""
-    if requested or device != "cpu":
-        return requested
-    load, cores = os.getloadavg()[0], os.cpu_count() or 1
-    if load >= cores:
-        # OpenMP threads that share busy cores stall each other: on the loaded 2-core project
-        # machine one thread ran a LoRA step 3-4x faster than two.
-        notes.append(f"CPU busy (load {load:.1f} on {cores} cores): 1 torch thread (--threads to choose)")
-        return 1
-    return None
+    threads, note = busy_cpu_threads(requested, device)
+    if note:
+        notes.append(note + " (--threads to choose)")
+    return threads
 
 
 def activation_bytes_per_token(config) -> float:
