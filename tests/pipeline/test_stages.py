@@ -1,6 +1,5 @@
 """Stage logic with a scripted engine (pure logic; real-model runs are in other tests)."""
 
-import math
 
 import pytest
 

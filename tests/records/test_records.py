@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from star1.io import InputError
-from star1.records import (Record, join_response, prompt_id, read_records, split_response,
+from star1.records import (join_response, prompt_id, read_records, split_response,
                            write_records)
 
 

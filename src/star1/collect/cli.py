@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from star1.console import make_console
 from star1.collect.sources import SOURCE_KEYS
 from star1.datasets.safety import DECONTAMINATION_SETS
 
@@ -110,7 +111,6 @@ def report_path(out: str | Path, report: str | None) -> Path:
 def run(args) -> int:
     from contextlib import nullcontext
 
-    from rich.console import Console
 
     from star1.collect.pipeline import collect
     from star1.collect.progress import Progress
@@ -121,9 +121,7 @@ def run(args) -> int:
     config = _config_from_args(args)
     out = Path(args.out)
     detect_format(out)  # fail on a bad extension before any work
-    console = Console(stderr=True)
-    if not console.is_terminal:
-        console = Console(stderr=True, width=120)  # logs and CI: wide enough for the tables
+    console = make_console()
     if config.threads:
         from threadpoolctl import threadpool_limits
 

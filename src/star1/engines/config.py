@@ -46,7 +46,7 @@ class EngineConfig(BaseModel):
     # transformers / bundled
     batch_size: int = Field(8, ge=1)
     device: str = "auto"
-    dtype: str = "auto"
+    dtype: str = Field("auto", description="auto: bfloat16 on GPUs and on CPUs with bf16 matrix units, else float32")
     threads: int | None = Field(None, ge=1, description="CPU threads for torch (default: torch's choice)")
     # both
     native_reasoning: bool | None = Field(None, description="model writes its own <think> block; None = guess")

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from star1.cpu import busy_cpu_threads
+from star1.cpu import busy_cpu_threads, cpu_has_fast_bf16
 from star1.engines.base import ChatRequest, ChoiceTemplate, Completion, OnResult, SamplingParams
 from star1.engines.config import EngineConfig
 from star1.engines.reasoning import split_reasoning
@@ -42,16 +42,30 @@ def model_path(config: EngineConfig) -> str:
     return str(local) if local.is_dir() else config.model
 
 
+def device_and_dtype(config: EngineConfig) -> tuple[str, str]:
+    import torch
+
+    device = config.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = config.dtype
+    if dtype == "auto":
+        dtype = "bfloat16" if device.startswith("cuda") or cpu_has_fast_bf16() else "float32"
+    return device, dtype
+
+
 def local_identity(config: EngineConfig) -> str:
-    """The cache identity of a local model, computed without loading it."""
+    """The cache identity of a local model, computed without loading it (precision included:
+    bf16 and fp32 runs of one model answer differently)."""
+    dtype = device_and_dtype(config)[1]
     if config.kind == "bundled":
         from star1.engines.bundled import GGUF_NAME
 
-        return f"bundled:{GGUF_NAME}"
+        return f"bundled:{GGUF_NAME}:{dtype}"
     local = Path(os.path.expanduser(config.model))
     if local.is_dir():
-        return f"transformers:{local.resolve()}@{_weights_fingerprint(local)}"
-    return f"transformers:{config.model}"
+        return f"transformers:{local.resolve()}@{_weights_fingerprint(local)}:{dtype}"
+    return f"transformers:{config.model}:{dtype}"
 
 
 def guess_native_reasoning(config: EngineConfig) -> bool:
@@ -75,12 +89,7 @@ class TransformersEngine:
         self.name = "bundled" if config.kind == "bundled" else f"transformers:{config.model}"
         self.identity = local_identity(config)
         self.scores_choices = True
-        device = config.device
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        dtype = config.dtype
-        if dtype == "auto":
-            dtype = "bfloat16" if device.startswith("cuda") else "float32"
+        device, dtype = device_and_dtype(config)
         self.device = device
         self._path, self._dtype, self._model = path, dtype, None
         self.tokenizer = AutoTokenizer.from_pretrained(path)
@@ -234,18 +243,19 @@ class TransformersEngine:
                 candidates = [ids + [self.tokenizer.eos_token_id] for ids in candidates]
             shared = _common_prefix_length(candidates)
             cursor.advance_to(candidates[0][:shared])
-            scores = {option: cursor.score_suffix(ids[shared:]) for option, ids in zip(part, candidates)}
+            scores = dict(zip(part, cursor.score_suffixes([ids[shared:] for ids in candidates])))
             slot_scores.append(scores)
             answer += max(part, key=lambda o: scores[o])
         return Completion(text=answer[len(request.prefill):], finish_reason="stop",
                           prompt_tokens=len(prompt_ids), completion_tokens=len(self._encode(answer)),
                           slot_scores=slot_scores)
 
-    def forward(self, ids: list[int], cache):
+    def forward(self, ids: list[list[int]], cache):
+        """Logits for a batch of equally long rows continuing ``cache``: (rows, length, vocab)."""
         torch = self._torch
         kwargs = {self._cache_argument: cache, "use_cache": True}
         with torch.inference_mode():
-            return self.model(torch.tensor([ids], device=self.device), **kwargs).logits[0]
+            return self.model(torch.tensor(ids, device=self.device), **kwargs).logits
 
     @property
     def _cache_argument(self) -> str:
@@ -264,7 +274,7 @@ class _ScoringCursor:
         self.engine = engine
         self.cache = DynamicCache()
         self.base = len(prompt_ids)
-        logits = engine.forward(prompt_ids, self.cache)
+        logits = engine.forward([prompt_ids], self.cache)[0]
         self.tokens: list[int] = []  # answer tokens in the cache
         self.next_logprobs = [self._logprobs(logits[-1])]  # [k] predicts answer token k
 
@@ -278,20 +288,31 @@ class _ScoringCursor:
             del self.tokens[keep:]
             del self.next_logprobs[keep + 1:]
         if len(ids) > keep:
-            logits = self.engine.forward(ids[keep:], self.cache)
+            logits = self.engine.forward([ids[keep:]], self.cache)[0]
             self.tokens.extend(ids[keep:])
             self.next_logprobs.extend(self._logprobs(row) for row in logits)
 
-    def score_suffix(self, suffix: list[int]) -> float:
-        if not suffix:
-            return 0.0
-        total = float(self.next_logprobs[-1][suffix[0]])
-        if len(suffix) > 1:
-            logits = self.engine.forward(suffix[:-1], self.cache)
-            self.cache.crop(-(len(suffix) - 1))
-            logprobs = self.engine._torch.log_softmax(logits.float(), dim=-1)
-            total += float(sum(logprobs[j, token] for j, token in enumerate(suffix[1:])))
-        return total
+    def score_suffixes(self, suffixes: list[list[int]]) -> list[float]:
+        """Summed log-prob of each suffix after the cached tokens.
+
+        The first token is scored from the cached position; the rest need a forward over
+        ``suffix[:-1]``, after which the cache is cut back. (Batching the suffixes on copies of
+        the cache measured no faster on CPU: copying the cache costs what it saves.)
+        """
+        torch = self.engine._torch
+        totals = []
+        for suffix in suffixes:
+            if not suffix:
+                totals.append(0.0)
+                continue
+            total = float(self.next_logprobs[-1][suffix[0]])
+            if len(suffix) > 1:
+                logits = self.engine.forward([suffix[:-1]], self.cache)[0]
+                self.cache.crop(-(len(suffix) - 1))
+                logprobs = torch.log_softmax(logits.float(), dim=-1)
+                total += float(sum(logprobs[j, token] for j, token in enumerate(suffix[1:])))
+            totals.append(total)
+        return totals
 
 
 def _common_prefix_length(sequences: list[list[int]]) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 
 EVAL_EPILOG = """examples:
@@ -91,8 +90,9 @@ def run_eval_command(args) -> int:
 
 
 def _print_summary(results: dict, seconds: float) -> None:
-    from rich.console import Console
     from rich.table import Table
+
+    from star1.console import make_console
 
     table = Table(title=f"{results['model']}  ({seconds:.0f} s)")
     table.add_column("benchmark", no_wrap=True)
@@ -107,7 +107,7 @@ def _print_summary(results: dict, seconds: float) -> None:
         table.add_row(name, pct(b["score"]), pct(b.get("answer_only")), pct(b.get("reasoning_only")),
                       str(b["n"]), str(b.get("unjudged", 0)),
                       str(b["judge"].get("kind") if b["kind"] == "safety" else b["judge"].get("name")))
-    console = Console(file=sys.stdout, width=max(100, Console().width))
+    console = make_console(stderr=False)
     console.print(table)
     notes: dict[str, list[str]] = {}
     for name, b in results["benchmarks"].items():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from star1.console import make_console
 from star1.pipeline.cli import ENGINE_HELP
 
 
@@ -32,9 +33,7 @@ def add_parser(subparsers) -> None:
 
 
 def _console():
-    from rich.console import Console
-
-    return Console(stderr=True)
+    return make_console()
 
 
 def engine_arg(text: str):

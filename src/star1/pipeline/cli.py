@@ -7,6 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from star1.console import make_console
 from star1.engines import VALID_FORMS
 
 ENGINE_HELP = "engine string: " + " | ".join(VALID_FORMS)
@@ -59,9 +60,7 @@ def _io_args(p: argparse.ArgumentParser) -> None:
 
 
 def _console():
-    from rich.console import Console
-
-    return Console(stderr=True)
+    return make_console()
 
 
 def run_demo(args) -> int:

@@ -17,6 +17,7 @@ from typing import Callable, Generic, Iterator, Sequence, TypeVar
 
 from star1.engines import CachedEngine, ChatRequest, Completion, SamplingParams
 from star1.pipeline.parsing import ParseError
+from star1.records import Provenance, Record
 
 T = TypeVar("T")
 V = TypeVar("V")
@@ -104,10 +105,8 @@ def run_stage(stage: str, items: Sequence[T], item_id: Callable[[T], str], engin
     return outcomes
 
 
-def provenance_for(record, pack) -> "Provenance":
+def provenance_for(record: Record, pack) -> Provenance:
     """A copy of the record's provenance, stamped with the policy pack in use."""
-    from star1.records import Provenance
-
     provenance = record.provenance.model_copy(deep=True) if record.provenance else Provenance()
     provenance.policy_pack = pack.name
     provenance.policy_hash = pack.hash
