@@ -1,4 +1,4 @@
-"""Render the collect benchmark results (JSON) as the markdown tables of docs/benchmarks_collect.md.
+"""Render the collect benchmark results (JSON) as the markdown tables of docs/benchmarks.md.
 
     python benchmarks/collect_tables.py benchmarks/results/collect_compare.json benchmarks/results/collect_scale.json
 """
