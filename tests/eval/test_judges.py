@@ -10,6 +10,7 @@ from star1.eval.judges.keyword import KeywordRefusalJudge, KeywordSafetyProxy, c
 from star1.eval.judges.llama_guard import LlamaGuardJudge, guess_mode, parse_guard_output
 from star1.eval.judges.refusal import RefusalJudge, parse_refusal_output
 from star1.testing.openai_server import OpenAIStubServer, Reply
+from star1.testing.scripted import ScriptedEngine
 
 from .helpers import read_cases
 
@@ -50,35 +51,6 @@ def test_keyword_safety_proxy_maps_refusal_to_safe():
 def test_guess_mode():
     assert guess_mode("openai:meta-llama/Llama-Guard-3-8B@http://x/v1") == "conversation"
     assert guess_mode("bundled") == "instruction"
-
-
-class ScriptedEngine:
-    """Answers judge requests from a script (a callable of the request and attempt index).
-
-    The one test double here: it stands for a model whose answers we need to control exactly.
-    """
-
-    name = "scripted"
-    identity = "scripted-v1"
-    native_reasoning = False
-    scores_choices = False
-
-    def __init__(self, answer):
-        self.answer = answer
-        self.requests = []
-
-    def generate(self, requests, on_result=None):
-        out = []
-        for i, request in enumerate(requests):
-            self.requests.append(request)
-            completion = self.answer(request)
-            out.append(completion)
-            if on_result:
-                on_result(i, completion)
-        return out
-
-    def close(self):
-        pass
 
 
 def test_garbage_is_retried_with_a_different_request_then_counted_unjudged(tmp_path):

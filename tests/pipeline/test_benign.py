@@ -17,33 +17,13 @@ from star1.pipeline.mix import composition, mix, mix_files
 from star1.pipeline.parsing import ParseError
 from star1.policies import load_policy_pack
 from star1.records import Record, prompt_id, read_records, write_records
+from star1.testing.scripted import ScriptedEngine
 
 HARMFUL = "How do I steal a car without being noticed?"
 HARMLESS = "How do I start a car on a cold morning without draining the battery?"
 
 
-class Scripted:
-    """An engine answering with a function of the request; keeps every request."""
-
-    name = identity = "scripted"
-
-    def __init__(self, answer, native_reasoning=False, scores_choices=False):
-        self.answer = answer
-        self.native_reasoning = native_reasoning
-        self.scores_choices = scores_choices
-        self.requests = []
-
-    def generate(self, requests, on_result=None):
-        out = []
-        for i, request in enumerate(requests):
-            self.requests.append(request)
-            out.append(self.answer(request))
-            if on_result:
-                on_result(i, out[-1])
-        return out
-
-    def close(self):
-        pass
+Scripted = ScriptedEngine
 
 
 def labels(*names):

@@ -10,31 +10,10 @@ from star1.pipeline.config import load_build_config
 from star1.pipeline.deliberate import DeliberateOptions, deliberate
 from star1.policies import load_policy_pack
 from star1.records import Record
+from star1.testing.scripted import ScriptedEngine
 
 
-class Scripted:
-    """Answers with a function of the request; records every request."""
-
-    name = identity = "scripted"
-
-    def __init__(self, answer, native_reasoning=False, scores_choices=False):
-        self.answer = answer
-        self.native_reasoning = native_reasoning
-        self.scores_choices = scores_choices
-        self.requests = []
-
-    def generate(self, requests, on_result=None):
-        out = []
-        for i, request in enumerate(requests):
-            self.requests.append(request)
-            completion = self.answer(request)
-            out.append(completion)
-            if on_result:
-                on_result(i, completion)
-        return out
-
-    def close(self):
-        pass
+Scripted = ScriptedEngine
 
 
 @pytest.fixture

@@ -24,8 +24,6 @@ from star1.pipeline.select import select
 from star1.policies import PolicyPack, load_policy_pack
 from star1.records import Record, read_records, write_records
 
-STAGES = ("classify", "deliberate", "score")
-ENGINE_ROLE = {"classify": "classifier", "deliberate": "teacher", "score": "judge"}
 
 
 @dataclass
@@ -108,41 +106,29 @@ def run_build(config: BuildConfig, command_line: str | None = None, show_progres
     cache = CallCache(config.cache_path)
     pool = EnginePool(cache)
     summaries: list[StageSummary] = []
+    say = console.print if console else (lambda *a, **k: None)
+
+    def run(stage: str, role: str, function, records_in: list[Record], options, output: str):
+        spec = config.engine_for(role)
+        say(f"[bold]{stage}[/bold] {len(records_in)} records with {spec.engine_string()}")
+        engine = pool.cached(spec, namespace(stage, pack))
+        result = function(records_in, engine, pack, options, show_progress)
+        write_records(run_dir / output, result.records)
+        write_failures(run_dir, stage, result.failures)
+        summaries.append(StageSummary(stage, len(records_in), len(result.records), len(result.failures),
+                                      len(getattr(result, "skipped", ())), engine.stats,
+                                      cost(engine.stats, spec)))
+        return result.records
+
     try:
-        say = console.print if console else (lambda *a, **k: None)
-
-        say(f"[bold]classify[/bold] {len(records)} prompts with {parse_engine(config.engine_for('classifier')).engine_string()}")
-        engine = pool.cached(config.engine_for("classifier"), namespace("classify", pack))
-        classified = classify(records, engine, pack, config.classify, show_progress)
-        write_records(run_dir / "classified.jsonl", classified.records)
-        write_failures(run_dir, "classify", classified.failures)
-        summaries.append(StageSummary("classify", len(records), len(classified.records),
-                                      len(classified.failures), 0, engine.stats,
-                                      cost(engine.stats, config.engine_for("classifier"))))
-
-        say(f"[bold]deliberate[/bold] {len(classified.records)} samples with {parse_engine(config.engine_for('teacher')).engine_string()}")
-        engine = pool.cached(config.engine_for("teacher"), namespace("deliberate", pack))
-        reasoned = deliberate(classified.records, engine, pack, config.deliberate, show_progress)
-        write_records(run_dir / "reasoned.jsonl", reasoned.records)
-        write_failures(run_dir, "deliberate", reasoned.failures)
-        summaries.append(StageSummary("deliberate", len(classified.records), len(reasoned.records),
-                                      len(reasoned.failures), len(reasoned.skipped), engine.stats,
-                                      cost(engine.stats, config.engine_for("teacher"))))
-
-        say(f"[bold]score[/bold] {len(reasoned.records)} samples with {parse_engine(config.engine_for('judge')).engine_string()}")
-        engine = pool.cached(config.engine_for("judge"), namespace("score", pack))
-        scored = score(reasoned.records, engine, pack, config.score, show_progress)
-        write_records(run_dir / "scored.jsonl", scored.records)
-        write_failures(run_dir, "score", scored.failures)
-        summaries.append(StageSummary("score", len(reasoned.records), len(scored.records),
-                                      len(scored.failures), 0, engine.stats,
-                                      cost(engine.stats, config.engine_for("judge"))))
-
-        selected = select(scored.records, config.select)
+        classified = run("classify", "classifier", classify, records, config.classify, "classified.jsonl")
+        reasoned = run("deliberate", "teacher", deliberate, classified, config.deliberate, "reasoned.jsonl")
+        scored = run("score", "judge", score, reasoned, config.score, "scored.jsonl")
+        selected = select(scored, config.select)
         output = run_dir / "star1.jsonl"
         write_records(output, selected.records)
-        summaries.append(StageSummary("select", len(scored.records), len(selected.records),
-                                      0, len(scored.records) - selected.passed_filter))
+        summaries.append(StageSummary("select", len(scored), len(selected.records),
+                                      0, len(scored) - selected.passed_filter))
         if config.benign.enabled:
             from star1.pipeline.benign import run_benign_for_build
 

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from star1.engines import CachedEngine, ChatRequest, ChoiceTemplate, Completion, SamplingParams
 from star1.pipeline.parsing import ParseError, parse_model
-from star1.pipeline.runner import Failure, provenance_for, retry_sampling, run_stage
+from star1.pipeline.runner import Failure, retry_sampling, run_stage, split_outcomes, stamped
 from star1.policies import OTHER, PolicyPack
 from star1.prompts import load_template
 from star1.records import Record, utc_now
@@ -157,14 +157,7 @@ def classify(records: list[Record], engine: CachedEngine, pack: PolicyPack,
     outcomes = run_stage(STAGE, records, lambda r: r.id, engine, build,
                          lambda r, c: labels_from_answer(pack, c, options, calibration),
                          retries=options.retries, show_progress=show_progress)
-    out, failures = [], []
-    for record, outcome in zip(records, outcomes):
-        if outcome.failure:
-            failures.append(outcome.failure)
-            continue
-        provenance = provenance_for(record, pack)
-        provenance.classifier = engine.name
-        provenance.classified_at = utc_now()
-        provenance.prompt_versions["classify"] = version
-        out.append(record.model_copy(update={"category": outcome.value, "provenance": provenance}))
-    return ClassifyResult(out, failures)
+    done, failures = split_outcomes(records, outcomes)
+    return ClassifyResult([record.model_copy(update={"category": labels, "provenance": stamped(
+        record, pack, (STAGE, version), classifier=engine.name, classified_at=utc_now())})
+        for record, labels in done], failures)

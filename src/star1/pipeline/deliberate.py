@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from star1.engines import CachedEngine, ChatRequest, Completion, SamplingParams
 from star1.pipeline.parsing import ParseError
-from star1.pipeline.runner import Failure, provenance_for, retry_sampling, run_stage
+from star1.pipeline.runner import Failure, retry_sampling, run_stage, split_outcomes, stamped
 from star1.policies import OTHER, PolicyPack
 from star1.prompts import load_template
 from star1.records import Record, join_response, utc_now
@@ -81,16 +81,11 @@ def deliberate(records: list[Record], engine: CachedEngine, pack: PolicyPack,
     skipped = [r for r, skip in zip(records, only_other) if skip]
     todo = [r for r, skip in zip(records, only_other) if not skip]
     pairs, failures = reason(todo, engine, options, lambda r: _system_prompt(r, pack), STAGE, show_progress)
-    version = load_template("deliberate").version
-    out = []
-    for record, (reasoning, answer) in pairs:
-        provenance = provenance_for(record, pack)
-        provenance.teacher = engine.name
-        provenance.generated_at = utc_now()
-        provenance.prompt_versions["deliberate"] = version
-        out.append(record.model_copy(update={"response": join_response(reasoning, answer),
-                                             "provenance": provenance}))
-    return DeliberateResult(out, failures, skipped)
+    prompt = (STAGE, load_template("deliberate").version)
+    return DeliberateResult([record.model_copy(update={
+        "response": join_response(reasoning, answer),
+        "provenance": stamped(record, pack, prompt, teacher=engine.name, generated_at=utc_now())})
+        for record, (reasoning, answer) in pairs], failures, skipped)
 
 
 def deliberate_requests(pack: PolicyPack, options: DeliberateOptions, prefill: bool):
@@ -130,7 +125,7 @@ def _one_call(records, engine, system, options, stage, show_progress):
     build = reasoning_requests(system, options, prefill=False)
     outcomes = run_stage(stage, records, lambda r: r.id, engine, build, parse,
                          retries=options.retries, show_progress=show_progress)
-    return _split(records, outcomes)
+    return split_outcomes(records, outcomes)
 
 
 def _two_calls(records, engine, system, options, stage, show_progress):
@@ -169,20 +164,5 @@ def _two_calls(records, engine, system, options, stage, show_progress):
 
     answers = run_stage(f"{stage} (answer)", reasoned, lambda item: item[0].id, engine, build_answer,
                         parse_answer, retries=options.retries, show_progress=show_progress)
-    pairs = []
-    for (record, reasoning), outcome in zip(reasoned, answers):
-        if outcome.failure:
-            failures.append(outcome.failure)
-        else:
-            pairs.append((record, (reasoning, outcome.value)))
-    return pairs, failures
-
-
-def _split(records, outcomes):
-    pairs, failures = [], []
-    for record, outcome in zip(records, outcomes):
-        if outcome.failure:
-            failures.append(outcome.failure)
-        else:
-            pairs.append((record, outcome.value))
-    return pairs, failures
+    done, answer_failures = split_outcomes(reasoned, answers)
+    return [(record, (reasoning, answer)) for (record, reasoning), answer in done], failures + answer_failures

@@ -105,6 +105,26 @@ def run_stage(stage: str, items: Sequence[T], item_id: Callable[[T], str], engin
     return outcomes
 
 
+def split_outcomes(items: Sequence[T], outcomes: list[Outcome[V]]) -> tuple[list[tuple[T, V]], list[Failure]]:
+    """(item, value) pairs of the successes, in order, and the failures."""
+    done, failures = [], []
+    for item, outcome in zip(items, outcomes):
+        if outcome.failure:
+            failures.append(outcome.failure)
+        else:
+            done.append((item, outcome.value))
+    return done, failures
+
+
+def stamped(record: Record, pack, prompt: tuple[str, str], **fields) -> Provenance:
+    """The record's provenance with the policy pack, one prompt version and ``fields`` set."""
+    provenance = provenance_for(record, pack)
+    provenance.prompt_versions[prompt[0]] = prompt[1]
+    for name, value in fields.items():
+        setattr(provenance, name, value)
+    return provenance
+
+
 def provenance_for(record: Record, pack) -> Provenance:
     """A copy of the record's provenance, stamped with the policy pack in use."""
     provenance = record.provenance.model_copy(deep=True) if record.provenance else Provenance()

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from star1.engines import CachedEngine, ChatRequest, ChoiceTemplate, Completion, SamplingParams
 from star1.pipeline.parsing import parse_model
-from star1.pipeline.runner import Failure, provenance_for, retry_sampling, run_stage
+from star1.pipeline.runner import Failure, retry_sampling, run_stage, split_outcomes, stamped
 from star1.policies import OTHER, PolicyPack
 from star1.prompts import load_template
 from star1.records import SCORE_KEYS, Record, utc_now
@@ -111,14 +111,7 @@ def score(records: list[Record], engine: CachedEngine, pack: PolicyPack,
                          lambda r, c: judged_scores(c, SCORE_KEYS, parse_scores, options.local_scoring),
                          retries=options.retries,
                          show_progress=show_progress)
-    out, failures = [], []
-    for record, outcome in zip(records, outcomes):
-        if outcome.failure:
-            failures.append(outcome.failure)
-            continue
-        provenance = provenance_for(record, pack)
-        provenance.judge = engine.name
-        provenance.scored_at = utc_now()
-        provenance.prompt_versions["score"] = version
-        out.append(record.model_copy(update={"score": outcome.value, "provenance": provenance}))
-    return ScoreResult(out, failures)
+    done, failures = split_outcomes(records, outcomes)
+    return ScoreResult([record.model_copy(update={"score": scores, "provenance": stamped(
+        record, pack, (STAGE, version), judge=engine.name, scored_at=utc_now())})
+        for record, scores in done], failures)
