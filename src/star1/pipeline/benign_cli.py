@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from star1.console import make_console
-from star1.pipeline.cli import ENGINE_HELP
+from star1.pipeline.cli import ENGINE_HELP, write_stage_outputs
 
 
 def add_parser(subparsers) -> None:
@@ -72,13 +71,12 @@ def steps_table(steps, title: str):
 def run_benign_command(args) -> int:
     from star1.datasets.fetch import cache_dir
     from star1.engines import CallCache
-    from star1.io import write_rows
     from star1.pipeline.benign import benign_engines, run_benign
     from star1.pipeline.build import EnginePool
     from star1.pipeline.cli import options_from_overrides
     from star1.pipeline.config import BenignStageOptions
     from star1.policies import load_policy_pack
-    from star1.records import read_records, write_records
+    from star1.records import read_records
 
     options = options_from_overrides(BenignStageOptions, args.overrides)
     engine = engine_arg(args.engine)
@@ -94,10 +92,7 @@ def run_benign_command(args) -> int:
     finally:
         pool.close()
         cache.close()
-    write_records(args.out, run.records)
-    failed_path = Path(args.out).with_suffix(".failed.jsonl")
-    if run.failures or failed_path.exists():
-        write_rows(failed_path, [f.to_dict() for f in run.failures])
+    failed_path = write_stage_outputs(args.out, run.records, run.failures)
     console = _console()
     console.print(steps_table(run.steps, f"star1 benign — {args.input}"))
     console.print(f"{len(run.records)} benign samples → {args.out}"

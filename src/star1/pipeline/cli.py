@@ -136,13 +136,12 @@ def options_from_overrides(model, overrides: list[str]):
 def run_stage_command(args) -> int:
     from star1.datasets.fetch import cache_dir
     from star1.engines import CachedEngine, CallCache, make_engine
-    from star1.io import write_rows
     from star1.pipeline.build import namespace, require_field
     from star1.pipeline.classify import classify
     from star1.pipeline.deliberate import deliberate
     from star1.pipeline.score import score
     from star1.policies import load_policy_pack
-    from star1.records import read_records, write_records
+    from star1.records import read_records
 
     options = _stage_options(args.stage, args.overrides)
     pack = load_policy_pack(args.policies)
@@ -160,16 +159,26 @@ def run_stage_command(args) -> int:
     finally:
         engine.close()
         cache.close()
-    write_records(args.out, result.records)
-    failed_path = Path(args.out).with_suffix(".failed.jsonl")
-    if result.failures or failed_path.exists():
-        write_rows(failed_path, [f.to_dict() for f in result.failures])
+    failed_path = write_stage_outputs(args.out, result.records, result.failures)
     stats = engine.stats
     _console().print(
         f"{args.stage}: {len(records)} in, {len(result.records)} out, {len(result.failures)} failed"
         f"{f' (see {failed_path})' if result.failures else ''}; calls: {stats.cached} cached, "
         f"{stats.new} new; tokens: {stats.prompt_tokens} prompt, {stats.completion_tokens} completion")
     return 0
+
+
+def write_stage_outputs(out: str, records, failures) -> Path:
+    """The stage's records to ``out`` and its failures next to it (``<out>.failed.jsonl``,
+    rewritten on every run so it never lists failures an earlier run had); both atomic."""
+    from star1.io import write_rows
+    from star1.records import write_records
+
+    write_records(out, records)
+    failed_path = Path(out).with_suffix(".failed.jsonl")
+    if failures or failed_path.exists():
+        write_rows(failed_path, [f.to_dict() for f in failures])
+    return failed_path
 
 
 def run_select_command(args) -> int:
