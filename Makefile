@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.star1-installed
 
-.PHONY: demo test setup clean
+.PHONY: demo test setup clean mini-repro
 
 setup: $(STAMP)
 
@@ -23,6 +23,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# About an hour on 2 CPU cores; see docs/mini_repro.md.
+mini-repro: $(STAMP)
+	STAR1=$(VENV)/bin/star1 PYTHON=$(PY) bash experiments/mini_repro.sh
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -285,6 +285,10 @@ def test_build_config_benign_section():
     assert config.benign.score.min_compliance == 4 and config.benign.judge.model == "gpt-4o"
     with pytest.raises(ConfigError, match="setting 'benign.rewrite.harm_check'"):
         load_build_config(None, ["input=p.jsonl", "benign.rewrite.harm_check=maybe"])
+    # YAML 1.1 reads a bare `off` as false; the documented `harm_check=off` must still mean "off"
+    assert load_build_config(None, ["input=p.jsonl", "benign.rewrite.harm_check=off"]).benign.rewrite.harm_check == "off"
+    with pytest.raises(ConfigError, match="setting 'benign.rewrite.harm_check'"):
+        load_build_config(None, ["input=p.jsonl", "benign.rewrite.harm_check=true"])
     with pytest.raises(ConfigError, match="setting 'benign.scor': Extra inputs"):
         load_build_config(None, ["input=p.jsonl", "benign.scor.min_safety=4"])
 

@@ -33,6 +33,11 @@ class RewriteOptions(BaseModel):
     max_length_floor: int = Field(200, ge=1, description="...unless they are at most this many characters")
     allow_truncated: bool = Field(False, description="keep a rewrite cut at max_tokens instead of re-asking")
 
+    @field_validator("harm_check", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        return "off" if value is False else value  # YAML reads a bare `off` as false
+
 
 class BenignScoreOptions(BaseModel):
     """Step 3: the judge's 1–5 scores and the minimum each must reach to keep a sample."""
