@@ -49,8 +49,9 @@ engine() {  # engine KIND [MODEL]: a YAML engine mapping with the fixed thread c
 }
 
 # 1. Benign look-alikes from a seeded sample of STAR-1 prompts, then STAR-1 + benign.
-# harm_check=off: the bundled classifier labels nearly any text with a safety category; with the
-# default check it kept 0 of 200 rewrites here. The judge's Content_Safety score (5 of 5) remains.
+# The bundled 135M model cannot filter its own look-alikes: its classifier put a safety category on
+# all 351 rewrites it was shown (harm_check=off skips it), and as a judge it gave 1/1/1 to 144 of 157
+# answers, 5/5/5 to 5 (the scores are still recorded; the minimums of 1 keep every sample).
 "$PYTHON" - "$STAR1_JSON" "$OUT/data/benign_inputs.jsonl" "$BENIGN_INPUTS" "$SEED" <<'EOF'
 import json, random, sys
 records = json.load(open(sys.argv[1], encoding="utf-8"))
@@ -62,7 +63,8 @@ if [ ! -f "$OUT/data/benign.jsonl" ]; then
     step benign "$STAR1" benign --in "$OUT/data/benign_inputs.jsonl" --out "$OUT/data/benign.jsonl" \
         --engine "{kind: bundled, threads: $THREADS, length_is_failure: false}" --cache "$OUT/data/benign.calls.sqlite" \
         --set rewrite.max_tokens=48 --set generate.reasoning_max_tokens=64 --set generate.answer_max_tokens=96 \
-        --set generate.temperature=0 --set generate.repetition_penalty=1.2 --set rewrite.harm_check=off
+        --set generate.temperature=0 --set generate.repetition_penalty=1.2 --set rewrite.harm_check=off \
+        --set score.min_safety=1 --set score.min_reasoning=1 --set score.min_compliance=1
 fi
 [ -f "$OUT/data/star1_plus_benign.jsonl" ] || \
     step mix "$STAR1" mix "$STAR1_JSON" "$OUT/data/benign.jsonl" --out "$OUT/data/star1_plus_benign.jsonl" --seed "$SEED"
