@@ -25,7 +25,7 @@ BENIGN_INPUTS=${BENIGN_INPUTS:-200}  # STAR-1 prompts given to `star1 benign`
 EVAL_MAX_TOKENS=${EVAL_MAX_TOKENS:-128}
 EVAL_BATCH=${EVAL_BATCH:-32}
 BENCHMARKS=strongreject,jbb,xstest
-LLM_JUDGE=${LLM_JUDGE:-1}            # 0: keyword judge only
+LLM_JUDGE=${LLM_JUDGE:-0}            # 1: also the bundled model as LLM judge (slow, see docs/mini_repro.md)
 COMPARE=${COMPARE:-}
 
 STAR1_JSON="$DATA_DIR/star1/STAR-1.json"
