@@ -65,6 +65,8 @@ def parse_engine(spec: str | dict | EngineConfig, **overrides) -> EngineConfig:
     """Turn an engine string (or mapping) into an :class:`EngineConfig`; errors list valid forms."""
     if isinstance(spec, EngineConfig):
         return spec.model_copy(update=overrides) if overrides else spec
+    if isinstance(spec, str) and spec.lstrip().startswith("{"):
+        spec = _yaml_mapping(spec)
     try:
         if isinstance(spec, dict):
             data = dict(spec)
@@ -76,6 +78,19 @@ def parse_engine(spec: str | dict | EngineConfig, **overrides) -> EngineConfig:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"])
         raise ConfigError(f"engine {spec!r}: option '{field}': {err['msg']}") from None
+
+
+def _yaml_mapping(text: str) -> dict:
+    """``'{kind: bundled, threads: 1}'``: engine settings written inline as a YAML mapping."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        data = None
+    if not isinstance(data, dict):
+        raise ConfigError(f"engine {text!r}: not a valid YAML mapping")
+    return data
 
 
 def _bad(spec: str, why: str) -> ConfigError:
