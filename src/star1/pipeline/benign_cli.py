@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from star1.console import make_console
 from star1.pipeline.cli import ENGINE_HELP, write_stage_outputs
 
@@ -37,20 +36,9 @@ def _console():
 
 def engine_arg(text: str):
     """An engine string, or a YAML mapping of :class:`EngineConfig` settings (``{kind: ...}``)."""
-    import yaml
-
     from star1.engines import parse_engine
-    from star1.errors import ConfigError
 
-    if not text.lstrip().startswith("{"):
-        return parse_engine(text)
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError:
-        raise ConfigError(f"engine {text!r}: not a valid YAML mapping") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"engine {text!r}: not a valid YAML mapping")
-    return parse_engine(data)
+    return parse_engine(text)
 
 
 def steps_table(steps, title: str):
