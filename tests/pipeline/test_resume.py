@@ -24,7 +24,14 @@ def start_classify(server, out, cache):
     command = [sys.executable, "-m", "star1.cli", "classify", "--in", str(demo_prompts_path()),
                "--out", str(out), "--cache", str(cache),
                "--engine", f"openai:stub@{server.base_url}?concurrency=1&max_retries=0"]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A test run started in the background (`make test &`) inherits SIGINT ignored, and so would the
+    # child; restore the default so Python installs its Ctrl-C handler as in a terminal.
+    previous = signal.signal(signal.SIGINT, signal.SIG_DFL) if signal.getsignal(signal.SIGINT) == signal.SIG_IGN else None
+    try:
+        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
