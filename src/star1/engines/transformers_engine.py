@@ -113,7 +113,7 @@ class TransformersEngine:
             if threads:
                 self._torch.set_num_threads(threads)
             self._model = AutoModelForCausalLM.from_pretrained(
-                self._path, dtype=getattr(self._torch, self._dtype)).to(self.device).eval()
+                self._path, dtype=getattr(self._torch, self._dtype)).to(self.device).eval()  # noqa: eval-ok (torch inference mode)
         return self._model
 
     # -- prompts -----------------------------------------------------------------------------
