@@ -51,3 +51,12 @@ def test_multi_token_options_are_scored_to_their_end(engine):
     completion = engine.generate([ChatRequest.chat("What is 5 + 5? Reply 'The answer is N.'", choices=template)])[0]
     scores = completion.slot_scores[0]
     assert len(set(scores.values())) == 3
+
+
+def test_list_of_parts_content_is_the_same_prompt_as_a_string(engine):
+    text = "What is the capital of France?"
+    as_string = ChatRequest.chat(text, sampling=SamplingParams(max_tokens=8))
+    as_parts = ChatRequest(messages=({"role": "user", "content": [{"type": "text", "text": text}]},),
+                           sampling=SamplingParams(max_tokens=8))
+    assert engine.render(as_parts) == engine.render(as_string)
+    assert engine.generate([as_parts])[0].text == engine.generate([as_string])[0].text

@@ -187,3 +187,30 @@ def test_api_key_is_sent_but_never_in_the_engine_identity(monkeypatch):
         assert "sk-very-secret" not in engine.identity + engine.name
         assert ask(engine, "q").ok
         assert server.headers[0]["authorization"] == "Bearer sk-very-secret"
+
+
+def test_unset_sampling_fields_are_not_sent_and_the_limit_field_is_configurable():
+    # The STAR-1 reference sends its classifier / judge calls with no temperature or top_p (the
+    # server's default) and the limit as max_completion_tokens; list-of-parts content goes as is.
+    parts = [{"type": "text", "text": "Classify this."}]
+    request = ChatRequest(messages=({"role": "user", "content": parts},),
+                          sampling=SamplingParams(max_tokens=1024, temperature=None, top_p=None,
+                                                  max_tokens_field="max_completion_tokens"))
+    with OpenAIStubServer(lambda body, n: Reply(content='["Other"]')) as server:
+        completion = engine_for(server).generate([request])[0]
+        body = server.requests[0]
+    assert completion.ok
+    assert body["messages"] == [{"role": "user", "content": parts}]
+    assert body["max_completion_tokens"] == 1024
+    assert not {"max_tokens", "temperature", "top_p"} & set(body)
+
+
+def test_default_limit_field_keeps_cache_keys_of_earlier_versions():
+    from star1.engines import call_key
+
+    sampling = SamplingParams(max_tokens=5)
+    assert "max_tokens_field" not in sampling.payload()
+    key = call_key("ns", "id", ChatRequest.chat("q", sampling=sampling))
+    other = call_key("ns", "id", ChatRequest.chat("q", sampling=SamplingParams(
+        max_tokens=5, max_tokens_field="max_completion_tokens")))
+    assert key != other

@@ -11,19 +11,33 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Protocol, Sequence
+from typing import Callable, Literal, Protocol, Sequence
 
 OnResult = Callable[[int, "Completion"], None]
 
 
 @dataclass(frozen=True)
 class SamplingParams:
+    """How to sample. ``temperature`` / ``top_p`` of None are not sent at all: the server's own
+    default applies (1.0 on OpenAI), which is what the STAR-1 reference does for its classifier
+    and judge calls. ``max_tokens_field`` names the request field that carries the token limit
+    (the reference's GPT-4o calls send ``max_completion_tokens``)."""
+
     max_tokens: int = 1024
-    temperature: float = 0.0  # 0 = greedy
-    top_p: float = 1.0
+    temperature: float | None = 0.0  # 0 = greedy
+    top_p: float | None = 1.0
     repetition_penalty: float | None = None
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
+
+    def payload(self) -> dict:
+        """The fields for the call cache; a new field at its default is left out, so the keys of
+        calls cached before it existed stay valid."""
+        data = asdict(self)
+        if data["max_tokens_field"] == "max_tokens":
+            del data["max_tokens_field"]
+        return data
 
 
 @dataclass(frozen=True)
@@ -43,7 +57,10 @@ class ChoiceTemplate:
 
 @dataclass(frozen=True)
 class ChatRequest:
-    messages: tuple[dict, ...]  # {"role": "system" | "user" | "assistant", "content": str}
+    # {"role": "system" | "user" | "assistant", "content": str}; content may also be a list of
+    # parts ([{"type": "text", "text": ...}], as the STAR-1 reference sends its GPT-4o calls):
+    # remote engines send it unchanged, local engines join the text parts.
+    messages: tuple[dict, ...]
     sampling: SamplingParams = SamplingParams()
     prefill: str = ""  # the assistant turn starts with this text; the completion continues it
     json_schema: dict | None = None  # structured output, where the server supports it
@@ -59,7 +76,7 @@ class ChatRequest:
         """Everything about the request that can change the output (and nothing else)."""
         return {
             "messages": list(self.messages),
-            "sampling": asdict(self.sampling),
+            "sampling": self.sampling.payload(),
             "prefill": self.prefill,
             "json_schema": self.json_schema,
             "choices": [list(p) if isinstance(p, tuple) else p for p in self.choices.parts]

@@ -181,8 +181,12 @@ class OpenAIEngine:
             messages.append({"role": "assistant", "content": request.prefill})
             extra.update(continue_final_message=True, add_generation_prompt=False)
         args: dict = {"model": self.config.model, "messages": messages,
-                      "max_tokens": sampling.max_tokens, "temperature": sampling.temperature,
-                      "top_p": sampling.top_p}
+                      sampling.max_tokens_field: sampling.max_tokens}
+        # None: not sent, so the server's default applies (see SamplingParams).
+        if sampling.temperature is not None:
+            args["temperature"] = sampling.temperature
+        if sampling.top_p is not None:
+            args["top_p"] = sampling.top_p
         if sampling.stop:
             args["stop"] = list(sampling.stop)
         if sampling.seed is not None:

@@ -79,6 +79,18 @@ def guess_native_reasoning(config: EngineConfig) -> bool:
     return "<think>" in (AutoTokenizer.from_pretrained(model_path(config)).chat_template or "")
 
 
+def plain_messages(messages) -> list[dict]:
+    """Messages with list-of-parts content joined into one string: chat templates expect text."""
+    out = []
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, list):
+            content = "".join(part.get("text", "") for part in content if part.get("type") == "text")
+            message = {**message, "content": content}
+        out.append(message)
+    return out
+
+
 class TransformersEngine:
     def __init__(self, config: EngineConfig):
         import torch
@@ -119,7 +131,7 @@ class TransformersEngine:
     # -- prompts -----------------------------------------------------------------------------
 
     def render(self, request: ChatRequest) -> str:
-        text = self.tokenizer.apply_chat_template(list(request.messages), tokenize=False,
+        text = self.tokenizer.apply_chat_template(plain_messages(request.messages), tokenize=False,
                                                   add_generation_prompt=True)
         return text + request.prefill
 
@@ -164,8 +176,11 @@ class TransformersEngine:
         enc = self.tokenizer(texts, add_special_tokens=False, return_tensors="pt", padding=True)
         enc = {k: v.to(self.device) for k, v in enc.items()}
         kwargs = dict(max_new_tokens=sampling.max_tokens, pad_token_id=self.tokenizer.pad_token_id)
-        if sampling.temperature > 0:
-            kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p)
+        # None means "the server's default" (SamplingParams); OpenAI's is 1.0 for both.
+        temperature = 1.0 if sampling.temperature is None else sampling.temperature
+        top_p = 1.0 if sampling.top_p is None else sampling.top_p
+        if temperature > 0:
+            kwargs.update(do_sample=True, temperature=temperature, top_p=top_p)
             if sampling.seed is not None:
                 torch.manual_seed(sampling.seed)
         else:
@@ -227,7 +242,7 @@ class TransformersEngine:
         """
         template: ChoiceTemplate = request.choices  # type: ignore[assignment]
         prompt_ids = self._encode(self.tokenizer.apply_chat_template(
-            list(request.messages), tokenize=False, add_generation_prompt=True))
+            plain_messages(request.messages), tokenize=False, add_generation_prompt=True))
         cursor = _ScoringCursor(self, prompt_ids)
         answer = request.prefill
         slot_scores: list[dict[str, float]] = []

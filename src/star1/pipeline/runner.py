@@ -48,8 +48,9 @@ def retry_sampling(sampling: SamplingParams, attempt: int) -> SamplingParams:
     """Sampling for the ``attempt``-th try: unchanged for the first, perturbed after."""
     if attempt == 0:
         return sampling
-    return dataclasses.replace(sampling, temperature=max(sampling.temperature, RETRY_TEMPERATURE),
-                               seed=(sampling.seed or 0) + attempt)
+    # None (the server's default, 1.0 on OpenAI) already samples; it stays unsent.
+    temperature = None if sampling.temperature is None else max(sampling.temperature, RETRY_TEMPERATURE)
+    return dataclasses.replace(sampling, temperature=temperature, seed=(sampling.seed or 0) + attempt)
 
 
 @contextmanager
