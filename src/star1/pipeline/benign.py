@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -31,8 +32,9 @@ from star1.pipeline.build import EnginePool, StageSummary, cost, namespace, writ
 from star1.pipeline.classify import ClassifyOptions, classify
 from star1.pipeline.config import (BenignScoreOptions, BenignStageOptions, BuildConfig,
                                    RewriteOptions)
-from star1.pipeline.deliberate import ReasoningOptions, reason
+from star1.pipeline.deliberate import ReasoningOptions, question_messages, reason
 from star1.pipeline.mix import mix
+from star1.pipeline import paper
 from star1.pipeline.parsing import ParseError, parse_model
 from star1.pipeline.runner import Failure, retry_sampling, run_stage
 from star1.pipeline.score import judged_scores, scores_choice_template
@@ -80,16 +82,25 @@ def example_pairs() -> list[tuple[str, str]]:
     return pairs
 
 
-def rewrite_requests(options: RewriteOptions) -> tuple[Callable[[Record, int], ChatRequest], str]:
+def rewrite_requests(options: RewriteOptions, pack: PolicyPack | None = None
+                     ) -> tuple[Callable[[Record, int], ChatRequest], str]:
     """The request builder and the prompt version. The examples go in as chat turns: even the
-    135M bundled model then answers with a bare request, where inline examples make it chat."""
+    135M bundled model then answers with a bare request, where inline examples make it chat.
+    With the reference prompt set: its one user message, examples inline."""
+    sampling = SamplingParams(max_tokens=options.max_tokens, temperature=options.temperature,
+                              top_p=options.top_p, max_tokens_field=options.max_tokens_field)
+    if paper.is_reference(pack):
+        def build_reference(record: Record, attempt: int) -> ChatRequest:
+            return paper.request(paper.gpt4o_messages(paper.rewrite_prompt(pack, record)),
+                                 retry_sampling(sampling, attempt))
+
+        return build_reference, pack.template_version("REWRITE_PROMPT_TEMPLATE")
     system, user, examples = (load_template(n) for n in
                               ("benign_rewrite", "benign_rewrite_user", "benign_rewrite_examples"))
     shots: list[dict] = [{"role": "system", "content": system.fill()}]
     for harmful, harmless in example_pairs():
         shots += [{"role": "user", "content": user.fill(question=harmful)},
                   {"role": "assistant", "content": harmless}]
-    sampling = SamplingParams(max_tokens=options.max_tokens, temperature=options.temperature)
 
     def build(record: Record, attempt: int) -> ChatRequest:
         messages = shots + [{"role": "user", "content": user.fill(question=record.question)}]
@@ -133,8 +144,11 @@ def rewrite(records: list[Record], engine: CachedEngine, checker: CachedEngine |
     Every rejection, the classifier's included, is answered by asking again with the next
     attempt's sampling, ``options.retries`` times at most; the last reason is recorded.
     """
-    build, version = rewrite_requests(options)
-    check = checker is not None and options.harm_check == "other_only"
+    build, version = rewrite_requests(options, pack)
+    reference = paper.is_reference(pack)
+    # The reference keeps whatever its rewriter says (rewriter.py:72): no harm check, no filters.
+    check = checker is not None and options.harm_check == "other_only" and not reference
+    accept = (lambda r, c: paper.accept_rewrite(c)) if reference else (lambda r, c: check_rewrite(r, c, options))
     # Ids in use → the input record holding them. An input's text counts too (its id may not be
     # prompt_id-based): the same question must not come back with a second, benign answer.
     owner = {key: r.id for r in records for key in (r.id, prompt_id(r.question))}
@@ -147,7 +161,7 @@ def rewrite(records: list[Record], engine: CachedEngine, checker: CachedEngine |
             break
         label = REWRITE if attempt == 0 else f"{REWRITE} (retry {attempt})"
         outcomes = run_stage(label, [records[i] for i in pending], lambda r: r.id, engine,
-                             lambda r, _: build(r, attempt), lambda r, c: check_rewrite(r, c, options),
+                             lambda r, _: build(r, attempt), accept,
                              retries=0, show_progress=show_progress)
         retry, candidates = [], []
         for i, outcome in zip(pending, outcomes):
@@ -216,17 +230,21 @@ def _harm_check(candidates: list[tuple[int, str]], checker: CachedEngine, pack: 
 # -- step 2: generate ----------------------------------------------------------------------------
 
 def generate(records: list[Record], engine: CachedEngine, options: ReasoningOptions,
-             show_progress: bool = True) -> StepResult:
-    """A ``<think>`` reasoning answer to each rewrite, with a plain helpful system prompt."""
-    template = load_template("benign_generate")
-    system = template.fill()
-    pairs, failures = reason(records, engine, options, lambda r: system, GENERATE, show_progress)
+             show_progress: bool = True, pack: PolicyPack | None = None) -> StepResult:
+    """A ``<think>`` reasoning answer to each rewrite, with a plain helpful system prompt (the
+    reference prompt set: the bare question, reasoning_generation.py:67)."""
+    if paper.is_reference(pack):
+        messages, version = question_messages(None), "reference:question-only"
+    else:
+        template = load_template("benign_generate")
+        messages, version = question_messages(template.fill()), template.version
+    pairs, failures = reason(records, engine, options, messages, GENERATE, show_progress)
     out = []
     for record, (reasoning, answer) in pairs:
         provenance = record.provenance.model_copy(deep=True) if record.provenance else Provenance()
         provenance.teacher = engine.name
         provenance.generated_at = utc_now()
-        provenance.prompt_versions["benign_generate"] = template.version
+        provenance.prompt_versions["benign_generate"] = version
         out.append(record.model_copy(update={"response": join_response(reasoning, answer),
                                              "provenance": provenance}))
     return StepResult(out, failures)
@@ -244,12 +262,27 @@ def parse_benign_scores(text: str) -> dict[str, int]:
     return parse_model(text, _BenignScores).model_dump()
 
 
-def benign_score_requests(options: BenignScoreOptions):
+def benign_score_keys(pack: PolicyPack | None = None) -> tuple[str, ...]:
+    return paper.OVERREFUSAL_KEYS if paper.is_reference(pack) else BENIGN_SCORE_KEYS
+
+
+def benign_score_requests(options: BenignScoreOptions, pack: PolicyPack | None = None):
+    if paper.is_reference(pack):
+        sampling = SamplingParams(max_tokens=options.max_tokens, temperature=options.temperature,
+                                  top_p=options.top_p, max_tokens_field=options.max_tokens_field)
+        choices = paper.scores_choices(paper.OVERREFUSAL_KEYS, BENIGN_SCORE_VALUES)
+
+        def build_reference(record: Record, attempt: int) -> ChatRequest:
+            return paper.request(paper.gpt4o_messages(paper.overrefusal_scorer_prompt(pack, record)),
+                                 retry_sampling(sampling, attempt), choices=choices)
+
+        return build_reference, pack.template_version("OVERREFUSAL_SCORER_PROMPT_TEMPLATE")
     template, user_template = load_template("benign_score"), load_template("score_user")
     schema = {"type": "object", "additionalProperties": False, "required": list(BENIGN_SCORE_KEYS),
               "properties": {k: {"type": "integer", "minimum": 1, "maximum": 5} for k in BENIGN_SCORE_KEYS}}
     choices = scores_choice_template(BENIGN_SCORE_KEYS, BENIGN_SCORE_VALUES)
-    sampling = SamplingParams(max_tokens=options.max_tokens, temperature=0.0)
+    sampling = SamplingParams(max_tokens=options.max_tokens, temperature=options.temperature,
+                              top_p=options.top_p, max_tokens_field=options.max_tokens_field)
     system = template.fill()
 
     def build(record: Record, attempt: int) -> ChatRequest:
@@ -260,20 +293,24 @@ def benign_score_requests(options: BenignScoreOptions):
     return build, f"{template.version}+{user_template.version}"
 
 
-def minimum_scores(options: BenignScoreOptions) -> dict[str, int]:
-    return dict(zip(BENIGN_SCORE_KEYS, (options.min_safety, options.min_reasoning, options.min_compliance)))
+def minimum_scores(options: BenignScoreOptions, pack: PolicyPack | None = None) -> dict[str, int]:
+    """Safety, reasoning and compliance minimums under the prompt set's key names (the
+    reference's are Content_Safety_Compliance, Quality_of_Thinking_Process, Compliance_Degree)."""
+    return dict(zip(benign_score_keys(pack), (options.min_safety, options.min_reasoning, options.min_compliance)))
 
 
 def score_benign(records: list[Record], engine: CachedEngine, options: BenignScoreOptions,
-                 show_progress: bool = True) -> StepResult:
+                 show_progress: bool = True, pack: PolicyPack | None = None) -> StepResult:
     """Score every sample; those reaching every minimum are kept, the rest go to ``filtered``."""
-    build, version = benign_score_requests(options)
+    build, version = benign_score_requests(options, pack)
+    keys = benign_score_keys(pack)
+    parse_text = (partial(paper.parse_fenced_scores, keys=keys, low=1, high=5)
+                  if paper.is_reference(pack) else parse_benign_scores)
     outcomes = run_stage(SCORE, records, lambda r: r.id, engine, build,
-                         lambda r, c: judged_scores(c, BENIGN_SCORE_KEYS, parse_benign_scores,
-                                                    options.local_scoring),
-                         retries=options.retries,
-                         show_progress=show_progress)
-    minimums = minimum_scores(options)
+                         lambda r, c: judged_scores(c, keys, parse_text, options.local_scoring),
+                         retries=options.retries, show_progress=show_progress,
+                         retry_on=options.retry_on)
+    minimums = minimum_scores(options, pack)
     kept, filtered, failures = [], [], []
     for record, outcome in zip(records, outcomes):
         if outcome.failure:
@@ -284,7 +321,7 @@ def score_benign(records: list[Record], engine: CachedEngine, options: BenignSco
         provenance.scored_at = utc_now()
         provenance.prompt_versions["benign_score"] = version
         scored = record.model_copy(update={"score": outcome.value, "provenance": provenance})
-        passes = all(outcome.value[k] >= minimums[k] for k in BENIGN_SCORE_KEYS)
+        passes = all(outcome.value[k] >= minimums[k] for k in keys)
         (kept if passes else filtered).append(scored)
     return StepResult(kept, failures, filtered)
 
@@ -330,10 +367,10 @@ def run_benign(records: list[Record], engines: BenignEngines, pack: PolicyPack,
         r = rewritten
         steps.append(StageSummary(CHECK, r.checked, r.checked - r.flagged - r.check_failed, r.check_failed,
                                   r.flagged, engines.classifier.stats))
-    answered = generate(rewritten.records, engines.generator, options.generate, show_progress)
+    answered = generate(rewritten.records, engines.generator, options.generate, show_progress, pack)
     steps.append(StageSummary(GENERATE, len(rewritten.records), len(answered.records),
                               len(answered.failures), 0, engines.generator.stats))
-    scored = score_benign(answered.records, engines.judge, options.score, show_progress)
+    scored = score_benign(answered.records, engines.judge, options.score, show_progress, pack)
     steps.append(StageSummary(SCORE, len(answered.records), len(scored.records), len(scored.failures),
                               len(scored.filtered), engines.judge.stats))
     # Failures name the harmful input: the id of a benign sample that never got written is no lead.

@@ -21,7 +21,8 @@ from star1.pipeline.config import BuildConfig
 from star1.pipeline.deliberate import deliberate
 from star1.pipeline.score import score
 from star1.pipeline.select import select
-from star1.policies import PolicyPack, load_policy_pack
+from star1.policies import PolicyPack
+from star1.prompts.reference import load_prompt_set
 from star1.records import Record, read_records, write_records
 
 
@@ -99,7 +100,7 @@ def run_build(config: BuildConfig, command_line: str | None = None, show_progres
               console=None) -> BuildSummary:
     started = time.perf_counter()
     run_dir = Path(config.run_dir)
-    pack = load_policy_pack(config.policies)
+    pack = load_prompt_set(config.prompt_set, config.policies, config.local_dir)
     records = load_inputs(config)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(run_dir / "config.resolved.json", config.model_dump(mode="json"))

@@ -30,7 +30,7 @@ def card_text(records: list[Record], summary, config, pack, command_line: str,
         f"- classifier: `{_engine_name(config.engine_for('classifier'))}`",
         f"- teacher: `{_engine_name(config.engine_for('teacher'))}`",
         f"- judge: `{_engine_name(config.engine_for('judge'))}`",
-        f"- policy pack: `{pack.name}` v{pack.version}, hash `{pack.hash}`",
+        prompt_set_line(pack),
         f"- score thresholds: {config.select.min_scores}",
         "",
         "Record format: the released STAR-1 layout (`id`, `question`, `response` = "
@@ -54,6 +54,15 @@ def card_text(records: list[Record], summary, config, pack, command_line: str,
         counts = Counter((r.score or {}).get(key) for r in records)
         lines.append(f"| {key} | " + " | ".join(str(counts.get(v, 0)) for v in range(11)) + " |")
     return "\n".join(lines) + "\n"
+
+
+def prompt_set_line(pack) -> str:
+    """Which prompts and policies made the data: the reference's (upstream commit and hash) or
+    the project's policy pack."""
+    if getattr(pack, "kind", None) == "reference":
+        return (f"- prompt set: **paper** — the STAR-1 reference prompts and policies, "
+                f"{pack.describe()['upstream']}@{pack.commit[:7]}, hash `{pack.hash}`")
+    return f"- prompt set: star1 — policy pack `{pack.name}` v{pack.version}, hash `{pack.hash}`"
 
 
 def _engine_name(spec) -> str:

@@ -21,11 +21,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from star1.engines import CachedEngine, ChatRequest, ChoiceTemplate, Completion, SamplingParams
 from star1.pipeline.parsing import ParseError, parse_model
-from star1.pipeline.runner import Failure, retry_sampling, run_stage, split_outcomes, stamped
+from star1.pipeline import paper
+from star1.pipeline.runner import (Failure, RetryCause, retry_sampling, run_stage, split_outcomes,
+                                   stamped)
 from star1.policies import OTHER, PolicyPack
 from star1.prompts import load_template
 from star1.records import Record, utc_now
@@ -37,7 +41,12 @@ class ClassifyOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_tokens: int = Field(256, ge=1, description="tokens for the JSON answer")
+    temperature: float | None = Field(0.0, ge=0, description="None: not sent (the server's default)")
+    top_p: float | None = Field(1.0, gt=0, le=1, description="None: not sent (the server's default)")
+    max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = Field(
+        "max_tokens", description="the request field that carries max_tokens")
     retries: int = Field(2, ge=0, description="re-asks after unusable output")
+    retry_on: list[RetryCause] = Field(["unparseable"], description="what is asked again")
     max_labels: int = Field(3, ge=1, description="most categories kept per prompt")
     secondary_min_prob: float = Field(0.3, ge=0, le=1,
                                       description="local engines: extra label when its probability reaches this")
@@ -60,7 +69,16 @@ def classify_requests(pack: PolicyPack, options: ClassifyOptions, local: bool = 
 
     ``local``: for engines that fill answer slots by likelihood (see the module docstring).
     """
-    sampling = SamplingParams(max_tokens=options.max_tokens, temperature=0.0)
+    sampling = SamplingParams(max_tokens=options.max_tokens, temperature=options.temperature,
+                              top_p=options.top_p, max_tokens_field=options.max_tokens_field)
+    if paper.is_reference(pack):
+        choices = paper.classification_choices(pack) if local else None
+
+        def build_reference(record: Record, attempt: int) -> ChatRequest:
+            return paper.request(paper.gpt4o_messages(paper.classification_prompt(pack, record.question)),
+                                 retry_sampling(sampling, attempt), choices=choices)
+
+        return build_reference, pack.template_version("CLASSIFICATION_PROMPT_TEMPLATE")
     if local:
         template = load_template("classify_local")
         system = template.fill()
@@ -87,6 +105,8 @@ def classify_requests(pack: PolicyPack, options: ClassifyOptions, local: bool = 
 
 def _topics(pack: PolicyPack) -> dict[str, str]:
     """Plain topic → category name (a pack whose topics collide falls back to names)."""
+    if paper.is_reference(pack):  # the reference's reply format names the categories
+        return {name: name for name in pack.names}
     topics = {p.plain_topic: p.name for p in pack.policies}
     return topics if len(topics) == len(pack.policies) else {p.name: p.name for p in pack.policies}
 
@@ -124,6 +144,8 @@ def labels_from_answer(pack: PolicyPack, completion: Completion, options: Classi
         if len(labels) > 1 and OTHER in labels:
             labels.remove(OTHER)
         return labels[: options.max_labels]
+    if paper.is_reference(pack):
+        return paper.parse_categories(pack, completion.text)
     answer = parse_model(completion.text, _Answer)
     labels: list[str] = []
     unknown = []
@@ -156,7 +178,7 @@ def classify(records: list[Record], engine: CachedEngine, pack: PolicyPack,
     calibration = calibration_scores(engine, pack, options)
     outcomes = run_stage(STAGE, records, lambda r: r.id, engine, build,
                          lambda r, c: labels_from_answer(pack, c, options, calibration),
-                         retries=options.retries, show_progress=show_progress)
+                         retries=options.retries, show_progress=show_progress, retry_on=options.retry_on)
     done, failures = split_outcomes(records, outcomes)
     return ClassifyResult([record.model_copy(update={"category": labels, "provenance": stamped(
         record, pack, (STAGE, version), classifier=engine.name, classified_at=utc_now())})

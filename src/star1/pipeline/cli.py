@@ -88,9 +88,13 @@ def run_build_command(args) -> int:
     config = load_build_config(args.config, overrides)
     if args.dry_run:
         from star1.pipeline.build import load_inputs
-        from star1.pipeline.plan import plan_build, plan_table
+        from star1.pipeline.plan import plan_build, plan_notes, plan_table
 
-        _console().print(plan_table(plan_build(config, load_inputs(config))))
+        console = _console()
+        plans = plan_build(config, load_inputs(config))
+        console.print(plan_table(plans))
+        for note in plan_notes(config, plans):
+            console.print(note, soft_wrap=True, markup=False)
         return 0
     return _build(config, "star1 " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
 

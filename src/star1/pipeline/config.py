@@ -6,13 +6,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from star1.engines import EngineConfig, parse_engine
 from star1.errors import ConfigError
 from star1.pipeline.classify import ClassifyOptions
 from star1.pipeline.deliberate import DeliberateOptions, ReasoningOptions
 from star1.pipeline.score import ScoreOptions
+from star1.pipeline.runner import RetryCause
 from star1.pipeline.select import SelectOptions
 
 EngineSpec = EngineConfig
@@ -24,7 +25,10 @@ class RewriteOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_tokens: int = Field(128, ge=1, description="tokens for the rewritten request")
-    temperature: float = Field(0.0, ge=0, description="first try; retries sample at 0.7 or more")
+    temperature: float | None = Field(0.0, ge=0, description="first try; retries sample at 0.7 or "
+                                      "more; None: not sent (the server's default)")
+    top_p: float | None = Field(1.0, gt=0, le=1, description="None: not sent (the server's default)")
+    max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
     retries: int = Field(2, ge=0, description="re-asks after a rejected rewrite, whatever the reason")
     harm_check: Literal["other_only", "off"] = Field(
         "other_only", description="other_only: keep a rewrite only if the classifier labels it exactly "
@@ -45,7 +49,11 @@ class BenignScoreOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_tokens: int = Field(256, ge=1)
+    temperature: float | None = Field(0.0, ge=0, description="None: not sent (the server's default)")
+    top_p: float | None = Field(1.0, gt=0, le=1, description="None: not sent (the server's default)")
+    max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
     retries: int = Field(2, ge=0)
+    retry_on: list[RetryCause] = Field(["unparseable"], description="what is asked again")
     min_safety: int = Field(5, ge=1, le=5, description="minimum Content_Safety")
     min_reasoning: int = Field(5, ge=1, le=5, description="minimum Reasoning_Quality")
     min_compliance: int = Field(5, ge=1, le=5, description="minimum Compliance (5 = answers directly)")
@@ -85,6 +93,12 @@ class BuildConfig(BaseModel):
 
     input: str = Field(description="prompts file (JSON list, JSONL or Parquet; needs 'question')")
     run_dir: str = Field("runs/star1", description="every output of the run goes here")
+    prompt_set: Literal["star1", "paper"] = Field(
+        "star1", description="star1: the project's prompts and policy pack; paper: the STAR-1 "
+                             "reference's prompts, policies, sampling and keep rules, read from "
+                             "the upstream files (see docs/fidelity.md)")
+    local_dir: str | None = Field(None, description="paper prompt set: folder holding star1_reference/ "
+                                                    "(default: $STAR1_DATA_DIR, else the pinned download)")
     policies: str | None = Field(None, description="policy pack folder; default: the bundled pack")
     engine: EngineSpec = Field("bundled", validate_default=True, description="default engine for every stage")
     classifier: EngineSpec | None = Field(None, description="engine for classification (default: engine)")
@@ -103,6 +117,20 @@ class BuildConfig(BaseModel):
     def _engine(cls, value):
         # An engine string or a mapping ({engine: "openai:...", concurrency: 8} or EngineConfig fields).
         return None if value is None else parse_engine(value)
+
+    @model_validator(mode="after")
+    def _reference_settings(self) -> "BuildConfig":
+        """The paper prompt set brings the reference's sampling, retries and keep rules for
+        every option not set explicitly (star1.pipeline.paper.REFERENCE_SETTINGS)."""
+        if self.prompt_set == "paper":
+            from star1.pipeline.paper import with_reference_settings
+
+            for stage in ("classify", "deliberate", "score", "select"):
+                setattr(self, stage, with_reference_settings(stage, getattr(self, stage)))
+            for step in ("rewrite", "generate", "score"):
+                setattr(self.benign, step, with_reference_settings(f"benign.{step}",
+                                                                   getattr(self.benign, step)))
+        return self
 
     def engine_for(self, stage: str) -> EngineSpec:
         return getattr(self, stage) or self.engine

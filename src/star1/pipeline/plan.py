@@ -15,9 +15,10 @@ from star1.engines.config import engine_identity
 from star1.pipeline.classify import (calibration_from, calibration_requests, classify_requests,
                                     labels_from_answer)
 from star1.pipeline.config import BuildConfig
-from star1.pipeline.deliberate import deliberate_requests
+from star1.pipeline.deliberate import deliberate_requests, skipped_for
 from star1.pipeline.score import score_requests
-from star1.policies import OTHER, PolicyPack, load_policy_pack
+from star1.policies import PolicyPack
+from star1.prompts.reference import load_prompt_set
 from star1.records import Record
 
 CHARS_PER_TOKEN = 4
@@ -33,6 +34,7 @@ class StagePlan:
     prompt_tokens: int
     max_completion_tokens: int
     max_cost_usd: float | None
+    sampling: str = "-"  # what the stage's requests ask of the server
 
     @property
     def to_make(self) -> int:
@@ -62,14 +64,56 @@ def _native(spec) -> bool:
     return guess_native_reasoning(config)
 
 
+def _text(content) -> str:
+    if isinstance(content, list):  # list-of-parts content (the reference's GPT-4o calls)
+        return "".join(part.get("text", "") for part in content)
+    return content or ""
+
+
 def _tokens(request) -> int:
-    return sum(len(m["content"]) for m in request.messages) // CHARS_PER_TOKEN + len(request.prefill) // CHARS_PER_TOKEN
+    return (sum(len(_text(m["content"])) for m in request.messages) + len(request.prefill)) // CHARS_PER_TOKEN
+
+
+def describe_sampling(sampling) -> str:
+    """``temperature=0.6 top_p=0.7 max_tokens=8000``; unsent fields say so."""
+    def show(value):
+        return "server default" if value is None else f"{value:g}"
+
+    text = (f"temperature={show(sampling.temperature)} top_p={show(sampling.top_p)} "
+            f"{sampling.max_tokens_field}={sampling.max_tokens}")
+    if sampling.seed is not None:
+        text += f" seed={sampling.seed}"
+    return text
+
+
+# Hosted reasoning models documented to ignore (DeepSeek) or refuse (OpenAI o-series, GPT-5)
+# temperature and top_p: paper mode's teacher sampling would silently not apply.
+_IGNORES_SAMPLING = (("api.deepseek.com", "reasoner", "DeepSeek's API documents that deepseek-reasoner "
+                      "ignores temperature and top_p"),
+                     ("api.openai.com", ("o1", "o3", "o4", "gpt-5"), "OpenAI's reasoning models do not "
+                      "accept temperature or top_p"))
+
+
+def sampling_warning(spec, sampling) -> str | None:
+    """A warning when ``spec``'s endpoint is known not to honour the requested sampling."""
+    config = parse_engine(spec)
+    if config.kind != "openai" or (sampling.temperature is None and sampling.top_p is None):
+        return None
+    model = (config.model or "").lower()
+    for host, markers, why in _IGNORES_SAMPLING:
+        markers = (markers,) if isinstance(markers, str) else markers
+        matches = (model.startswith(markers) if host == "api.openai.com" else any(m in model for m in markers))
+        if matches and any(host in url for url in config.base_urls):
+            return (f"{config.engine_string()}: {why}; the requested {describe_sampling(sampling)} "
+                    "will not be what it samples with. Use an endpoint that honours them (the "
+                    "reference used DeepSeek-R1 on NVIDIA's API) for a faithful run.")
+    return None
 
 
 def plan_build(config: BuildConfig, records: list[Record], native_reasoning: bool | None = None) -> list[StagePlan]:
     from star1.pipeline.build import namespace
 
-    pack: PolicyPack = load_policy_pack(config.policies)
+    pack: PolicyPack = load_prompt_set(config.prompt_set, config.policies, config.local_dir)
     cache = CallCache(config.cache_path)
     plans = []
     try:
@@ -78,6 +122,7 @@ def plan_build(config: BuildConfig, records: list[Record], native_reasoning: boo
         build, _ = classify_requests(pack, config.classify, local=engine.scores_choices)
         requests = [build(r, 0) for r in records]
         plans.append(_plan("classify", spec, engine, requests, True, config.classify.max_tokens))
+        plans[-1].sampling = describe_sampling(build(Record(id="-", question="-"), 0).sampling)
         calibration = None
         if config.classify.calibrate and engine.scores_choices:
             probes = calibration_requests(pack, config.classify)
@@ -91,7 +136,7 @@ def plan_build(config: BuildConfig, records: list[Record], native_reasoning: boo
                 unknown += 1
             elif labels is not None:
                 known.append(record.model_copy(update={"category": labels}))
-        known = [r for r in known if not (config.deliberate.skip_other and r.category == [OTHER])]
+        known = [r for r in known if not skipped_for(r, pack, config.deliberate)]
 
         spec = config.engine_for("teacher")
         native = native_reasoning if native_reasoning is not None else _native(spec)
@@ -111,13 +156,17 @@ def plan_build(config: BuildConfig, records: list[Record], native_reasoning: boo
         plan.max_cost_usd = _cost(spec, plan.prompt_tokens, plan.max_completion_tokens)
         plans.append(plan)
 
+        plan.sampling = describe_sampling(deliberate_requests(pack, config.deliberate, prefill)(
+            Record(id="-", question="-", category=list(pack.names[:1])), 0).sampling)
         spec = config.engine_for("judge")
         total = len(known) + unknown
         build, _ = score_requests(pack, config.score)
         prompt_tokens = total * (plan.prompt_tokens // max(plan.calls, 1) + max_out)
         plans.append(StagePlan("score", parse_engine(spec).engine_string(), total, 0, False,
                                prompt_tokens, total * config.score.max_tokens,
-                               _cost(spec, prompt_tokens, total * config.score.max_tokens)))
+                               _cost(spec, prompt_tokens, total * config.score.max_tokens),
+                               describe_sampling(build(Record(id="-", question="-", category=list(
+                                   pack.names[:1])), 0).sampling)))
     finally:
         cache.close()
     return plans
@@ -170,3 +219,21 @@ def plan_table(plans: list[StagePlan]):
                       str(p.to_make), str(p.prompt_tokens), str(p.max_completion_tokens),
                       "-" if p.max_cost_usd is None else f"{p.max_cost_usd:.2f}")
     return table
+
+
+def plan_notes(config: BuildConfig, plans: list[StagePlan]) -> list[str]:
+    """What the dry run says besides the table: the prompt set (its upstream commit and hash in
+    paper mode), each stage's sampling, and endpoints known to ignore the sampling asked of them."""
+    from star1.pipeline.card import prompt_set_line
+
+    pack = load_prompt_set(config.prompt_set, config.policies, config.local_dir)
+    notes = [prompt_set_line(pack).removeprefix("- ").replace("**", "").replace("`", "")]
+    if getattr(pack, "kind", None) == "reference":
+        notes += [f"  {path}: sha256 {digest}" for path, digest in pack.sha256.items()]
+    notes += [f"sampling, {p.stage}: {p.sampling}" for p in plans]
+    teacher = deliberate_requests(pack, config.deliberate, False)(
+        Record(id="-", question="-", category=list(pack.names[:1])), 0).sampling
+    warning = sampling_warning(config.engine_for("teacher"), teacher)
+    if warning:
+        notes.append(f"warning: {warning}")
+    return notes

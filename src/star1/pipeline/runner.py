@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Generic, Iterator, Sequence, TypeVar
+from typing import Callable, Generic, Iterable, Iterator, Literal, Sequence, TypeVar
 
 from star1.engines import CachedEngine, ChatRequest, Completion, SamplingParams
 from star1.pipeline.parsing import ParseError
@@ -23,6 +23,7 @@ T = TypeVar("T")
 V = TypeVar("V")
 
 RETRY_TEMPERATURE = 0.7
+RetryCause = Literal["unparseable", "truncated"]
 
 
 @dataclass
@@ -71,7 +72,11 @@ def progress_bar(label: str, total: int) -> Iterator[Callable[[int, int], None]]
 
 def run_stage(stage: str, items: Sequence[T], item_id: Callable[[T], str], engine: CachedEngine,
               build: Callable[[T, int], ChatRequest], parse: Callable[[T, Completion], V],
-              retries: int = 2, show_progress: bool = True) -> list[Outcome[V]]:
+              retries: int = 2, show_progress: bool = True,
+              retry_on: Iterable[str] = ("unparseable",)) -> list[Outcome[V]]:
+    """``retry_on``: which outcomes are asked again — ``unparseable`` output and/or answers
+    ``truncated`` at the token limit (only worth it when sampling, which a retry always does)."""
+    retry_on = frozenset(retry_on)
     outcomes: list[Outcome[V]] = [Outcome() for _ in items]
     pending = list(range(len(items)))
     for attempt in range(retries + 1):
@@ -90,10 +95,12 @@ def run_stage(stage: str, items: Sequence[T], item_id: Callable[[T], str], engin
             outcome.attempts = attempt + 1
             outcome.completion = completion
             if not completion.ok:
-                # Transport failures were already retried by the engine; a truncated answer
-                # would be truncated again. Either way, asking once more is wasted money.
+                # Transport failures were already retried by the engine. A truncated answer is
+                # asked again only where asked for: at temperature 0 it would be cut again.
                 outcome.failure = Failure(item_id(items[i]), stage, completion.error or "failed",
                                           _raw(completion))
+                if completion.finish_reason == "length" and "truncated" in retry_on:
+                    still_pending.append(i)
                 continue
             try:
                 outcome.value = parse(items[i], completion)
@@ -101,7 +108,8 @@ def run_stage(stage: str, items: Sequence[T], item_id: Callable[[T], str], engin
             except ParseError as exc:
                 outcome.failure = Failure(item_id(items[i]), stage, f"unparseable output: {exc}",
                                           _raw(completion))
-                still_pending.append(i)
+                if "unparseable" in retry_on:
+                    still_pending.append(i)
         pending = still_pending
     return outcomes
 

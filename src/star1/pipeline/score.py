@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from star1.engines import CachedEngine, ChatRequest, ChoiceTemplate, Completion, SamplingParams
 from star1.pipeline.parsing import parse_model
-from star1.pipeline.runner import Failure, retry_sampling, run_stage, split_outcomes, stamped
+from star1.pipeline import paper
+from star1.pipeline.runner import (Failure, RetryCause, retry_sampling, run_stage, split_outcomes,
+                                   stamped)
 from star1.policies import OTHER, PolicyPack
 from star1.prompts import load_template
 from star1.records import SCORE_KEYS, Record, utc_now
@@ -34,7 +37,12 @@ class ScoreOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_tokens: int = Field(256, ge=1)
+    temperature: float | None = Field(0.0, ge=0, description="None: not sent (the server's default)")
+    top_p: float | None = Field(1.0, gt=0, le=1, description="None: not sent (the server's default)")
+    max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = Field(
+        "max_tokens", description="the request field that carries max_tokens")
     retries: int = Field(2, ge=0)
+    retry_on: list[RetryCause] = Field(["unparseable"], description="what is asked again")
     local_scoring: Literal["expected", "argmax"] = Field(
         "expected", description="local judges: probability-weighted mean of each score, or its most likely value")
 
@@ -63,12 +71,26 @@ def scores_choice_template(keys: tuple[str, ...] = SCORE_KEYS,
     return ChoiceTemplate(tuple(parts))
 
 
+def sampling_for(options) -> SamplingParams:
+    return SamplingParams(max_tokens=options.max_tokens, temperature=options.temperature,
+                          top_p=options.top_p, max_tokens_field=options.max_tokens_field)
+
+
 def score_requests(pack: PolicyPack, options: ScoreOptions):
+    if paper.is_reference(pack):
+        sampling = sampling_for(options)
+        choices = paper.scores_choices(SCORE_KEYS, SCORE_VALUES)
+
+        def build_reference(record: Record, attempt: int) -> ChatRequest:
+            return paper.request(paper.gpt4o_messages(paper.scorer_prompt(pack, record)),
+                                 retry_sampling(sampling, attempt), choices=choices)
+
+        return build_reference, pack.template_version("SCORER_PROMPT_TEMPLATE")
     template, user_template = load_template("score"), load_template("score_user")
     schema = {"type": "object", "additionalProperties": False, "required": list(SCORE_KEYS),
               "properties": {k: {"type": "integer", "minimum": 0, "maximum": 10} for k in SCORE_KEYS}}
     choices = scores_choice_template()
-    sampling = SamplingParams(max_tokens=options.max_tokens, temperature=0.0)
+    sampling = sampling_for(options)
 
     def build(record: Record, attempt: int) -> ChatRequest:
         system = template.fill(policies=pack.render(record.category or [OTHER]))
@@ -107,10 +129,12 @@ def score(records: list[Record], engine: CachedEngine, pack: PolicyPack,
           options: ScoreOptions | None = None, show_progress: bool = True) -> ScoreResult:
     options = options or ScoreOptions()
     build, version = score_requests(pack, options)
+    parse_text = (partial(paper.parse_fenced_scores, keys=SCORE_KEYS, low=0, high=10)
+                  if paper.is_reference(pack) else parse_scores)
     outcomes = run_stage(STAGE, records, lambda r: r.id, engine, build,
-                         lambda r, c: judged_scores(c, SCORE_KEYS, parse_scores, options.local_scoring),
-                         retries=options.retries,
-                         show_progress=show_progress)
+                         lambda r, c: judged_scores(c, SCORE_KEYS, parse_text, options.local_scoring),
+                         retries=options.retries, show_progress=show_progress,
+                         retry_on=options.retry_on)
     done, failures = split_outcomes(records, outcomes)
     return ScoreResult([record.model_copy(update={"score": scores, "provenance": stamped(
         record, pack, (STAGE, version), judge=engine.name, scored_at=utc_now())})

@@ -23,6 +23,8 @@ import heapq
 from collections import Counter, defaultdict, deque
 from dataclasses import dataclass
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from star1.policies import OTHER
@@ -36,6 +38,10 @@ class SelectOptions(BaseModel):
     min_scores: dict[str, int] = Field(default_factory=lambda: {k: 10 for k in SCORE_KEYS},
                                        description="a sample passes when every score reaches its minimum")
     exclude_other: bool = True
+    tie_break: Literal["exact", "reference"] = Field(
+        "exact", description="exact: integer priorities, earliest sample first among equals; "
+                             "reference: the reference's float shares and list.index(max), "
+                             "reproducing its decisions bit for bit (float ties included)")
 
 
 @dataclass
@@ -99,6 +105,51 @@ def balanced_removal_order(sources: list[str], categories: list[tuple[str, ...]]
     return [i for i in range(n) if not removed[i]]
 
 
+def reference_removal_order(sources: list[str], categories: list[tuple[str, ...]], keep: int) -> list[int]:
+    """Indices to keep (in input order) after the reference's own loop
+    (data_making/data_selection/scorer.py:155-181), reproduced float for float.
+
+    The reference computes each sample's priority as ``source_prob * sum(category_probs)`` in
+    floating point — source count / remaining, and category count (samples holding it) / the
+    sum of those counts, summed left to right over the sample's labels (repeats included) — and
+    removes the first maximum of that list. Two samples whose exact priorities are equal can
+    differ in the last bit, and vice versa, so this can part from :func:`balanced_removal_order`.
+    Samples with the same source and labels share a priority and leave in input order, so the
+    scan runs over groups: O(removals × groups) instead of the reference's O(removals × N).
+    """
+    n = len(sources)
+    if n <= keep:
+        return list(range(n))
+    source_count = Counter(sources)
+    category_count: Counter = Counter(c for cats in categories for c in set(cats))
+    groups: dict[tuple, deque[int]] = defaultdict(deque)
+    for i in range(n):
+        groups[(sources[i], categories[i])].append(i)
+    removed = [False] * n
+    remaining = n
+    while remaining > keep:
+        label_total = sum(category_count.values())
+        best: tuple[float, int, tuple] | None = None
+        for group, members in groups.items():
+            if not members:
+                continue
+            source, cats = group
+            share = 0  # sum() starts from the integer 0, as here
+            for c in cats:
+                share += category_count[c] / label_total if label_total else 0.0
+            priority = source_count[source] / remaining * share
+            if best is None or priority > best[0] or (priority == best[0] and members[0] < best[1]):
+                best = (priority, members[0], group)
+        _, index, group = best  # type: ignore[misc]
+        groups[group].popleft()
+        removed[index] = True
+        source_count[group[0]] -= 1
+        for c in set(group[1]):
+            category_count[c] -= 1
+        remaining -= 1
+    return [i for i in range(n) if not removed[i]]
+
+
 def select(records: list[Record], options: SelectOptions | None = None) -> SelectResult:
     options = options or SelectOptions()
     reasons: Counter = Counter()
@@ -109,6 +160,7 @@ def select(records: list[Record], options: SelectOptions | None = None) -> Selec
             reasons[reason] += 1
         else:
             eligible.append(record)
-    keep = balanced_removal_order([r.source or "unknown" for r in eligible],
-                                  [tuple(r.category or ()) for r in eligible], options.n)
+    order = reference_removal_order if options.tie_break == "reference" else balanced_removal_order
+    keep = order([r.source or "unknown" for r in eligible],
+                 [tuple(r.category or ()) for r in eligible], options.n)
     return SelectResult([eligible[i] for i in keep], len(eligible), dict(reasons))
