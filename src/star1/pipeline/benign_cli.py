@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from star1.console import make_console
-from star1.pipeline.cli import ENGINE_HELP, write_stage_outputs
+from star1.pipeline.cli import ENGINE_HELP, _prompt_set_args, write_stage_outputs
 
 
 def add_parser(subparsers) -> None:
@@ -17,6 +17,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--judge", help="scores the answers (default: --engine)")
     p.add_argument("--classifier", help="harm check of the rewrites (default: --engine)")
     p.add_argument("--policies", help="policy pack folder for the harm check (default: the bundled pack)")
+    _prompt_set_args(p)
     p.add_argument("--cache", help="call cache file (default: in the user cache folder)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override an option, e.g. rewrite.max_tokens=64, generate.answer_max_tokens=256, "
@@ -63,14 +64,18 @@ def run_benign_command(args) -> int:
     from star1.pipeline.build import EnginePool
     from star1.pipeline.cli import options_from_overrides
     from star1.pipeline.config import BenignStageOptions
-    from star1.policies import load_policy_pack
+    from star1.pipeline.paper import with_reference_settings
+    from star1.prompts.reference import load_prompt_set
     from star1.records import read_records
 
     options = options_from_overrides(BenignStageOptions, args.overrides)
+    if args.prompt_set == "paper":
+        for step in ("rewrite", "generate", "score"):
+            setattr(options, step, with_reference_settings(f"benign.{step}", getattr(options, step)))
     engine = engine_arg(args.engine)
     classifier = engine_arg(args.classifier) if args.classifier else engine
     judge = engine_arg(args.judge) if args.judge else engine
-    pack = load_policy_pack(args.policies)
+    pack = load_prompt_set(args.prompt_set, args.policies, args.local_dir)
     records = read_records(args.input)
     cache = CallCache(args.cache or cache_dir() / "llm_cache.sqlite")
     pool = EnginePool(cache)

@@ -41,6 +41,7 @@ def add_parser(subparsers) -> None:
         _io_args(p)
         p.add_argument("--engine", default="bundled", help=ENGINE_HELP)
         p.add_argument("--policies", help="policy pack folder (default: the bundled pack)")
+        _prompt_set_args(p)
         p.add_argument("--cache", help="call cache file (default: in the user cache folder)")
         p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help=f"override a stage option ({options})")
@@ -52,6 +53,14 @@ def add_parser(subparsers) -> None:
     p.add_argument("--min-score", type=int, help="one minimum for all three scores (default 10)")
     p.add_argument("--keep-other", action="store_true", help="do not exclude the Other category")
     p.set_defaults(func=run_select_command)
+
+
+def _prompt_set_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--prompt-set", choices=["star1", "paper"], default="star1",
+                   help="star1: the project's prompts and policies (default); paper: the STAR-1 "
+                        "reference's, with its sampling (docs/fidelity.md)")
+    p.add_argument("--local-dir", help="paper prompt set: folder holding star1_reference/ "
+                                       "(default: $STAR1_DATA_DIR, else the pinned download)")
 
 
 def _io_args(p: argparse.ArgumentParser) -> None:
@@ -110,13 +119,17 @@ def _build(config, command_line: str) -> int:
     return 0
 
 
-def _stage_options(stage: str, overrides: list[str]):
+def _stage_options(stage: str, overrides: list[str], prompt_set: str = "star1"):
     from star1.pipeline.classify import ClassifyOptions
     from star1.pipeline.deliberate import DeliberateOptions
+    from star1.pipeline.paper import with_reference_settings
     from star1.pipeline.score import ScoreOptions
 
     model = {"classify": ClassifyOptions, "generate": DeliberateOptions, "score": ScoreOptions}[stage]
-    return options_from_overrides(model, overrides)
+    options = options_from_overrides(model, overrides)
+    if prompt_set == "paper":
+        options = with_reference_settings({"generate": "deliberate"}.get(stage, stage), options)
+    return options
 
 
 def options_from_overrides(model, overrides: list[str]):
@@ -144,11 +157,11 @@ def run_stage_command(args) -> int:
     from star1.pipeline.classify import classify
     from star1.pipeline.deliberate import deliberate
     from star1.pipeline.score import score
-    from star1.policies import load_policy_pack
+    from star1.prompts.reference import load_prompt_set
     from star1.records import read_records
 
-    options = _stage_options(args.stage, args.overrides)
-    pack = load_policy_pack(args.policies)
+    options = _stage_options(args.stage, args.overrides, args.prompt_set)
+    pack = load_prompt_set(args.prompt_set, args.policies, args.local_dir)
     records = read_records(args.input)
     if args.stage in ("generate", "score"):
         require_field(records, args.input, "category")
