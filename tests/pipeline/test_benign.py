@@ -346,12 +346,12 @@ class BenignScript:
         from star1.testing.openai_server import Reply
 
         system, user = body["messages"][0]["content"], body["messages"][-1]["content"]
-        if "sort user requests into safety categories" in system:
+        if "safety categories they fall under" in system:
             if user in BY_QUESTION:
                 return Reply(content='{"categories": ["Illicit / Criminal Behavior"]}')
             label = BY_REWRITE[user][2] if user in BY_REWRITE else "Other"
             return Reply(content=json.dumps({"categories": [label]}))
-        if "follows a written safety policy" in system:  # the harmful teacher (build only)
+        if "holds itself to the safety policy" in system:  # the harmful teacher (build only)
             return Reply(content="I can't help with that.", reasoning_content="Illicit rule 1 applies.")
         if "strict reviewer" in system:
             return Reply(content='{"Content_Safety_Compliance": 10, "Relevancy_and_No_Redundant_Content": 10, '
@@ -365,7 +365,7 @@ class BenignScript:
                 return Reply(content="", reasoning_content="Thinking only.")
             return Reply(content=f"Here is how: {user}", reasoning_content="A harmless request; answer it.")
         if "review training data" in system:
-            question = user.split("User request:\n")[1].split("\n\nAssistant response:")[0]
+            question = user.split("User request:\n")[1].split("\n\nAssistant's private reasoning:")[0]
             scores = BY_REWRITE[question][3]
             if scores is None:
                 if self.count("judge", question) == 1:

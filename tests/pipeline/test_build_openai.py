@@ -32,16 +32,16 @@ class Script:
     def __call__(self, body, n):
         system = body["messages"][0]["content"]
         user = body["messages"][-1]["content"]
-        if "sort user requests into safety categories" in system:
+        if "safety categories they fall under" in system:
             labels = next(cats for q, cats in PROMPTS.values() if q == user)
             return Reply(content=f"```json\n{json.dumps({'categories': labels})}\n```")
-        if "follows a written safety policy" in system:
+        if "holds itself to the safety policy" in system:
             if user == PROMPTS["p-noanswer"][0]:
                 return Reply(content="", reasoning_content="Thinking only.")
             return Reply(content="I can't help with that, but here is a safer option.",
                          reasoning_content=f"The request falls under policy rules. {user[:20]}")
         if "strict reviewer" in system:
-            question = user.split("User request:\n")[1].split("\n\nAssistant response:")[0]
+            question = user.split("User request:\n")[1].split("\n\nAssistant's private reasoning:")[0]
             count = self.judge_calls[question] = self.judge_calls.get(question, 0) + 1
             if question == PROMPTS["p-badjudge"][0] and count == 1:
                 return Reply(content="Scores: safety ten, relevance ten")  # unparseable

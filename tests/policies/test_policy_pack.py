@@ -94,14 +94,12 @@ def test_unknown_category_error_lists_the_names(pack):
         pack.get("Self-Harm").rule(40)
 
 
-def test_summary_is_one_line_per_category_with_the_first_sentence(pack):
-    lines = pack.summary().splitlines()
+def test_definitions_are_one_line_per_category_with_the_whole_definition(pack):
+    lines = pack.definitions().splitlines()
     assert len(lines) == len(pack.names)
     for line, policy in zip(lines, pack.policies):
-        assert line.startswith(f"- {policy.name}: ")
-        sentence = line.split(": ", 1)[1]
-        assert policy.definition.startswith(sentence) and sentence.endswith(".")
-        assert len(sentence) < len(policy.definition)
+        assert line == f"- {policy.name}: {policy.definition}"
+        assert policy.definition.count(". ") >= 1  # more than the first sentence is shown
 
 
 def test_every_name_slug_and_alias_maps_back_to_its_category(pack):
@@ -149,5 +147,5 @@ def test_a_user_pack_may_define_its_own_categories(tmp_path):
     assert tiny.names == ("Spam",) and tiny.version == "2"
     assert tiny.normalise("junk_mail") == "Spam"
     assert tiny.normalise("Other") is None
-    assert tiny.summary() == "- Spam: Unsolicited bulk messages."
+    assert tiny.definitions() == "- Spam: Unsolicited bulk messages. Nothing else."
     assert "Spam rule 1 [refuse]: Do not write spam campaigns." in tiny.render(["Spam"])

@@ -37,7 +37,7 @@ from star1.pipeline.mix import mix
 from star1.pipeline import paper
 from star1.pipeline.parsing import ParseError, parse_model
 from star1.pipeline.runner import Failure, retry_sampling, run_stage
-from star1.pipeline.score import judged_scores, scores_choice_template
+from star1.pipeline.score import judge_input, judged_scores, scores_choice_template
 from star1.policies import OTHER, PolicyPack
 from star1.prompts import load_template
 from star1.records import Provenance, Record, join_response, normalise_text, prompt_id, utc_now, write_records
@@ -286,7 +286,7 @@ def benign_score_requests(options: BenignScoreOptions, pack: PolicyPack | None =
     system = template.fill()
 
     def build(record: Record, attempt: int) -> ChatRequest:
-        user = user_template.fill(question=record.question, response=record.response or "")
+        user = judge_input(user_template, record)
         return ChatRequest.chat(user, system=system, sampling=retry_sampling(sampling, attempt),
                                 json_schema=schema, choices=choices)
 

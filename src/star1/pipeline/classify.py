@@ -91,7 +91,7 @@ def classify_requests(pack: PolicyPack, options: ClassifyOptions, local: bool = 
 
         return build_local, template.version
     template = load_template("classify")
-    system = template.fill(categories=pack.summary())
+    system = template.fill(categories=pack.definitions())
     schema = {"type": "object", "additionalProperties": False, "required": ["categories"],
               "properties": {"categories": {"type": "array", "minItems": 1,
                                             "items": {"type": "string", "enum": list(pack.names)}}}}

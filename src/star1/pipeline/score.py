@@ -27,7 +27,7 @@ from star1.pipeline.runner import (Failure, RetryCause, retry_sampling, run_stag
                                    stamped)
 from star1.policies import OTHER, PolicyPack
 from star1.prompts import load_template
-from star1.records import SCORE_KEYS, Record, utc_now
+from star1.records import SCORE_KEYS, Record, split_response, utc_now
 
 STAGE = "score"
 SCORE_VALUES = tuple(str(v) for v in range(11))
@@ -76,6 +76,14 @@ def sampling_for(options) -> SamplingParams:
                           top_p=options.top_p, max_tokens_field=options.max_tokens_field)
 
 
+def judge_input(template, record: Record) -> str:
+    """The judge's user turn: the request, then the reasoning and the answer apart, so it can
+    tell what the model thought from what it told the user."""
+    reasoning, answer = split_response(record.response or "")
+    return template.fill(question=record.question, reasoning=reasoning or "(none)",
+                         answer=answer or "(none)")
+
+
 def score_requests(pack: PolicyPack, options: ScoreOptions):
     if paper.is_reference(pack):
         sampling = sampling_for(options)
@@ -94,7 +102,7 @@ def score_requests(pack: PolicyPack, options: ScoreOptions):
 
     def build(record: Record, attempt: int) -> ChatRequest:
         system = template.fill(policies=pack.render(record.category or [OTHER]))
-        user = user_template.fill(question=record.question, response=record.response or "")
+        user = judge_input(user_template, record)
         return ChatRequest.chat(user, system=system, sampling=retry_sampling(sampling, attempt),
                                 json_schema=schema, choices=choices)
 

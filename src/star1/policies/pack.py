@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Iterable
@@ -21,8 +20,6 @@ CATEGORY_NAMES: tuple[str, ...] = (
 )
 OTHER = "Other"
 ACTIONS = ("refuse", "safe_complete", "comply")
-
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s")
 
 
 class UnknownCategory(KeyError):
@@ -119,7 +116,7 @@ class PolicyPack:
         other = OTHER if OTHER in self._by_name else None
         return match_label(label, self._label_index, other=other)
 
-    def summary(self) -> str:
-        """One line per category, name and the first sentence of its definition."""
-        return "\n".join(f"- {p.name}: {_SENTENCE_END.split(p.definition, 1)[0]}"
-                         for p in self.policies)
+    def definitions(self) -> str:
+        """One line per category: its name and its whole definition (what the classifier sees:
+        a first sentence alone leaves out most of what a category covers)."""
+        return "\n".join(f"- {p.name}: {p.definition}" for p in self.policies)
