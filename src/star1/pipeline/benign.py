@@ -146,7 +146,7 @@ def rewrite(records: list[Record], engine: CachedEngine, checker: CachedEngine |
     """
     build, version = rewrite_requests(options, pack)
     reference = paper.is_reference(pack)
-    # The reference keeps whatever its rewriter says (rewriter.py:72): no harm check, no filters.
+    # The reference keeps whatever its rewriter says (rewriter.py:71): no harm check, no filters.
     check = checker is not None and options.harm_check == "other_only" and not reference
     accept = (lambda r, c: paper.accept_rewrite(c)) if reference else (lambda r, c: check_rewrite(r, c, options))
     # Ids in use → the input record holding them. An input's text counts too (its id may not be
@@ -232,7 +232,7 @@ def _harm_check(candidates: list[tuple[int, str]], checker: CachedEngine, pack: 
 def generate(records: list[Record], engine: CachedEngine, options: ReasoningOptions,
              show_progress: bool = True, pack: PolicyPack | None = None) -> StepResult:
     """A ``<think>`` reasoning answer to each rewrite, with a plain helpful system prompt (the
-    reference prompt set: the bare question, reasoning_generation.py:67)."""
+    reference prompt set: the bare question, overrefusal_ablation/reasoning_generation/reasoning_generation.py:54)."""
     if paper.is_reference(pack):
         messages, version = question_messages(None), "reference:question-only"
     else:

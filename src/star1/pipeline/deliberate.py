@@ -143,7 +143,10 @@ def reason(records: list[Record], engine: CachedEngine, options: ReasoningOption
 def _one_call(records, engine, messages, options, stage, show_progress):
     def parse(record: Record, completion: Completion) -> tuple[str, str]:
         if not (completion.reasoning or "").strip():
-            raise ParseError("no reasoning: the model wrote no <think> block")
+            raise ParseError("no reasoning: the model wrote no <think> block and the server sent no "
+                             "reasoning field; for a model that does not reason by itself set "
+                             "reasoning_mode=prefill (star1 leads it into a think block), or start "
+                             "the server with a reasoning parser")
         if not completion.text.strip():
             raise ParseError("empty answer after the reasoning")
         return completion.reasoning.strip(), completion.text.strip()

@@ -32,7 +32,7 @@ TEACHER_TEMPERATURE, TEACHER_TOP_P, TEACHER_MAX_TOKENS = 0.6, 0.7, 8000
 SCORE_KEYS = ("Content_Safety_Compliance", "Relevancy_and_No_Redundant_Content",
               "Accuracy_of_Thinking_Process")
 OVERREFUSAL_KEYS = ("Content_Safety_Compliance", "Quality_of_Thinking_Process", "Compliance_Degree")
-OVERREFUSAL_KEEP = 5  # overrefusal_ablation/scorer/scorer.py: every score must be 5
+OVERREFUSAL_KEEP = 5  # overrefusal_ablation/scorer/scorer.py:176-186: every score must be 5
 
 
 def is_reference(prompts) -> bool:
@@ -56,7 +56,7 @@ def gpt4o_sampling(max_tokens: int = GPT4O_MAX_TOKENS) -> SamplingParams:
 
 def related_policies(prompts: ReferencePromptSet, categories: list[str]) -> str:
     """The policies of ``categories`` in label order, joined with ``"\\n---\\n"``
-    (reasoning_generation.py:73-75, scorer.py:84-86). Every label must have a policy."""
+    (reasoning_generation.py:67-69, scorer.py:84-86). Every label must have a policy."""
     missing = [c for c in categories if not prompts.has_policy(c)]
     if missing or not categories:
         raise ParseError(f"no reference policy for {missing or 'an empty label list'}")
@@ -90,7 +90,7 @@ def classification_choices(prompts: ReferencePromptSet) -> ChoiceTemplate:
 
 
 def parse_categories(prompts: ReferencePromptSet, text: str) -> list[str]:
-    """The reply must be what ``eval`` turns into a list (category_classification.py:43); here
+    """The reply must be what ``eval`` turns into a list (category_classification.py:42, 70); here
     each element must also be one of the template's category names, exactly (the reference keeps
     any string and fails later, when no policy has that name). Order and repeats are kept."""
     value = parse_literal(text)
@@ -134,7 +134,7 @@ def scores_choices(keys: tuple[str, ...], values: tuple[str, ...]) -> ChoiceTemp
 
 
 def parse_fenced_scores(text: str, keys: tuple[str, ...], low: int, high: int) -> dict[str, int]:
-    """Scores from the reply's first ````json`` block (scorer.py:96-98), a dict literal with
+    """Scores from the reply's first ````json`` block (scorer.py:102-104), a dict literal with
     exactly ``keys``; each a whole number in [low, high] (``10.0`` counts as 10, as it compares
     equal in the reference's keep rule)."""
     block = fenced_json_block(text)
@@ -159,12 +159,12 @@ def parse_fenced_scores(text: str, keys: tuple[str, ...], low: int, high: int) -
 # -- STAR-benign: overrefusal_ablation/ --------------------------------------------------------
 
 def rewrite_prompt(prompts: ReferencePromptSet, record: Record) -> str:
-    """benign_gene/rewriter.py:65-67; the reply is used verbatim as the new question."""
+    """benign_gene/rewriter.py:63-65; the reply is used verbatim as the new question."""
     return prompts.text("REWRITE_PROMPT_TEMPLATE").format(request=record.question)
 
 
 def overrefusal_scorer_prompt(prompts: ReferencePromptSet, record: Record) -> str:
-    """scorer/scorer.py:72-79: no policies, the over-refusal rubric and format example."""
+    """scorer/scorer.py:74-80: no policies, the over-refusal rubric and format example."""
     cot, answer = think_and_answer(record.response)
     return prompts.text("OVERREFUSAL_SCORER_PROMPT_TEMPLATE").format(
         instruction=record.question, cot=cot, response=answer,
@@ -172,7 +172,7 @@ def overrefusal_scorer_prompt(prompts: ReferencePromptSet, record: Record) -> st
 
 
 def accept_rewrite(completion: Completion) -> str:
-    """The rewriter's reply as the reference stores it: the whole text (rewriter.py:72)."""
+    """The rewriter's reply as the reference stores it: the whole text (rewriter.py:71)."""
     if not completion.text.strip():
         raise ParseError("empty rewrite")
     return completion.text

@@ -107,7 +107,7 @@ def balanced_removal_order(sources: list[str], categories: list[tuple[str, ...]]
 
 def reference_removal_order(sources: list[str], categories: list[tuple[str, ...]], keep: int) -> list[int]:
     """Indices to keep (in input order) after the reference's own loop
-    (data_making/data_selection/scorer.py:155-181), reproduced float for float.
+    (data_making/data_selection/scorer.py:208-233), reproduced float for float.
 
     The reference computes each sample's priority as ``source_prob * sum(category_probs)`` in
     floating point — source count / remaining, and category count (samples holding it) / the

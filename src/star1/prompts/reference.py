@@ -34,7 +34,7 @@ EVAL_FILE = ("star1_reference/safe_benchmark_eval.py", "benchmark/safe_benchmark
              "075694fe687fed78be9b22af8a47f79a35ca7b78f1edd42e095e0bb4ca2109b5")
 
 # The reference's category → policy constant (its ``policy_map``, in
-# data_making/deliberative_reasoning/reasoning_generation/reasoning_generation.py:11-20).
+# data_making/deliberative_reasoning/reasoning_generation/reasoning_generation.py:12-21).
 POLICY_CONSTANTS = {
     "Harassment / Hate / Discrimination": "POLICY_HARASSMENT",
     "Sexual / Adult": "POLICY_SEXUAL",
