@@ -108,3 +108,12 @@ def test_busy_cpu_gets_one_thread(monkeypatch):
     monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
     assert resolve(TrainConfig(model="m", device="cpu"), find_model=False).threads is None
     assert resolve(TrainConfig(model="m", device="cpu", threads=2), find_model=False).threads == 2
+
+
+def test_notes_print_on_one_line_in_logs(capsys):
+    """Not a terminal (CI logs): a long note stays one line, with its markup label rendered."""
+    from star1.train.run import _say
+
+    note = "gradient checkpointing off: estimated peak 41.2 GiB vs 139.7 GiB free; " + "x" * 150
+    _say(note, "[cyan]note:[/] ")
+    assert capsys.readouterr().err == f"note: {note}\n"

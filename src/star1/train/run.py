@@ -44,10 +44,12 @@ def _is_main_process() -> bool:
 
 
 def _say(message: str, label: str = "") -> None:
-    from rich.console import Console
     from rich.markup import escape
 
-    Console(stderr=True, highlight=False).print(f"{label}{escape(message)}")
+    from star1.console import make_console
+
+    # soft_wrap: a note is one line in a CI log, however long, instead of being cut at the console width.
+    make_console(highlight=False).print(f"{label}{escape(message)}", soft_wrap=True)
 
 
 def load_tokenizer(config: TrainConfig, path: str):
