@@ -3,6 +3,7 @@ micro-batches each give the gradient of the mean over all 8 samples of each samp
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -44,10 +45,18 @@ def test_two_processes_with_accumulation_weigh_every_sample_the_same(tiny_model_
     config_file.write_text(json.dumps(settings), encoding="utf-8")
     result_file = tmp_path / "result.pt"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                           str(HELPER), str(config_file), str(result_file)],
-                          capture_output=True, text=True, timeout=400, env=env)
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    # Its own process group, so that a timeout ends the launcher and both workers, not the launcher alone.
+    proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                             str(HELPER), str(config_file), str(result_file)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
+    try:
+        _, stderr = proc.communicate(timeout=400)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    assert proc.returncode == 0, stderr[-4000:]
     got = torch.load(result_file)
     assert got["processes"] == 2 and got["accumulation"] >= 2  # 2 ranks x >= 2 micro-batches each
 
