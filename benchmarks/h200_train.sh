@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# star1 train throughput on one GPU (issue 4): (c) star1 train, (a) reference style, (b) TRL SFTTrainer,
-# (d) star1 train without Liger,
-# on a random model with DeepSeek-R1-Distill-Qwen-1.5B's shape and STAR-1's token lengths.
+# star1 train throughput on one GPU (issues 4, 11): (c) star1 train, (a) reference style, (b) TRL SFTTrainer,
+# (d) star1 train without Liger, on a random model with DeepSeek-R1-Distill-Qwen-1.5B's shape and STAR-1's
+# token lengths. The star1 modes (c, d) run once per loss weighting in WEIGHTING (default: sample, the
+# reference's and star1's default, then token, the model's own loss with Liger's fused cross-entropy).
 #
 # Run from the repository root; wheels the image may lack (trl, liger-kernel, datasets and their pure
 # dependencies) are taken from .whl/ and installed only when missing or older:
-#     bash benchmarks/h200_train.sh
-# Each mode runs in its own process with its own timeout (100 + 90 + 110 + 60 s), so the whole run stays
-# under 6 minutes and a failing mode still leaves the others' results. Results: $OUT/results.json,
+#     bash benchmarks/h200_train.sh                                # c-sample, c-token, a, b, d-sample, d-token
+#     MODES=c WEIGHTING=sample,token bash benchmarks/h200_train.sh # the weighting comparison alone (~4 min)
+# Each mode runs in its own process with its own timeout (c 100, a 90, b 110, d 60 s: 520 s in all with
+# both weightings), so a failing mode still leaves the others' results. Results: $OUT/results.json,
 # one log per mode, and the table on stdout.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -44,7 +46,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>
 python3 -c "import torch, transformers; print('torch', torch.__version__, 'cuda', torch.version.cuda, '| transformers', transformers.__version__)"
 
 # DEVICE=cpu SHAPE=tiny MODES=c runs the same script on a CPU (to check it without a GPU).
-timeout "${TIMEOUT:-400}" python3 benchmarks/train_throughput.py --device "${DEVICE:-cuda}" \
-    --shape "${SHAPE:-r1-1.5b}" --modes "${MODES:-c,a,b,d}" --out "$OUT" \
-    2>&1 | tee "$OUT/table.txt"
+timeout "${TIMEOUT:-580}" python3 benchmarks/train_throughput.py --device "${DEVICE:-cuda}" \
+    --shape "${SHAPE:-r1-1.5b}" --modes "${MODES:-c,a,b,d}" --loss-weighting "${WEIGHTING:-sample,token}" \
+    --out "$OUT" 2>&1 | tee "$OUT/table.txt"
 echo "exit ${PIPESTATUS[0]}; files in $OUT"

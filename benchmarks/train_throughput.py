@@ -9,13 +9,16 @@ Modes (each runs in its own process, with its own time budget, so one failure ca
 
   c  star1 train's configuration: its planner, packed rows, attention choice, Trainer and defaults
      (varlen FlashAttention kernels in torch on CUDA, Liger when installed, no checkpointing when
-     memory allows, global batch 128 sequences).
+     memory allows, global batch 128 sequences), once per ``--loss-weighting`` (sample, the default:
+     every sample counts the same, from the logits; token: the model's own loss, Liger's fused
+     cross-entropy when enabled).
   a  the reference style: fp32 master weights + bf16 autocast, one sequence per micro-step, gradient
      accumulation 16, gradient checkpointing, torch AdamW.
   d  (c) without Liger kernels: what star1 gets where liger-kernel is missing or broken.
   b  TRL SFTTrainer as a user configures it: pre-tokenized prompt/completion data,
      ``packing=True`` (best-fit-decreasing, padding-free), bf16, TRL's defaults otherwise
-     (gradient checkpointing on), Liger when installed.
+     (gradient checkpointing on), Liger when installed. star1 does not depend on TRL; this mode
+     needs ``pip install "trl>=0.20" datasets`` and is skipped, saying so, without them.
 
 Reported per mode: trained tokens/s (real tokens of the samples, no padding: median over the
 measured optimizer steps and overall), peak GPU memory, MFU and the warm-up (process start to the
@@ -27,12 +30,14 @@ dense bf16 for H100/H200 SXM (override with --peak-tflops).
 
     python benchmarks/train_throughput.py --device cpu --shape tiny      # here
     python benchmarks/train_throughput.py --device cuda                  # GPU, full shape
+    python benchmarks/train_throughput.py --loss-weighting sample,token  # (c), (d) once with each
     python benchmarks/train_throughput.py --make-lengths ../shared/data/star1/STAR-1.json
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import statistics
 import subprocess
@@ -55,6 +60,9 @@ SHAPES = {
                  max_position_embeddings=16384, rms_norm_eps=1e-6, use_sliding_window=False),
 }
 MODE_NAMES = {"a": "reference style", "b": "TRL SFTTrainer", "c": "star1 train", "d": "star1 train, no Liger"}
+STAR1_MODES = ("c", "d")  # the modes that run once per --loss-weighting
+WEIGHTINGS = ("sample", "token")
+TRL_INSTALL = 'pip install "trl>=0.20" datasets'  # optional: star1 itself does not use TRL
 # Measured optimizer steps after warm-up, and the wall-clock budget of each child process.
 PLAN = {"cuda": {"c": (2, 12, 100), "a": (1, 3, 90), "b": (1, 5, 110), "d": (2, 8, 60)},
         "cpu": {"c": (1, 1, 400), "a": (1, 1, 300), "b": (1, 1, 400), "d": (1, 1, 400)}}
@@ -266,7 +274,7 @@ def run_star1(args, pairs, meter: Meter) -> dict:
     liger = False if args.child == "d" else args.liger
     # threads as set for every mode, so star1's busy-CPU rule does not give (c) a different count.
     config = TrainConfig(model="bench", data=["bench"], out="bench", device=args.device, liger=liger,
-                         threads=args.threads or torch_threads(),
+                         threads=args.threads or torch_threads(), loss_weighting=args.loss_weighting,
                          max_steps=meter.warmup + meter.steps, global_batch_size=128)
     resolved = resolve(config, find_model=False)
     model = build_model(args.shape, args.device, resolved.attn_implementation)
@@ -287,12 +295,13 @@ def run_star1(args, pairs, meter: Meter) -> dict:
         training_args = training_arguments(config, resolved, Path(tmp), save=False)
         training_args.disable_tqdm = True
         trainer = make_trainer(model, training_args, pack_rows(plan, items, 0),
-                               callbacks=[_step_callback(meter, lambda s: tokens[s - 1], lambda s: flops[s - 1])])
+                               callbacks=[_step_callback(meter, lambda s: tokens[s - 1], lambda s: flops[s - 1])],
+                               loss_weighting=config.loss_weighting)
         trainer.train()
     return {"config": f"{resolved.attn_implementation}, liger={resolved.liger}, "
                       f"checkpointing={resolved.gradient_checkpointing}, global batch 128 seqs in "
                       f"{plan.accumulation} packed rows of <= {resolved.micro_batch_tokens} tokens, "
-                      f"precision {resolved.precision}",
+                      f"precision {resolved.precision}, loss weighted per {config.loss_weighting}",
             "notes": resolved.notes, "varlen_check": check,
             "final_loss": next((e["loss"] for e in reversed(trainer.state.log_history) if "loss" in e), None)}
 
@@ -318,9 +327,7 @@ def varlen_check(model, items) -> dict:
 
 def run_trl(args, pairs, meter: Meter) -> dict:
     """TRL SFTTrainer with packing (padding-free BFD), as its documentation suggests."""
-    import importlib.util
-
-    import trl
+    import trl  # optional, see TRL_INSTALL
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
@@ -405,7 +412,8 @@ def child(args) -> None:
     pairs = load_lengths(args.samples)
     meter = Meter(args.device, warmup, steps, budget - 15)
     peak = args.peak_tflops or _peak(args.device)
-    result = {"mode": args.child, "name": MODE_NAMES[args.child], "status": "ok"}
+    result = {"mode": run_key(args.child, args.loss_weighting), "name": mode_name(args.child, args.loss_weighting),
+              "status": "ok"}
     if args.device == "cuda":
         result["gpu"] = torch.cuda.get_device_name()
 
@@ -443,11 +451,34 @@ def versions() -> dict:
     return out
 
 
-def run_mode(mode: str, args, out_dir: Path) -> dict:
+def run_key(mode: str, weighting: str | None) -> str:
+    return f"{mode}-{weighting}" if mode in STAR1_MODES and weighting else mode
+
+
+def mode_name(mode: str, weighting: str | None) -> str:
+    return f"{MODE_NAMES[mode]}, {weighting} weighting" if mode in STAR1_MODES and weighting else MODE_NAMES[mode]
+
+
+def missing_for(mode: str) -> str | None:
+    """Why a mode cannot run here, or None."""
+    if mode == "b":
+        absent = [name for name in ("trl", "datasets") if importlib.util.find_spec(name) is None]
+        if absent:
+            return f"skipped: {' and '.join(absent)} not installed ({TRL_INSTALL})"
+    return None
+
+
+def run_mode(mode: str, weighting: str | None, args, out_dir: Path) -> dict:
+    key = run_key(mode, weighting)
+    skipped = missing_for(mode)
+    if skipped:
+        return {"mode": key, "name": mode_name(mode, weighting), "status": skipped, "wall_s": 0.0}
     budget = args.budget or PLAN[args.device][mode][2]
-    result_file = out_dir / f"mode_{mode}.json"
+    result_file = out_dir / f"mode_{key}.json"
     command = [sys.executable, __file__, "--child", mode, "--device", args.device, "--shape", args.shape,
                "--result", str(result_file)]
+    if weighting:
+        command += ["--loss-weighting", weighting]
     for flag, value in (("--steps", args.steps), ("--samples", args.samples), ("--peak-tflops", args.peak_tflops),
                         ("--budget", budget), ("--threads", args.threads)):
         if value:
@@ -455,15 +486,15 @@ def run_mode(mode: str, args, out_dir: Path) -> dict:
     if args.liger is not None:
         command.append("--liger" if args.liger else "--no-liger")
     started = time.perf_counter()
-    log = out_dir / f"mode_{mode}.log"
+    log = out_dir / f"mode_{key}.log"
     try:
         with log.open("w") as handle:
             proc = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, timeout=budget)
         status = "ok" if proc.returncode == 0 and result_file.exists() else f"failed (exit {proc.returncode})"
     except subprocess.TimeoutExpired:
         status = f"timed out after {budget} s"
-    result = json.loads(result_file.read_text()) if result_file.exists() else {"mode": mode}
-    result.setdefault("name", MODE_NAMES[mode])
+    result = json.loads(result_file.read_text()) if result_file.exists() else {"mode": key}
+    result.setdefault("name", mode_name(mode, weighting))
     if status != "ok":
         result["status"] = status
         result["log_tail"] = log.read_text(errors="replace")[-3000:] if log.exists() else ""
@@ -504,6 +535,8 @@ def main() -> None:
     parser.add_argument("--peak-tflops", type=float, default=None)
     parser.add_argument("--liger", action=argparse.BooleanOptionalAction, default=None)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads in every mode")
+    parser.add_argument("--loss-weighting", default="sample",
+                        help="comma-separated: sample, token; modes c and d run once with each (default sample)")
     parser.add_argument("--make-lengths", metavar="STAR1_JSON", help="(re)build star1_token_lengths.json")
     parser.add_argument("--child", choices=tuple(RUNNERS), help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
@@ -517,10 +550,17 @@ def main() -> None:
         return
     out_dir = Path(args.out or tempfile.mkdtemp(prefix="train-bench-"))
     out_dir.mkdir(parents=True, exist_ok=True)
-    results = []
+    weightings = [w.strip() for w in args.loss_weighting.split(",") if w.strip()]
+    unknown = sorted(set(weightings) - set(WEIGHTINGS))
+    if unknown or not weightings:
+        parser.error(f"--loss-weighting takes {', '.join(WEIGHTINGS)} (comma-separated), not {args.loss_weighting!r}")
+    runs = []
     for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
-        print(f"running ({mode}) {MODE_NAMES[mode]} ...", flush=True)
-        results.append(run_mode(mode, args, out_dir))
+        runs += [(mode, w) for w in weightings] if mode in STAR1_MODES else [(mode, None)]
+    results = []
+    for mode, weighting in runs:
+        print(f"running ({run_key(mode, weighting)}) {mode_name(mode, weighting)} ...", flush=True)
+        results.append(run_mode(mode, weighting, args, out_dir))
         print(f"  {results[-1].get('status')} in {results[-1]['wall_s']:.0f} s", flush=True)
     reference = next((r for r in results if r["mode"] == "a" and r.get("status") == "ok"), None)
     lengths = [total for _, total in load_lengths(args.samples)]
@@ -535,7 +575,9 @@ def main() -> None:
           f"(mean {summary['lengths']['mean']:.0f}, max {summary['lengths']['max']})")
     print(table(results, reference))
     for r in results:
-        if r.get("status") != "ok":
+        if r.get("status", "").startswith("skipped"):
+            print(f"\n({r['mode']}) {r['name']} {r['status']}")
+        elif r.get("status") != "ok":
             print(f"\n({r['mode']}) {r['name']} {r.get('status')}; log tail:\n{r.get('log_tail', '')[-1500:]}")
         elif r.get("varlen_check"):
             print(f"\n({r['mode']}) varlen check: {r['varlen_check']}")

@@ -15,6 +15,7 @@ def test_paper_defaults():
     assert (config.adam_beta1, config.adam_beta2, config.max_length, config.lr_scheduler) == (0.9, 0.95, 8192,
                                                                                                "cosine")
     assert config.think and config.truncation == "keep_end" and config.seed == 42
+    assert config.loss_weighting == "sample"  # the reference's one-sample micro-batches
 
 
 def test_yaml_then_flags(tmp_path):
@@ -44,6 +45,9 @@ def test_shipped_configs_load():
     assert {"r1_distill_1p5b.yaml", "r1_distill_7b.yaml", "smollm2_lora_cpu.yaml"} <= set(names)
     for name in names:
         assert load_config(REPO_CONFIGS / name).model
+    for name in names:
+        if name.startswith("r1_distill_"):  # the paper's runs say so explicitly, whatever the default
+            assert "loss_weighting: sample" in (REPO_CONFIGS / name).read_text()
 
 
 def test_command_line_errors_are_one_line(capsys, tmp_path):
@@ -65,10 +69,12 @@ def test_flags_parse_into_the_config(tmp_path):
 
     args = build_parser().parse_args(["train", "--model", "bundled", "--data", "a.json", "--no-think", "--lora",
                                       "--lora-r", "8", "--max-steps", "3", "--out", str(tmp_path),
-                                      "--no-gradient-checkpointing", "--report-to", "tensorboard"])
+                                      "--no-gradient-checkpointing", "--report-to", "tensorboard",
+                                      "--loss-weighting", "token"])
     config = config_from_args(args)
     assert not config.think and config.lora and config.lora_r == 8 and config.max_steps == 3
     assert config.gradient_checkpointing is False and config.liger is None and config.report_to == ["tensorboard"]
+    assert config.loss_weighting == "token"
 
 
 def test_auto_settings_on_cpu():
@@ -108,3 +114,12 @@ def test_busy_cpu_gets_one_thread(monkeypatch):
     monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
     assert resolve(TrainConfig(model="m", device="cpu"), find_model=False).threads is None
     assert resolve(TrainConfig(model="m", device="cpu", threads=2), find_model=False).threads == 2
+
+
+def test_notes_print_on_one_line_in_logs(capsys):
+    """Not a terminal (CI logs): a long note stays one line, with its markup label rendered."""
+    from star1.train.run import _say
+
+    note = "gradient checkpointing off: estimated peak 41.2 GiB vs 139.7 GiB free; " + "x" * 150
+    _say(note, "[cyan]note:[/] ")
+    assert capsys.readouterr().err == f"note: {note}\n"

@@ -92,9 +92,10 @@ def test_resume_continues_from_the_saved_step(tiny_model_dir, star1_subset, tmp_
         torch.testing.assert_close(resumed[name], straight[name], rtol=1e-4, atol=1e-5)
 
 
-def test_resume_refuses_checkpoints_of_another_run(tiny_model_dir, star1_subset, tmp_path):
+@pytest.mark.parametrize("change", [{"max_length": 96}, {"loss_weighting": "token"}])
+def test_resume_refuses_checkpoints_of_another_run(tiny_model_dir, star1_subset, tmp_path, change):
     config = _config(tiny_model_dir, star1_subset, tmp_path, max_steps=2, save_every=1)
     train(config, callbacks=[StopAfter(1)], quiet=True)
-    changed = _config(tiny_model_dir, star1_subset, tmp_path, max_steps=2, save_every=1, max_length=96)
+    changed = _config(tiny_model_dir, star1_subset, tmp_path, max_steps=2, save_every=1, **change)
     with pytest.raises(ConfigError, match="checkpoints of a different run"):
         train(changed, quiet=True)

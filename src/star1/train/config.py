@@ -2,8 +2,9 @@
 
 Defaults are the paper's (STAR-1, Sec. 3.1 / App.): lr 1e-5, 5 epochs, global batch 128,
 cosine schedule with 5% warm-up, weight decay 1e-4, AdamW betas (0.9, 0.95), bf16, max length
-8,192, fixed seed. Fields left at ``None`` are decided at run time from the hardware (see
-:mod:`star1.train.resolve`), and the decision is written next to the checkpoint.
+8,192, fixed seed, and the reference code's per-sample loss weighting. Fields left at ``None`` are
+decided at run time from the hardware (see :mod:`star1.train.resolve`), and the decision is
+written next to the checkpoint.
 """
 
 from __future__ import annotations
@@ -51,7 +52,12 @@ class TrainConfig(BaseModel):
     learning_rate: float = Field(1e-5, gt=0)
     global_batch_size: int | None = Field(None, ge=1, description="sequences per optimizer step over all devices "
                                                                  "(default 128 on GPU, 4 on CPU)")
-    warmup_ratio: float = Field(0.05, ge=0, lt=1)
+    loss_weighting: Literal["sample", "token"] = Field(
+        "sample", description="sample: every sample counts the same in a step's loss (mean of each sample's "
+                              "mean token loss, as the reference's one-sample micro-batches give); token: every "
+                              "answer token counts the same")
+    warmup_ratio: float = Field(0.05, ge=0, lt=1, description="share of the optimizer steps spent warming up, "
+                                                              "int(ratio x steps) steps as the reference counts")
     lr_scheduler: str = Field("cosine", description="any transformers scheduler name")
     weight_decay: float = Field(1e-4, ge=0)
     adam_beta1: float = Field(0.9, ge=0, lt=1)

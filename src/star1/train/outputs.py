@@ -32,7 +32,11 @@ def curve_rows(log_history: list[dict], steps: list[dict], steps_per_epoch: int)
     return rows
 
 
-def write_loss_curve(out: Path, rows: list[dict], title: str) -> None:
+LOSS_AXIS = {"sample": "training loss (mean over samples of their mean answer-token loss)",
+             "token": "training loss (mean over answer tokens)"}
+
+
+def write_loss_curve(out: Path, rows: list[dict], title: str, loss_weighting: str = "token") -> None:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CURVE_FIELDS, lineterminator="\n")
     writer.writeheader()
@@ -48,7 +52,7 @@ def write_loss_curve(out: Path, rows: list[dict], title: str) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4))
     ax.plot([r["step"] for r in rows], [r["loss"] for r in rows], marker="o" if len(rows) < 50 else None)
     ax.set_xlabel("optimizer step")
-    ax.set_ylabel("training loss (mean over answer tokens)")
+    ax.set_ylabel(LOSS_AXIS[loss_weighting], fontsize=8)
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     fig.tight_layout()

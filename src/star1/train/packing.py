@@ -5,8 +5,8 @@ accumulation). star1 keeps that unit: each epoch is shuffled (seeded), cut into 
 sequences, and each step's sequences are spread over ``accumulation x devices`` packed rows of at
 most ``micro_batch_tokens`` tokens, balanced by token count. Every step has the same number of
 rows (the fewest that hold the heaviest step), so transformers' Trainer can accumulate over a fixed
-count; a row with nothing to hold gets one pad token with no label. The loss is the mean over the
-step's label tokens, as the Trainer computes it with ``num_items_in_batch``.
+count; a row with nothing to hold gets one pad token with no label. Every row records how many
+samples its step holds, for the per-sample loss weights (:mod:`star1.train.loss`).
 
 Rows are laid out step by step so that accelerate's sharding (device d takes rows d, d+W, ...)
 hands each device ``accumulation`` rows of the same step.
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
+from star1.train.loss import WEIGHTINGS, answer_tokens, sample_weights
 from star1.train.render import IGNORE_INDEX, Tokenized
 
 
@@ -76,21 +77,29 @@ def plan_steps(lengths: list[int], global_batch: int, micro_batch_tokens: int, w
         bins += world_size
 
 
+def _packed_labels(item: Tokenized) -> list[int]:
+    # The first token of a sequence must not be predicted from the previous sequence.
+    return [IGNORE_INDEX, *item.labels[1:]]
+
+
 def pack_rows(plan: Plan, items: list[Tokenized], pad_id: int) -> list[dict]:
     """The rows of the plan, in order, as lists the collator turns into tensors."""
     out = []
-    for row in plan.rows:
-        if not row:
-            out.append({"input_ids": [pad_id], "labels": [IGNORE_INDEX], "seq_lens": [1]})
-            continue
-        ids: list[int] = []
-        labels: list[int] = []
-        for index in row:
-            ids.extend(items[index].input_ids)
-            # The first token of a sequence must not be predicted from the previous sequence.
-            labels.append(IGNORE_INDEX)
-            labels.extend(items[index].labels[1:])
-        out.append({"input_ids": ids, "labels": labels, "seq_lens": [len(items[i]) for i in row]})
+    for step in plan.steps:
+        # Samples of the step that have an answer token to learn: the denominator of per-sample weighting.
+        samples = sum(1 for row in step for i in row if answer_tokens(_packed_labels(items[i])))
+        for row in step:
+            if not row:
+                out.append({"input_ids": [pad_id], "labels": [IGNORE_INDEX], "seq_lens": [1],
+                            "step_samples": samples})
+                continue
+            ids: list[int] = []
+            labels: list[int] = []
+            for index in row:
+                ids.extend(items[index].input_ids)
+                labels.extend(_packed_labels(items[index]))
+            out.append({"input_ids": ids, "labels": labels, "seq_lens": [len(items[i]) for i in row],
+                        "step_samples": samples})
     return out
 
 
@@ -98,17 +107,25 @@ def step_tokens(plan: Plan, items: list[Tokenized]) -> list[int]:
     return [sum(len(items[i]) for row in step for i in row) for step in plan.steps]
 
 
-def fingerprint(items: list[Tokenized], plan: Plan) -> str:
-    """Identifies the exact token stream; a resumed run must see the same one."""
+def fingerprint(items: list[Tokenized], plan: Plan, loss_weighting: str = "token") -> str:
+    """Identifies the exact token stream and objective; a resumed run must see the same ones."""
     digest = hashlib.sha256()
     for item in items:
         digest.update(repr((item.input_ids, item.labels)).encode())
     digest.update(repr(plan.steps).encode())
+    if loss_weighting != "token":  # token-weighted runs keep the fingerprints they had before the setting
+        digest.update(loss_weighting.encode())
     return digest.hexdigest()[:16]
 
 
 class PackedCollator:
-    """Rows of a plan -> one padding-free batch: (1, T) tensors plus the sequence boundaries."""
+    """Rows of a plan -> one padding-free batch: (1, T) tensors plus the sequence boundaries, and with
+    ``loss_weighting="sample"`` the per-token ``loss_weights`` (rows must then carry ``step_samples``)."""
+
+    def __init__(self, loss_weighting: str = "token"):
+        if loss_weighting not in WEIGHTINGS:
+            raise ValueError(f"loss_weighting must be one of {WEIGHTINGS}, not {loss_weighting!r}")
+        self.loss_weighting = loss_weighting
 
     def __call__(self, rows: list[dict]) -> dict:
         ids = [token for row in rows for token in row["input_ids"]]
@@ -117,10 +134,16 @@ class PackedCollator:
         positions = [p for n in seq_lens for p in range(n)]
         cu = torch.zeros(len(seq_lens) + 1, dtype=torch.int32)
         cu[1:] = torch.cumsum(torch.tensor(seq_lens, dtype=torch.int32), 0)
-        return {
+        batch = {
             "input_ids": torch.tensor([ids], dtype=torch.long),
             "labels": torch.tensor([labels], dtype=torch.long),
             "position_ids": torch.tensor([positions], dtype=torch.long),
             "cu_seq_lens_q": cu, "cu_seq_lens_k": cu,
             "max_length_q": max(seq_lens), "max_length_k": max(seq_lens),
         }
+        if self.loss_weighting == "sample":
+            if any("step_samples" not in row for row in rows):
+                raise ValueError("per-sample loss weighting needs rows from pack_rows (each with step_samples)")
+            weights = [w for row in rows for w in sample_weights(row["labels"], row["seq_lens"], row["step_samples"])]
+            batch["loss_weights"] = torch.tensor([weights], dtype=torch.float32)
+        return batch

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -144,10 +143,17 @@ def resolve(config: TrainConfig, find_model: bool = True) -> Resolved:
         global_batch_size=global_batch, micro_batch_tokens=micro, threads=threads, notes=notes)
 
 
+def warmup_steps(ratio: float, total_steps: int) -> int:
+    """Warm-up steps as the reference counts them: it hands its scheduler ``int(ratio x steps)``
+    (truncated, e.g. 1 of 39 steps at 5%), where transformers' Trainer, given a ratio, rounds up
+    (``math.ceil``: 2 of 39). The product is written in the reference's order, so float rounding matches."""
+    return int(ratio * total_steps)
+
+
 def schedule(resolved: Resolved, config: TrainConfig, steps_per_epoch: int) -> None:
     resolved.steps_per_epoch = steps_per_epoch
     resolved.total_steps = config.max_steps or config.epochs * steps_per_epoch
-    resolved.warmup_steps = math.ceil(config.warmup_ratio * resolved.total_steps)
+    resolved.warmup_steps = warmup_steps(config.warmup_ratio, resolved.total_steps)
     resolved.save_every = config.save_every or steps_per_epoch
 
 

@@ -44,10 +44,12 @@ def _is_main_process() -> bool:
 
 
 def _say(message: str, label: str = "") -> None:
-    from rich.console import Console
     from rich.markup import escape
 
-    Console(stderr=True, highlight=False).print(f"{label}{escape(message)}")
+    from star1.console import make_console
+
+    # soft_wrap: a note is one line in a CI log, however long, instead of being cut at the console width.
+    make_console(highlight=False).print(f"{label}{escape(message)}", soft_wrap=True)
 
 
 def load_tokenizer(config: TrainConfig, path: str):
@@ -143,8 +145,8 @@ def _check_resume(out: Path, config: TrainConfig, run_fingerprint: str) -> str |
     if previous.exists():
         before = json.loads(previous.read_text(encoding="utf-8")).get("fingerprint")
         if before != run_fingerprint:
-            raise ConfigError(f"{out} holds checkpoints of a different run (data or batch settings changed); "
-                              "use another --out, or --no-resume to start over")
+            raise ConfigError(f"{out} holds checkpoints of a different run (data, batch or loss-weighting "
+                              "settings changed); use another --out, or --no-resume to start over")
     return str(found[-1])
 
 
@@ -186,20 +188,21 @@ def train(config: TrainConfig, callbacks: list | None = None, quiet: bool = Fals
                                       resolved.device)
         resolved.gradient_checkpointing = on
         resolved.notes.append(f"gradient checkpointing {'on' if on else 'off'}: {why}")
-    run_fingerprint = fingerprint(items, the_plan)
+    run_fingerprint = fingerprint(items, the_plan, config.loss_weighting)
     resume_from = _check_resume(out, config, run_fingerprint)
     if _is_main_process():
         write_config(out, config, resolved, renderer, run_fingerprint, report)
     for note in resolved.notes:
         say(note, "[cyan]note:[/] ")
     say(f"training {len(items)} samples ({sum(map(len, items)):,} tokens), {resolved.total_steps} steps of "
-        f"{resolved.global_batch_size} sequences in {resolved.accumulation} packed micro-batch(es) per device"
+        f"{resolved.global_batch_size} sequences in {resolved.accumulation} packed micro-batch(es) per device, "
+        f"loss weighted per {config.loss_weighting}, {resolved.warmup_steps} warm-up steps"
         + (f"; resuming from {resume_from}" if resume_from else ""))
 
     args = training_arguments(config, resolved, out)  # before the model: DeepSpeed ZeRO-3 init needs it
     model = load_model(config, resolved)
     recorder = StepRecorder(tokens_per_step)
-    trainer = make_trainer(model, args, rows, tokenizer, [recorder, *(callbacks or [])])
+    trainer = make_trainer(model, args, rows, tokenizer, [recorder, *(callbacks or [])], config.loss_weighting)
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=resume_from)
     seconds = time.perf_counter() - started
@@ -215,7 +218,7 @@ def train(config: TrainConfig, callbacks: list | None = None, quiet: bool = Fals
         trainer.save_model(str(out))
         notes.append("sharded run: saved with Trainer.save_model (LoRA adapters are not merged)")
     if trainer.is_world_process_zero():
-        write_loss_curve(out, curve, f"{config.model} on {len(items)} samples")
+        write_loss_curve(out, curve, f"{config.model} on {len(items)} samples", config.loss_weighting)
         if finished:
             notes.append(save_tokenizer(tokenizer, out, renderer.info.strips_reasoning))
             if not sharded:

@@ -2,8 +2,9 @@
 
 The Trainer brings the optimizer, schedule, mixed precision, accelerate / DeepSpeed / FSDP,
 checkpoints and resuming, logging to TensorBoard / W&B, and Liger kernels. star1 adds what it
-lacks: rows that are already packed and shuffled (so the sampler must keep their order) and a
-record of tokens per second and memory per step.
+lacks: rows that are already packed and shuffled (so the sampler must keep their order), the
+per-sample loss weighting of the reference (:mod:`star1.train.loss`) and a record of tokens per
+second and memory per step.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from torch.utils.data import Dataset, SequentialSampler
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from star1.train.config import TrainConfig
+from star1.train.loss import weighted_loss
 from star1.train.packing import PackedCollator
 from star1.train.resolve import Resolved
 
@@ -33,10 +35,43 @@ class RowDataset(Dataset):
 
 
 class PackedTrainer(Trainer):
-    """A Trainer that keeps the planned row order: epochs are shuffled and packed beforehand."""
+    """A Trainer that keeps the planned row order (epochs are shuffled and packed beforehand) and, with
+    ``loss_weighting="sample"``, optimises the mean over samples of each sample's mean token loss.
+
+    ``token`` leaves the loss to the model and the Trainer (the mean over the step's answer tokens via
+    ``num_items_in_batch``; Liger's fused cross-entropy when enabled). ``sample`` takes the logits and
+    applies the collator's ``loss_weights``, which already divide by the step's sample count over all
+    micro-batches and devices, so the micro-batch losses are neither divided by the accumulation
+    count nor by a token count.
+    """
+
+    def __init__(self, *args, loss_weighting: str = "token", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.loss_weighting = loss_weighting
+        if loss_weighting == "sample":
+            # transformers >= 5.x reads this flag; 4.x skips the division by the accumulation count only
+            # when the model "accepts loss kwargs" and num_items_in_batch was counted (it is, from labels).
+            self.loss_is_scaled_for_ga = True
+            self.model_accepts_loss_kwargs = True
 
     def _get_train_sampler(self, train_dataset=None):
         return SequentialSampler(train_dataset if train_dataset is not None else self.train_dataset)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        weights = inputs.pop("loss_weights", None)
+        if self.loss_weighting != "sample":
+            return super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                        num_items_in_batch=num_items_in_batch)
+        if weights is None:
+            raise ValueError("loss_weighting='sample' needs the collator's loss_weights "
+                             "(PackedCollator(loss_weighting='sample'))")
+        labels = inputs.pop("labels")
+        outputs = model(**inputs)  # no labels: the model returns logits and computes no loss
+        loss = weighted_loss(outputs.logits, labels, weights)
+        # DDP / FSDP / DeepSpeed average gradients over ranks; each rank's loss is its share of the
+        # whole step's loss, so the average must become a sum.
+        loss = loss * self.accelerator.num_processes
+        return (loss, outputs) if return_outputs else loss
 
 
 class StepRecorder(TrainerCallback):
@@ -122,6 +157,7 @@ def training_arguments(config: TrainConfig, resolved: Resolved, out: Path, save:
 
 
 def make_trainer(model, args: TrainingArguments, rows: list[dict], tokenizer=None,
-                 callbacks: list[TrainerCallback] | None = None) -> PackedTrainer:
-    return PackedTrainer(model=model, args=args, train_dataset=RowDataset(rows), data_collator=PackedCollator(),
-                         processing_class=tokenizer, callbacks=callbacks or [])
+                 callbacks: list[TrainerCallback] | None = None, loss_weighting: str = "token") -> PackedTrainer:
+    return PackedTrainer(model=model, args=args, train_dataset=RowDataset(rows),
+                         data_collator=PackedCollator(loss_weighting), processing_class=tokenizer,
+                         callbacks=callbacks or [], loss_weighting=loss_weighting)
