@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from star1.datasets.fetch import DatasetUnavailable
 from star1.io import InputError
+from star1.runlock import RunLocked
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
@@ -19,7 +20,7 @@ class SetupError(RuntimeError):
     """Something the user must install or prepare is missing; the message says how."""
 
 
-UserError = (InputError, ConfigError, SetupError, DatasetUnavailable, FileNotFoundError)
+UserError = (InputError, ConfigError, SetupError, DatasetUnavailable, FileNotFoundError, RunLocked)
 
 # pydantic words a failed validator as "Value error, <our message>"; the user should read only
 # our message.
