@@ -17,7 +17,10 @@ def _shared_data() -> Path:
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The folder of public dataset snapshots (read-only)."""
-    return _shared_data()
+    try:
+        return _shared_data()
+    except RuntimeError as exc:  # one line naming the folder, not a traceback per test
+        pytest.fail(str(exc), pytrace=False)
 
 
 @pytest.fixture(autouse=True)

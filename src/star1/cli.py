@@ -1,6 +1,10 @@
 """The ``star1`` command. Each subcommand lives in the module of its stage and registers itself
 here with ``add_parser(subparsers)``; this file only wires them up and turns known errors
-into one-line messages."""
+into one-line messages.
+
+Everything the command prints passes the one redaction step (:mod:`star1.redact`): the one-line
+error, every log record (``-v`` debug output of the HTTP clients included) and warnings, and the
+traceback of an unexpected error."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import argparse
 import importlib
 import logging
 import sys
+import traceback
 
 # Modules that define subcommands, in the order they appear in --help.
 COMMAND_MODULES = [
@@ -38,20 +43,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _redacted_excepthook(kind, value, tb) -> None:
+    from star1.redact import redact
+
+    sys.stderr.write(redact("".join(traceback.format_exception(kind, value, tb))))
+
+
 def main(argv: list[str] | None = None) -> int:
     from star1.errors import UserError
+    from star1.redact import install_log_redaction, redact, register_env_secrets
 
+    register_env_secrets()  # OPENAI_API_KEY, HF_TOKEN, ...: before anything can echo them
+    sys.excepthook = _redacted_excepthook
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    logging.captureWarnings(True)  # warnings go through the handler, so through its filter
+    install_log_redaction()
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
         return int(args.func(args) or 0)
     except UserError as exc:
-        print(f"star1 {args.command}: error: {exc}", file=sys.stderr)
+        print(f"star1 {args.command}: error: {redact(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"\nstar1 {args.command}: interrupted; finished model calls are cached, "

@@ -16,6 +16,7 @@ from typing import Iterable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from star1.errors import error_message
 from star1.io import InputError, read_rows, write_rows
 
 SCORE_KEYS = (
@@ -143,8 +144,9 @@ def parse_record(row: dict, path: str | Path | None = None, line: int | None = N
         # A missing id is only a symptom when it could not be derived from a bad question.
         errors = sorted(exc.errors(), key=lambda e: e["loc"][:1] == ("id",) and "id" not in row)
         err = errors[0]
-        field = ".".join(str(p) for p in err["loc"]) or None
-        message = "missing" if err["type"] == "missing" else err["msg"]
+        field, message = error_message(err)
+        if err["type"] == "missing":
+            message = "missing"
         if field == "question" and err["type"] == "missing":
             message = f"missing (also looked for {', '.join(QUESTION_ALIASES)})"
         raise InputError(path, message, line=line, field=field) from None

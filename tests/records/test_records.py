@@ -46,7 +46,7 @@ def test_ids_are_stable_hashes_of_normalised_text(tmp_path):
     ('{"question": "ok"}\n{"question": "broken"\n', "line 2: invalid JSON"),
     ('{"question": "ok"}\n\n{"id": "x", "text2": "no question"}\n', "line 3, field 'question': missing"),
     ('{"question": "ok", "score": {"Content_Safety_Compliance": "high"}}\n', "line 1, field 'score.Content_Safety_Compliance'"),
-    ('{"question": "   "}\n', "line 1, field 'question': Value error, is empty"),
+    ('{"question": "   "}\n', "line 1, field 'question': is empty"),
     ('{"id": "a", "question": "x"}\n{"id": "a", "question": "y"}\n', "line 2, field 'id': duplicate id 'a' (first on line 1)"),
     ('[1, 2]\n', "line 1: expected a JSON object"),
     ('', "holds no records"),

@@ -31,6 +31,7 @@ from star1.eval.settings import EvalConfig, Protocol
 from star1.eval.splitting import VIEWS, split_views
 from star1.io import write_json_atomic, write_rows
 from star1.records import utc_now
+from star1.runlock import RunLock
 
 Progress = Callable[[int, int], None]
 
@@ -73,6 +74,12 @@ class Plan:
 
 
 def run_eval(config: EvalConfig, show_progress: bool = True) -> dict:
+    # One eval per --out folder: a second would repeat every call and overwrite items/ and results.
+    with RunLock(config.out, option="another --out"):
+        return _run_eval(config, show_progress)
+
+
+def _run_eval(config: EvalConfig, show_progress: bool) -> dict:
     if not config.model and not config.responses:
         raise ConfigError("give --model ENGINE to generate responses, or --responses FILE to "
                           "judge saved ones")

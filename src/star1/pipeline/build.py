@@ -24,6 +24,7 @@ from star1.pipeline.select import select
 from star1.policies import PolicyPack
 from star1.prompts.reference import load_prompt_set
 from star1.records import Record, read_records, write_records
+from star1.runlock import RunLock
 
 
 
@@ -98,6 +99,13 @@ def write_failures(run_dir: Path, stage: str, failures) -> None:
 
 def run_build(config: BuildConfig, command_line: str | None = None, show_progress: bool = True,
               console=None) -> BuildSummary:
+    # One build per run dir: a second would pay every call again and overwrite the first's files.
+    with RunLock(config.run_dir, command_line, option="another --run-dir"):
+        return _run_build(config, command_line, show_progress, console)
+
+
+def _run_build(config: BuildConfig, command_line: str | None, show_progress: bool,
+               console) -> BuildSummary:
     started = time.perf_counter()
     run_dir = Path(config.run_dir)
     pack = load_prompt_set(config.prompt_set, config.policies, config.local_dir)
