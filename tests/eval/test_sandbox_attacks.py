@@ -21,14 +21,17 @@ import pytest
 
 from star1.eval.benchmarks import humaneval
 from star1.eval.graders.code import grade_responses
-from star1.eval.graders.sandbox import SandboxLimits, mode_works, run_python
+from star1.eval.graders.sandbox import SandboxLimits, isolation_mode, mode_works, run_python
+from star1.eval.graders.sandbox_bwrap import bwrap_path
 
-NO_BWRAP = "bubblewrap (bwrap) is missing or does not work here; .ci/run installs it"
+# Skipped only where bwrap is not installed: where it is, a bwrap that does not work fails them
+# (SandboxUnavailable), so that a broken sandbox cannot hide behind skips.
+NO_BWRAP = "bubblewrap (bwrap) is not installed; .ci/run installs it (apt-get install bubblewrap)"
+needs_bwrap = pytest.mark.skipif(bwrap_path() is None, reason=NO_BWRAP)
 LAYERS = [
-    pytest.param(SandboxLimits(timeout_s=5, memory_mb=512, isolation="bwrap"), id="bwrap",
-                 marks=pytest.mark.skipif(not mode_works("bwrap"), reason=NO_BWRAP)),
+    pytest.param(SandboxLimits(timeout_s=5, memory_mb=512, isolation="bwrap"), id="bwrap", marks=needs_bwrap),
     pytest.param(SandboxLimits(timeout_s=5, memory_mb=512, isolation="bwrap", audit_hook=False),
-                 id="bwrap-no-hook", marks=pytest.mark.skipif(not mode_works("bwrap"), reason=NO_BWRAP)),
+                 id="bwrap-no-hook", marks=needs_bwrap),
     pytest.param(SandboxLimits(timeout_s=5, memory_mb=512, isolation="unshare"), id="unshare",
                  marks=pytest.mark.skipif(not mode_works("unshare"), reason="unshare does not work here")),
 ]
@@ -161,6 +164,22 @@ def test_the_interpreter_it_can_see_stays_read_only(limits):
 
 
 @pytest.mark.parametrize("limits", LAYERS)
+def test_global_proc_files_stay_closed(limits):
+    # The sandbox user is root outside: these would be open to it by owner rights. Opened for
+    # writing only (nothing is written), so a broken sandbox reports instead of doing harm.
+    paths = ["/proc/sys/kernel/core_pattern", "/proc/sys/vm/drop_caches", "/proc/sysrq-trigger",
+             "/proc/irq/default_smp_affinity"]
+    code = (f"import os\nfor path in {paths!r}:\n    try:\n        os.close(os.open(path, os.O_WRONLY))\n"
+            "        print('OPENED', path)\n    except OSError as exc:\n        print('refused', path, exc)\n"
+            "try:\n    print('READ /proc/keys', open('/proc/keys').read()[:40])\nexcept OSError as exc:\n"
+            "    print('refused /proc/keys', exc)\n")
+    result = run_python(code, limits)
+    assert "OPENED" not in result.stdout and "refused" in result.stdout, result
+    if limits.isolation == "bwrap":
+        assert "READ /proc/keys" not in result.stdout, result
+
+
+@pytest.mark.parametrize("limits", LAYERS)
 @pytest.mark.parametrize("name,code", [
     ("fork", "import os\nos.fork()"),
     ("posix.fork", "import posix\nposix.fork()"),
@@ -171,9 +190,14 @@ def test_no_new_process_starts(limits, name, code):
     assert "STARTED" not in result.stdout and not result.passed, result
 
 
+@needs_bwrap
+def test_bwrap_works_where_it_is_installed():
+    assert mode_works("bwrap"), "bwrap is installed but cannot start a sandbox here (see its error: run bwrap by hand)"
+    assert isolation_mode() == "bwrap"
+
+
+@needs_bwrap
 def test_threads_are_refused_by_seccomp_not_only_by_the_hook():
-    if not mode_works("bwrap"):
-        pytest.skip(NO_BWRAP)
     code = "import threading\nt = threading.Thread(target=print, args=('THREAD',))\nt.start()\nt.join()\n"
     result = run_python(code, SandboxLimits(timeout_s=5, isolation="bwrap", audit_hook=False))
     assert "THREAD" not in result.stdout and "can't start new thread" in result.stderr, result

@@ -61,6 +61,7 @@ for programs that are merely buggy, never for grading.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import select
@@ -77,7 +78,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Sequence, TypeVar
 
-from star1.eval.graders.sandbox_bwrap import BOX, BOX_WORK, bwrap_command, bwrap_path, seccomp_filter
+from star1.eval.graders.sandbox_bwrap import (BOX, BOX_WORK, bwrap_command, bwrap_path, has_size_cap,
+                                              seccomp_filter)
 from star1.redact import redact
 
 BOOT = Path(__file__).with_name("sandbox_boot.py")
@@ -86,6 +88,7 @@ MODES = ("bwrap", "unshare", "rlimits-only")
 CHILD_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}  # the whole environment of a sandbox
 DISK_POLL_S = 0.05  # unshare / rlimits-only: how often the parent checks the work dir's size
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class SandboxUnavailable(RuntimeError):
@@ -168,25 +171,39 @@ def can_drop_root() -> bool:
 
 
 @lru_cache(maxsize=None)
-def mode_works(mode: str) -> bool:
-    """Whether ``mode`` runs a program here: one real sandboxed run, cached."""
+def probe(mode: str) -> str | None:
+    """Why ``mode`` does not run a program here, or None when it does: one real run, cached."""
     if mode == "bwrap" and not bwrap_path():
-        return False
+        return "bwrap is not installed (apt-get install bubblewrap)"
     if mode == "unshare" and not namespace_prefix():
-        return False
+        return "unshare cannot create network and PID namespaces here"
     result = _run_python("print('sandbox-probe')", SandboxLimits(timeout_s=30), mode)
-    return result.passed and "sandbox-probe" in result.stdout
+    if result.passed and "sandbox-probe" in result.stdout:
+        return None
+    return f"a test program {result.status}: {result.stderr.strip()[-300:] or 'no output'}"
+
+
+def mode_works(mode: str) -> bool:
+    return probe(mode) is None
+
+
+@lru_cache(maxsize=1)
+def _best_mode() -> str:
+    mode = next(m for m in MODES if m == "rlimits-only" or mode_works(m))
+    if mode != "bwrap":
+        log.warning("sandbox: %s; untrusted code runs under the weaker %r isolation (docs/eval.md)",
+                    probe("bwrap"), mode)
+    return mode
 
 
 def isolation_mode(requested: str = "auto") -> str:
     """The mode a run gets: ``requested`` if it works, else (for "auto") the best one that does."""
     if requested == "auto":
-        return next(m for m in MODES if m == "rlimits-only" or mode_works(m))
+        return _best_mode()
     if requested not in MODES:
         raise ValueError(f"unknown sandbox isolation {requested!r}; use 'auto' or one of {', '.join(MODES)}")
     if requested != "rlimits-only" and not mode_works(requested):
-        hint = " (install bubblewrap: apt-get install bubblewrap)" if requested == "bwrap" else ""
-        raise SandboxUnavailable(f"sandbox isolation {requested!r} does not work on this machine{hint}")
+        raise SandboxUnavailable(f"sandbox isolation {requested!r} does not work here: {probe(requested)}")
     return requested
 
 
@@ -197,7 +214,7 @@ def isolation_mode(requested: str = "auto") -> str:
 class _Child:
     proc: subprocess.Popen
     scratch: Path  # on this machine: stdout, stderr, and the program's files
-    workdir: Path | None  # on this machine; None with bwrap (a tmpfs inside the sandbox)
+    workdir: Path | None  # on this machine, its size polled; None: a size-capped tmpfs inside bwrap
 
 
 def _spawn(mode: str, config: dict, files: dict[str, str], limits: SandboxLimits, pass_fds: Sequence[int],
@@ -224,10 +241,13 @@ def _spawn(mode: str, config: dict, files: dict[str, str], limits: SandboxLimits
                 os.write(seccomp_w, bpf)  # a few hundred bytes: fits the pipe buffer
                 os.close(seccomp_w)
                 pass_fds = [*pass_fds, seccomp_r]
+            workdir = None if has_size_cap() else scratch / "work"  # None: a capped tmpfs inside
+            if workdir is not None:
+                workdir.mkdir()
             command = bwrap_command(str(box), [*python, f"{BOX}/boot.py", json.dumps(config)],
                                     limits.disk_mb << 20, {**CHILD_ENV, "HOME": BOX_WORK, "TMPDIR": BOX_WORK},
-                                    seccomp_r)
-            workdir, cwd = None, "/"
+                                    seccomp_r, None if workdir is None else str(workdir))
+            cwd = "/"
         else:
             prefix = namespace_prefix() if mode == "unshare" else ()
             drop = limits.drop_root and "--user" not in prefix and can_drop_root()

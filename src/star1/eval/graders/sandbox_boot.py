@@ -10,7 +10,8 @@ sandbox around the process (see the parent module). It refuses:
 * writes outside the working directory, however the path is named: relative to a ``dir_fd`` that
   points elsewhere, through ``/proc/self/fd``, via symlinks (paths are resolved first);
 * opening a directory outside the working directory at all (such a descriptor is what an
-  ``os.open(..., dir_fd=fd)`` or an ``opener=`` escape needs), and ``chdir`` outside it;
+  ``os.open(..., dir_fd=fd)`` or an ``opener=`` escape needs), and any ``chdir`` (the working
+  directory stays the work dir's root, the point a relative path is checked from);
 * reading ``/proc/<pid>/...`` of any other process (their environment, memory, descriptors);
 * every socket operation, new processes (fork, exec, spawn, subprocess, kill);
 * C extensions loaded from anywhere but the interpreter's own standard library, and the modules
@@ -33,6 +34,8 @@ Roles (``role`` in the settings):
     forwards every call to ``serve``, call ``check(proxy)``, and only when it returns write the
     verdict, with the parent's nonce, to a pipe that exists in this process alone.
 """
+
+from __future__ import annotations
 
 import builtins
 import json

@@ -1,16 +1,20 @@
 """The bubblewrap (``bwrap``) command line of the sandbox, and its seccomp filter.
 
 Used by :mod:`star1.eval.graders.sandbox` in its ``bwrap`` mode; see its docstring for what the
-mode guarantees. Every option here is there for a reason written next to it. bwrap 0.8 (Debian
-12) or later: ``--size`` (the tmpfs cap) and ``--disable-userns`` appeared in 0.8.
+mode guarantees. Every option here is there for a reason written next to it. ``--size`` (the
+tmpfs cap) and ``--disable-userns`` appeared in bwrap 0.8 (Debian 12); with an older bwrap the
+work dir is a folder of the host bound in, whose size the parent polls, and nested user
+namespaces are left to the seccomp filter (it refuses clone and unshare).
 """
 
 from __future__ import annotations
 
 import os
 import platform
+import re
 import shutil
 import struct
+import subprocess
 import sys
 from functools import lru_cache
 from typing import Sequence
@@ -24,23 +28,43 @@ def bwrap_path() -> str | None:
     return shutil.which("bwrap")
 
 
+@lru_cache(maxsize=1)
+def bwrap_options() -> frozenset[str]:
+    """The long options this bwrap knows (from ``bwrap --help``)."""
+    try:
+        text = subprocess.run([bwrap_path() or "bwrap", "--help"], capture_output=True, text=True,
+                              timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return frozenset()
+    return frozenset(re.findall(r"^\s+(--[a-z0-9-]+)", text, re.M))
+
+
+def has_size_cap() -> bool:
+    return "--size" in bwrap_options()
+
+
 def bwrap_command(box: str, python: Sequence[str], disk_bytes: int, env: dict[str, str],
-                  seccomp_fd: int | None) -> list[str]:
+                  seccomp_fd: int | None, work_host: str | None = None) -> list[str]:
     """The argv that runs ``python`` (ending with its script and arguments) in a new sandbox,
-    with the host folder ``box`` read-only at :data:`BOX`."""
+    with the host folder ``box`` read-only at :data:`BOX`, and as the work dir a tmpfs of
+    ``disk_bytes``, or the host folder ``work_host`` where bwrap cannot cap a tmpfs."""
     command = [bwrap_path() or "bwrap",
                # New user, PID, network (loopback only, down), mount, IPC, UTS, cgroup namespaces.
-               "--unshare-all", "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
-               "--disable-userns",  # no nested user namespace, where it would hold capabilities
-               "--die-with-parent", "--new-session",  # no terminal to inject keystrokes into
-               "--as-pid-1",  # no bwrap reaper inside: the program is the only process it can see
-               "--cap-drop", "ALL",
-               *_system_binds(), "--ro-bind", box, BOX,
-               "--proc", "/proc", *_proc_covers()]
+               "--unshare-all", "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID)]
+    if "--disable-userns" in bwrap_options():
+        command.append("--disable-userns")  # no nested user namespace, where it would hold capabilities
+    command += ["--die-with-parent", "--new-session",  # no terminal to inject keystrokes into
+                "--as-pid-1",  # no bwrap reaper inside: the program is the only process it can see
+                "--cap-drop", "ALL",
+                *_system_binds(), "--ro-bind", box, BOX,
+                "--proc", "/proc", *_proc_covers()]
     for device in ("null", "zero", "random", "urandom"):  # not --dev: its /dev and /dev/shm are writable
         command += ["--dev-bind", f"/dev/{device}", f"/dev/{device}"]
-    command += ["--size", str(disk_bytes), "--tmpfs", BOX_WORK,
-                "--symlink", BOX_WORK, "/tmp",  # programs that write to /tmp write to the work dir
+    if work_host is None:
+        command += ["--size", str(disk_bytes), "--tmpfs", BOX_WORK]
+    else:
+        command += ["--bind", work_host, BOX_WORK]
+    command += ["--symlink", BOX_WORK, "/tmp",  # programs that write to /tmp write to the work dir
                 "--chdir", BOX_WORK, "--remount-ro", "/", "--clearenv"]
     for key, value in env.items():
         command += ["--setenv", key, value]
