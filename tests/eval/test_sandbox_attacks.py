@@ -51,9 +51,10 @@ def _response(body: str, module_code: str = "") -> str:
 
 CORRECT = "return any(abs(a - b) < threshold for i, a in enumerate(numbers) for b in numbers[i + 1:])"
 
-# Collects every string of 16+ characters the process can reach (all frames up the stack, and
-# the whole heap via gc where allowed), then offers each one as the pass token: printed on stdout,
-# and as a well-formed verdict frame on every descriptor; then exits 0 before any check ran.
+# The reported attack, widened: collects every string of 16+ characters in the locals and globals
+# of all frames up the stack (and in what gc lists, where allowed), then offers each one as the
+# pass token, printed on stdout and as a well-formed verdict frame on every descriptor; then exits
+# 0 before any check ran.
 STEAL = r"""
 import gc, json, os, struct, sys
 seen = set()

@@ -1,61 +1,62 @@
 """Run untrusted Python in an isolated process, and grade code by a harness in a second one.
 
 What it is: on Linux with bubblewrap (``bwrap``) working, an isolation boundary enforced by the
-kernel, meant to hold against a program that deliberately attacks it. Without bwrap it falls back
-to weaker modes, named in every result. Isolation modes, best first (detected once per process,
-cached; :func:`isolation_mode`):
+kernel, meant to hold against a program that attacks it on purpose. Without bwrap it falls back
+to weaker modes, and every result names the mode it ran under. The modes, best first (detected
+once per process and cached; :func:`isolation_mode`):
 
 ``bwrap``
-    A new user, PID, network, mount, IPC, UTS and cgroup namespace per process. The program runs
-    as uid 65534 with no capabilities, as PID 1 of its own PID namespace (it sees no other
-    process), with its own ``/proc``, and it cannot create user namespaces. The file system is a
-    fresh, read-only root with read-only views of ``/usr`` (and the ``/lib*``, ``/bin`` links),
-    the interpreter's own prefix, the loader cache and the files of this run. ``/dev`` holds
-    null, zero, random and urandom. The only writable place is the work dir, a tmpfs of
-    ``disk_mb`` (``/tmp`` links to it). The network namespace has no interface but a down
-    loopback. The environment is built from an allow-list (``--clearenv``), and bwrap itself is
-    started with that list, so neither the program's environment, ``/proc/self/environ`` nor
-    ``/proc/1/environ`` holds anything of the parent. A seccomp filter (x86-64 and arm64) refuses
-    fork, vfork and clone of anything but a thread (the program is one process), ptrace and
-    process_vm_*, the key-ring calls (the keyring is not namespaced), mount, unshare, setns, bpf,
-    perf_event_open, userfaultfd and io_uring.
+    New user, PID, network, mount, IPC, UTS and cgroup namespaces for each process. The program
+    runs as uid 65534 with no capabilities and cannot create user namespaces. It is PID 1 of its
+    own PID namespace, so it sees no other process, and it has its own ``/proc``. The file system
+    is a fresh, read-only root with read-only views of ``/usr`` (and the ``/lib*``, ``/bin``
+    links), the interpreter's prefix, the loader cache and this run's files. ``/proc/sys`` is
+    hidden, a few global ``/proc`` trees are read-only, and ``/proc/keys`` and similar files are
+    masked. ``/dev`` holds only null, zero, random and urandom. The only writable place is the
+    work dir, a tmpfs of ``disk_mb`` (``/tmp`` links to it). The only network interface is a
+    loopback that is down. The environment comes from an allow-list (``--clearenv``), and bwrap
+    itself is started with that list. So neither ``os.environ``, ``/proc/self/environ`` nor
+    ``/proc/1/environ`` holds anything of the parent. A seccomp filter (x86-64 and arm64)
+    refuses clone, clone3, fork and vfork, so the program stays one process with one thread. It
+    also refuses ptrace, process_vm_*, the key-ring calls (the keyring is not namespaced), mount,
+    unshare, setns, bpf, perf_event_open, userfaultfd and io_uring.
 ``unshare``
-    Weaker: ``unshare`` new network and PID namespaces, with a private ``/proc`` where a mount
-    namespace can be had. The file system is the host's, protected only by the audit hook and,
-    where the interpreter is readable by ``nobody``, by running as ``nobody``; the total disk use
-    of the work dir is polled by the parent (every 50 ms) on top of the per-file size limit.
+    Weaker: ``unshare`` gives new network and PID namespaces, and a private ``/proc`` where a
+    mount namespace can be had. The file system is the host's. It is protected by the audit hook
+    alone, or also by running as ``nobody`` where ``nobody`` can read the interpreter. The parent
+    polls the total size of the work dir every 50 ms, on top of the per-file size limit.
 ``rlimits-only``
     Weakest: a separate process with rlimits, the audit hook and the polled disk cap.
 
-Every mode adds, inside the process: hard rlimits (address space, CPU time, file size, open
-files; processes where running as ``nobody``), a wall-clock limit enforced by the parent (SIGKILL
-to the whole process group), and the audit hook of :mod:`sandbox_boot`, a second layer that
+Every mode adds, inside the process, hard rlimits (address space, CPU time, file size, open
+files; processes where it runs as ``nobody``) and a wall-clock limit that the parent enforces by
+SIGKILL to the whole process group. The audit hook of :mod:`sandbox_boot` is a second layer. It
 refuses writes outside the work dir however the path is named, opening outside directories,
 other processes' ``/proc`` entries, sockets, new processes and native-code modules.
 
-Verdicts (:func:`run_checked`): whatever runs in the candidate's process can read and write
+Verdicts (:func:`run_checked`). Whatever runs in the candidate's process can read and write
 everything in that process, its memory, frames and descriptors included. So the verdict is not
 produced there. The candidate's code runs in one sandbox (``serve``) and the problem's test code
 in a second, separate one (``check``). The harness calls the candidate's entry point through a
-pipe, one call at a time, and only plain data crosses (JSON with tagged tuples, sets, bytes;
-nothing that runs code when decoded). When ``check()`` returns, the harness writes the verdict
+pipe, one call at a time. Only plain data crosses: JSON with tagged tuples, sets and bytes, and
+nothing that runs code when decoded. When ``check()`` returns, the harness writes the verdict
 with a one-time nonce to a third pipe that exists only in the harness process. The nonce reaches
 the harness on its stdin and never enters the candidate's sandbox. The parent counts a pass only
-when that pipe carries the nonce and the harness exits 0. The candidate can print anything, exit 0
-at any time, or walk its frames: none of that reaches the verdict. It does not see the tests
-(expected values), and it cannot return an object with a rigged ``__eq__``. What it controls is
-what its function returns for each call, which is what the benchmark measures.
+when that pipe carries the nonce and the harness exits 0. The candidate can print anything, exit
+0 at any time or walk its frames, and none of it reaches the verdict. It does not see the tests
+(the expected values), and it cannot return an object with a rigged ``__eq__``. What it does
+control is what its function returns for each call, which is what the benchmark measures.
 
-Limits of the design, honestly: the bwrap mode maps the sandbox user to the caller's uid outside
-(root in CI), so the read-only mounts, the namespaces and the missing capabilities protect the
-host, not file ownership; a kernel bug in namespaces or seccomp is out of scope. The candidate
-still sees the problem's prompt (it is the program's own code). Without bwrap (``unshare`` and
-``rlimits-only``), a program that gets native code to run past the audit hook acts as the user
-the sandbox runs as. Evaluate adversarial models where bwrap works.
+Limits of the design. The bwrap mode maps the sandbox user to the caller's uid outside (root in
+CI), so the read-only mounts, the namespaces, seccomp and the missing capabilities protect the
+host, not file ownership. A kernel bug in those is out of scope. The candidate still sees the
+problem's prompt (it is part of its own program). Without bwrap (``unshare`` and
+``rlimits-only``), a program that gets native code past the audit hook acts as the user the
+sandbox runs as. Evaluate adversarial models only where the results say ``bwrap``.
 
-:func:`run_python` runs one program alone; its "passed" means the program reached its last
-line by its own account (a one-time token on stdout), which a hostile program can fake: use it
-for programs that are merely buggy, never for grading.
+:func:`run_python` runs one program alone. Its "passed" means the program reached its last line
+by its own account (a one-time token on stdout), which a hostile program can fake. Use it for
+programs that are merely buggy, never for grading.
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ class SandboxLimits:
     memory_mb: int = 1024  # address space of the child interpreter
     file_mb: int = 16  # largest file (and stdout) the program may write
     disk_mb: int = 64  # all files of the work dir together
-    processes: int = 64  # RLIMIT_NPROC, applied only when the program runs as 'nobody'
+    processes: int = 64  # RLIMIT_NPROC, only when running as 'nobody' (bwrap: seccomp allows none)
     output_chars: int = 4000  # tail of stdout / stderr kept in the result
     drop_root: bool = True  # unshare / rlimits-only: run as 'nobody' when started as root
     isolation: str = "auto"  # "auto" (the best that works) or one of MODES
