@@ -112,12 +112,15 @@ def test_the_same_theft_forges_the_single_process_token():
 
 # --- class 2: nothing outside the work dir is written, however the path is named ---------------
 
+CREATE = "os.close(os.open('created.txt', os.O_WRONLY | os.O_CREAT, dir_fd=fd))"
 ESCAPES = {
-    "os.open with dir_fd": "fd = os.open(D, os.O_RDONLY)\nos.close(os.open('created.txt', os.O_WRONLY | os.O_CREAT, dir_fd=fd))",
-    "O_PATH dir_fd": "fd = os.open(D, os.O_PATH)\nos.close(os.open('created.txt', os.O_WRONLY | os.O_CREAT, dir_fd=fd))",
-    "open(opener=) with dir_fd": "fd = os.open(D, os.O_RDONLY)\nopen('created.txt', 'w', opener=lambda p, f: os.open(p, f, dir_fd=fd)).write('x')",
+    "os.open with dir_fd": "fd = os.open(D, os.O_RDONLY)\n" + CREATE,
+    "O_PATH dir_fd": "fd = os.open(D, os.O_PATH)\n" + CREATE,
+    "open(opener=) with dir_fd": ("fd = os.open(D, os.O_RDONLY)\n"
+                                  "open('created.txt', 'w', opener=lambda p, f: os.open(p, f, dir_fd=fd)).write('x')"),
     "unlink with dir_fd": "fd = os.open(D, os.O_RDONLY)\nos.unlink('victim.txt', dir_fd=fd)",
-    "rename with dir_fd": "fd = os.open(D, os.O_RDONLY)\nos.rename('victim.txt', 'renamed.txt', src_dir_fd=fd, dst_dir_fd=fd)",
+    "rename with dir_fd": ("fd = os.open(D, os.O_RDONLY)\n"
+                           "os.rename('victim.txt', 'renamed.txt', src_dir_fd=fd, dst_dir_fd=fd)"),
     "mkdir with dir_fd": "fd = os.open(D, os.O_RDONLY)\nos.mkdir('made', dir_fd=fd)",
     "symlink with dir_fd": "fd = os.open(D, os.O_RDONLY)\nos.symlink('/etc/passwd', 'link', dir_fd=fd)",
     "readline history": "import readline\nreadline.write_history_file(os.path.join(D, 'created.txt'))",

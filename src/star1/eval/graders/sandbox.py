@@ -444,8 +444,9 @@ def run_checked(program: str, harness: str, entry: str, limits: SandboxLimits = 
         candidate_rc = None
         if not passed and not stopped:
             # The candidate normally ends at once when the harness is gone (end of its requests).
+            grace = max(0.0, min(1.0, started + limits.timeout_s - time.monotonic()))
             try:
-                candidate_rc = candidate.proc.wait(timeout=max(0.0, min(1.0, started + limits.timeout_s - time.monotonic())))
+                candidate_rc = candidate.proc.wait(timeout=grace)
             except subprocess.TimeoutExpired:
                 candidate_rc = None
         out, cand_err = _finish(candidate, limits)

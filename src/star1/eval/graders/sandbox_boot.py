@@ -168,7 +168,8 @@ def _make_hook(workdir: str, import_roots: tuple):
             paths, dir_fds = path_events[event]
             for index in dir_fds:
                 if index < len(args) and args[index] not in (None, -1) and not inside(args[index]):
-                    raise PermissionError(f"sandbox: {event} relative to a directory outside the work dir is not allowed")
+                    raise PermissionError(f"sandbox: {event} relative to a directory outside the work dir "
+                                          "is not allowed")
             for index in paths:
                 if index < len(args) and args[index] is not None and not inside(args[index]):
                     raise PermissionError(f"sandbox: {event} outside the work dir is not allowed")
@@ -325,7 +326,7 @@ def check(harness: str, entry: str, call: str, requests: int, replies: int) -> N
     lines = harness.splitlines(keepends=True)
     linecache.cache[HARNESS] = (len(harness), None, lines, HARNESS)  # tracebacks show the failed assert
     # The harness is the benchmark's own prompt and test code, sent by the parent; never model output.
-    exec(compile(harness, HARNESS, "exec"), namespace)  # noqa: eval-ok (the benchmark's own tests, in the harness sandbox)
+    exec(compile(harness, HARNESS, "exec"), namespace)  # noqa: eval-ok (benchmark's own tests)
     proxy = make_proxy(entry, requests, replies)
     namespace[entry] = proxy  # the prompt's helpers and the tests call the candidate by name too
     namespace[call](proxy)
