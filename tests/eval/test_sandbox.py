@@ -78,8 +78,7 @@ def test_write_outside_work_dir_is_refused(tmp_path):
                  "open('../outside.txt', 'w').write('x')"):
         result = run_python(code, FAST)
         assert result.status == "failed", (code, result)
-        assert "not allowed" in result.stderr or "Permission" in result.stderr
-    assert not target.exists()
+        assert not target.exists(), code
 
 
 def test_writes_inside_work_dir_are_allowed():

@@ -1,8 +1,9 @@
 """HumanEval (Chen et al., 2021, "Evaluating Large Language Models Trained on Code").
 
 164 Python problems from openai/human-eval (``data/HumanEval.jsonl.gz``). Ids are ``task_id``.
-The model completes the function; the code is run against the problem's tests in a sandbox
-(separate process, time and memory limits, no network, throw-away directory). Metric: pass@1.
+The model completes the function; the code runs in one sandbox and the problem's tests in a
+second one, which calls it across a pipe and alone can report a pass (bubblewrap namespaces where
+available; see :mod:`star1.eval.graders.sandbox`). Metric: pass@1.
 """
 
 from __future__ import annotations
