@@ -133,7 +133,7 @@ TEN = [
 
 
 def test_paper_protocol_keeps_what_set_pop_keeps_and_goes_on_in_the_reference_row_order(tiny_benchmarks):
-    """decontaminate.py:49-58: per shared n-gram, ``set.pop()`` picks the id kept; utils.py:188-189
+    """decontaminate.py:54-57: per shared n-gram, ``set.pop()`` picks the id kept; utils.py:185-186
     (and every other filter): the survivors continue as ``list(set(range(n)) - removed)``."""
     write_csv(tiny_benchmarks / "gptfuzz/question_list.csv", ["index", "text"], [[str(i), t] for i, t in enumerate(TEN)])
     assert not set(word_ngrams(TEN[4], 8)) & set(word_ngrams(TEN[8], 8))

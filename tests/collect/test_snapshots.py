@@ -83,7 +83,7 @@ def test_tdc_reads_both_phases_which_share_no_behaviour(shared_data):
 
 
 def test_wildjailbreak_eval_is_the_reference_selection_offline(shared_data, tmp_path):
-    """load_test_datasets.py:173-183, run with the installed Hugging Face ``datasets``:
+    """load_test_datasets.py:108-123, run with the installed Hugging Face ``datasets``:
     filter to adversarial_harmful, ``shuffle(seed=42)``, first 250."""
     datasets = pytest.importorskip("datasets")
     entry = _manifest(shared_data, "wildjailbreak")["eval.tsv"]

@@ -160,7 +160,7 @@ def test_a_corrupt_decontamination_snapshot_is_an_input_error(tmp_path):
 
 
 def test_decontamination_sets_have_the_paper_sizes(shared_data, tmp_path):
-    """load_test_datasets.py:190-206: StrongREJECT 313, JBB 100, SG-Bench 1442, WildJailbreak 250, XSTest 250."""
+    """load_test_datasets.py:125-141: StrongREJECT 313, JBB 100, SG-Bench 1442, WildJailbreak 250, XSTest 250."""
     sets = {k: load_decontamination(k, shared_data) for k in DECONTAMINATION_SETS}
     assert {k: len(d.prompts) for k, d in sets.items()} == {
         "strongreject": 313, "jbb": 100, "sgbench": 1442, "wildjailbreak_eval": 250, "xstest": 250}

@@ -14,8 +14,9 @@ EPILOG = f"""sources (processed in this order): {', '.join(SOURCE_KEYS)}
 decontamination sets: {', '.join(DECONTAMINATION_SETS)}, or a .csv/.tsv/.json/.jsonl/.parquet file
 
 By default the pool is decontaminated against the paper's five evaluation sets
-({', '.join(PAPER_DECONTAMINATION)}); --decontaminate picks others, --no-decontaminate none.
---protocol paper runs the reference's collection as it was (docs/collect.md).
+({', '.join(PAPER_DECONTAMINATION)});
+--decontaminate picks others, --no-decontaminate none. --protocol paper runs the reference's
+collection as it was (docs/collect.md).
 
 examples:
   star1 collect --sources all --out runs/x/prompts.jsonl
