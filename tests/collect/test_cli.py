@@ -82,7 +82,58 @@ def test_missing_snapshots_are_reported_not_fatal(tmp_path, capsys, shared_data)
     err = capsys.readouterr().err
     assert "SaladBench: unavailable" in err and str(shared_data / "saladbench" / "base_set.json") in err
     assert "GPTFuzz" in err and "final" in err  # the table was printed
-    assert len(read_records(out)) == 100
+    assert "1 of 2 sources loaded" in err
+    report = json.loads((tmp_path / "p.report.json").read_text())
+    assert 0 < len(read_records(out)) == report["totals"]["final"] < 100  # GPTFuzz, decontaminated
+
+
+def test_a_file_of_tokenless_prompts_is_collected_without_tf_idf_matches(tmp_path):
+    src = tmp_path / "tiny.csv"
+    src.write_text("text\na\n?\na\n")  # no word of two letters: sklearn finds an empty vocabulary
+    out = tmp_path / "tiny.jsonl"
+    assert _run("--from", src, "--no-decontaminate", "--skip-embedding", "--out", out) == 0
+    assert [r.question for r in read_records(out)] == ["a", "?"]  # the repeat of "a" goes as an exact duplicate
+    report = json.loads((tmp_path / "tiny.report.json").read_text())
+    assert report["removed"]["exact_duplicate"] == 1
+
+
+def test_sources_that_give_nothing_before_any_prompt_is_accepted(tmp_path, shared_data, capsys):
+    # HEx-PHI (no snapshot) and an empty SimpleSafetyTests file come before GPTFuzz is pooled.
+    snap = tmp_path / "snap"
+    (snap / "simple_safety_tests").mkdir(parents=True)
+    (snap / "simple_safety_tests" / "sst_test_cases.csv").write_text("id,harm_area,counter,category,prompt\n")
+    (snap / "harmbench").mkdir()
+    harmbench = shared_data / "harmbench" / "harmbench_behaviors_text_all.csv"
+    (snap / "harmbench" / harmbench.name).write_bytes(harmbench.read_bytes())
+    out = tmp_path / "p.jsonl"
+    assert _run("--sources", "simple_safety_tests,hexphi,harmbench", "--local-dir", snap, "--no-decontaminate",
+                "--skip-embedding", "--out", out) == 0
+    report = json.loads((tmp_path / "p.report.json").read_text())
+    status = {s["key"]: (s["status"], s["counts"]["final"]) for s in report["sources"]}
+    assert status["simple_safety_tests"] == ("loaded", 0) and status["hexphi"] == ("unavailable", 0)
+    assert status["harmbench"][1] == len(read_records(out)) > 0
+    # Nothing at all (through the embedding steps too): the run still ends normally and says so.
+    assert main(["collect", "--sources", "hexphi", "--local-dir", str(snap), "--no-decontaminate",
+                 "--out", str(tmp_path / "none.jsonl")]) == 0
+    err = capsys.readouterr().err
+    assert "HExPHI: unavailable" in err and "no prompts collected" in err
+    assert read_records(tmp_path / "none.jsonl", allow_empty=True) == []
+
+
+def test_corrupt_prompt_files_name_the_file_and_line(tmp_path, capsys):
+    cases = {
+        "broken.json": (b'[{"text": "a fine prompt"},\n {"text": "another"\n]', "broken.json, line 3: not valid JSON"),
+        "latin1.csv": (b"text\nfine prompt\nna\xefve prompt\n", "latin1.csv, line 3: not UTF-8"),
+        "garbage.parquet": (b"this is not parquet", "garbage.parquet: not a readable Parquet file"),
+        "lines.jsonl": (b"{oops\n{also bad\n", "lines.jsonl, line 1: expected records with named columns"),
+    }
+    out = tmp_path / "prompts.jsonl"
+    out.write_text("precious\n")
+    for name, (content, message) in cases.items():
+        (tmp_path / name).write_bytes(content)
+        assert _run("--from", tmp_path / name, "--no-decontaminate", "--out", out) == 2
+        assert message in capsys.readouterr().err, name
+    assert out.read_text() == "precious\n"
 
 
 def test_yaml_config_with_cli_overrides(tmp_path, shared_data):

@@ -8,7 +8,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics.pairwise import cosine_similarity
 
 from star1.collect import dense, reference, tfidf
-from star1.collect.ngrams import NgramIndex, self_ngram_dedup, word_ngrams
+from star1.collect.ngrams import NgramIndex, self_ngram_dedup, self_ngram_dedup_as_reference, word_ngrams
 
 
 @pytest.mark.parametrize("n", [3, 5, 7, 8])
@@ -19,6 +19,17 @@ def test_self_ngram_dedup_matches_pairwise(mixed_prompts, n):
     assert len(dropped) > 40
     for j, match in dropped.items():
         assert match.other < j and match.ngram in word_ngrams(texts[j], n) and match.ngram in word_ngrams(texts[match.other], n)
+
+
+@pytest.mark.parametrize("n", [5, 8])
+def test_the_paper_tie_rule_is_the_reference_lookup_with_set_pop(mixed_prompts, n):
+    texts = mixed_prompts + mixed_prompts[:40]
+    dropped = self_ngram_dedup_as_reference(texts, n)
+    assert set(dropped) == reference.self_ngram_lookup(texts, n, keep=set.pop)
+    assert set(dropped) != reference.self_ngram_lookup(texts, n)  # set.pop is not min on real ids
+    for j, match in dropped.items():  # the prompt kept for that n-gram may itself go for another one
+        assert match.other != j and match.ngram in word_ngrams(texts[j], n)
+        assert match.ngram in word_ngrams(texts[match.other], n)
 
 
 def test_self_ngram_drops_chains_like_the_reference():

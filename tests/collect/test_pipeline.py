@@ -36,7 +36,8 @@ def small_run(shared_data, tmp_path_factory):
         env.setenv("STAR1_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "star1-cache"))
         env.setenv("STAR1_OFFLINE", "1")
         env.setenv("HF_HUB_OFFLINE", "1")
-        config = CollectConfig(sources=["harmbench", "gptfuzz", "malicious_instruct", "attaq"],
+        # HEx-PHI is not in the snapshots (gated): a missing source between two present ones.
+        config = CollectConfig(sources=["harmbench", "gptfuzz", "malicious_instruct", "hexphi"],
                                local_dir=str(shared_data), decontaminate=["jbb", "xstest"])
         yield config, collect(config)
 
@@ -51,7 +52,7 @@ def test_pipeline_makes_the_brute_force_decisions(small_run, embedder):
 def test_records_and_counts(small_run):
     config, result = small_run
     names = [s.name for s in result.sources]
-    assert names == ["GPTFuzz", "MaliciousInstruct", "HarmBench", "AttaQ"]  # the paper's order
+    assert names == ["GPTFuzz", "MaliciousInstruct", "HExPHI", "HarmBench"]  # the paper's order
     ids = [r.id for r in result.records]
     assert len(ids) == len(set(ids))
     assert {r.source for r in result.records} == {"GPTFuzz", "MaliciousInstruct", "HarmBench"}
@@ -59,7 +60,7 @@ def test_records_and_counts(small_run):
     for name, counts in result.counts.items():
         values = [counts[s] for s in STEPS if s in counts]
         assert values == sorted(values, reverse=True), name
-    assert result.counts["AttaQ"] == {"loaded": 0, **{s: 0 for s in STEPS[1:]}}
+    assert result.counts["HExPHI"] == {"loaded": 0, **{s: 0 for s in STEPS[1:]}}
     for step in STEPS[1:-1]:  # every filter removed something on this real data
         assert result.removed[step] > 0, step
     assert sum(c["final"] for c in result.counts.values()) == len(result.records)
@@ -68,9 +69,10 @@ def test_records_and_counts(small_run):
 def test_report_explains_removals_and_missing_sources(small_run, shared_data):
     config, result = small_run
     report = json.loads(json.dumps(build_report(result, config)))
-    attaq = next(s for s in report["sources"] if s["key"] == "attaq")
-    assert attaq["status"] == "unavailable"
-    assert attaq["missing"][0]["expected"] == [str(shared_data / "attaq" / "AttaQ-v1.csv")]
+    hexphi = next(s for s in report["sources"] if s["key"] == "hexphi")
+    assert hexphi["status"] == "unavailable" and len(hexphi["missing"]) == 10  # one per category file
+    assert hexphi["missing"][0]["expected"] == [str(shared_data / "hexphi" / "category_1.csv")]
+    assert report["summary"]["not_loaded"] == ["HExPHI"] and report["summary"]["loaded"] == 3
     for step, rows in report["examples"].items():
         assert 0 < len(rows) <= config.examples
         for row in rows:
@@ -86,7 +88,8 @@ def test_report_explains_removals_and_missing_sources(small_run, shared_data):
 
 
 def test_reference_option_matches_ngrams_against_earlier_sources(shared_data):
-    base = dict(sources=["tdc_redteaming", "harmbench"], local_dir=str(shared_data), skip_embedding=True)
+    base = dict(sources=["tdc_redteaming", "harmbench"], local_dir=str(shared_data), skip_embedding=True,
+                decontaminate=[])
     plain = collect(CollectConfig(**base))
     strict = collect(CollectConfig(**base, ngram_against_earlier_sources=True))
     assert plain.removed["decontam_ngram"] == 0  # no decontamination sets given

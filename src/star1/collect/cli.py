@@ -6,18 +6,23 @@ import argparse
 from pathlib import Path
 
 from star1.console import make_console
+from star1.collect.config import PAPER_DECONTAMINATION
 from star1.collect.sources import SOURCE_KEYS
 from star1.datasets.safety import DECONTAMINATION_SETS
 
 EPILOG = f"""sources (processed in this order): {', '.join(SOURCE_KEYS)}
 decontamination sets: {', '.join(DECONTAMINATION_SETS)}, or a .csv/.tsv/.json/.jsonl/.parquet file
 
+By default the pool is decontaminated against the paper's five evaluation sets
+({', '.join(PAPER_DECONTAMINATION)});
+--decontaminate picks others, --no-decontaminate none. --protocol paper runs the reference's
+collection as it was (docs/collect.md).
+
 examples:
   star1 collect --sources all --out runs/x/prompts.jsonl
   star1 collect --sources gptfuzz,harmbench --local-dir ../shared/data --out prompts.jsonl
   star1 collect --from my.csv --column text --source-name mine --out prompts.jsonl
-  star1 collect --sources all --local-dir ../shared/data \\
-      --decontaminate strongreject,jbb,sgbench,wildjailbreak_eval,xstest --out prompts.jsonl
+  star1 collect --sources all --local-dir ../shared/data --protocol paper --out prompts.jsonl
 """
 
 
@@ -48,7 +53,15 @@ def add_parser(subparsers) -> None:
     p.add_argument("--source-name", dest="source_names", action="append", default=[],
                    help="source name for the --from file at the same position (default: file name)")
     p.add_argument("--local-dir", help="folder of dataset snapshots laid out like shared/data")
-    p.add_argument("--decontaminate", type=_csv_list, help="comma-separated benchmark keys or files")
+    p.add_argument("--protocol", choices=("star1", "paper"),
+                   help="star1 (default): the filters as configured; paper: the reference's collection "
+                        "(8-grams also against earlier sources, its tie rule and row order, fixed thresholds)")
+    decon = p.add_mutually_exclusive_group()
+    decon.add_argument("--decontaminate", type=_csv_list,
+                       help="comma-separated benchmark keys or files (default: the paper's five sets)")
+    decon.add_argument("--no-decontaminate", action="store_true",
+                       help="keep prompts that match the evaluation benchmarks (not for training data "
+                            "you will evaluate on them)")
     p.add_argument("--ngram", dest="ngram_overrides", type=_ngram_override, action="append", default=[],
                    metavar="SOURCE=N", help="self de-duplication n-gram size for a source; repeatable")
     p.add_argument("--decontam-ngram", type=int, help="n of the decontamination n-gram filter (default 8)")
@@ -86,7 +99,8 @@ def _config_from_args(args):
         sources = []
     overrides = {
         "sources": sources, "user_sources": [u.model_dump() for u in user] or None,
-        "local_dir": args.local_dir, "decontaminate": args.decontaminate,
+        "protocol": args.protocol, "local_dir": args.local_dir,
+        "decontaminate": [] if args.no_decontaminate else args.decontaminate,
         "ngram_overrides": dict(args.ngram_overrides) or None, "decontam_ngram": args.decontam_ngram,
         "tfidf_threshold": args.tfidf_threshold, "pool_tfidf_threshold": args.pool_tfidf_threshold,
         "pool_embedding_threshold": args.pool_embedding_threshold,

@@ -6,11 +6,29 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from star1.errors import ConfigError
 
+# The five evaluation sets the paper decontaminated against (load_test_datasets.py, TEST_DATASETS).
 PAPER_DECONTAMINATION = ["strongreject", "jbb", "sgbench", "wildjailbreak_eval", "xstest"]
+
+# What protocol "paper" fixes: the reference's checks, thresholds and model. A setting given
+# with another value is an error rather than silently winning or losing.
+PAPER_SETTINGS: dict[str, object] = {
+    "decontaminate": PAPER_DECONTAMINATION,
+    "ngram_overrides": {},
+    "decontam_ngram": 8,
+    "ngram_against_earlier_sources": True,
+    "tfidf_threshold": 0.6,
+    "pool_tfidf_threshold": 0.6,
+    "pool_embedding_threshold": 0.7,
+    "decontam_embedding_threshold": 0.7,
+    "wildjailbreak_include_benign": True,
+    "embedding_model": "bundled",
+    "embedding_search": "exact",
+    "skip_embedding": False,
+}
 
 
 class UserSource(BaseModel):
@@ -28,10 +46,14 @@ class UserSource(BaseModel):
 class CollectConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    # "star1": the filters below as configured. "paper": the reference's collection exactly
+    # (PAPER_SETTINGS, plus its within-source tie rule and row order; see docs/collect.md).
+    protocol: Literal["star1", "paper"] = "star1"
     sources: list[str] = Field(default_factory=lambda: ["all"])
     user_sources: list[UserSource] = Field(default_factory=list)
     local_dir: str | None = None
-    decontaminate: list[str] = Field(default_factory=list)
+    # Benchmarks (or prompt files) removed from the pool; [] = no decontamination.
+    decontaminate: list[str] = Field(default_factory=lambda: list(PAPER_DECONTAMINATION))
 
     ngram_overrides: dict[str, int] = Field(default_factory=dict)  # source key -> self de-dup n
     decontam_ngram: int = Field(8, ge=1)
@@ -49,6 +71,19 @@ class CollectConfig(BaseModel):
     skip_embedding: bool = False
     threads: int | None = Field(None, ge=1)
     examples: int = Field(5, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _paper_protocol(cls, data):
+        if not isinstance(data, dict) or data.get("protocol") != "paper":
+            return data
+        data = dict(data)
+        for key, value in PAPER_SETTINGS.items():
+            if key in data and data[key] != value:
+                raise ValueError(f"protocol 'paper' uses {key} = {value!r} (the reference's); "
+                                 f"drop the {key} setting or use protocol 'star1'")
+            data[key] = value
+        return data
 
     @field_validator("ngram_overrides")
     @classmethod
@@ -75,5 +110,5 @@ def load_config(path: str | Path | None, overrides: dict) -> CollectConfig:
         return CollectConfig.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise ConfigError(f"{path or 'collect settings'}: {where}: {err['msg']}") from None
+        where = "".join(f"{p}: " for p in (".".join(str(p) for p in err["loc"]),) if p)
+        raise ConfigError(f"{path or 'collect settings'}: {where}{err['msg']}") from None

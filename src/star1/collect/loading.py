@@ -1,5 +1,8 @@
 """Turn sources, user files and decontamination sets into lists of prompts, never crashing on a
-missing snapshot or a bad row: what could not be read is reported, with where it was expected."""
+missing snapshot or a bad row: what is missing is reported with where it was expected, bad rows
+are counted with their file and row. A file that is there but cannot be parsed at all (corrupt
+JSON, not UTF-8, a truncated archive) is an ``InputError`` naming the file and line: a run that
+quietly left out a source the user supplied would look complete and not be."""
 
 from __future__ import annotations
 
@@ -10,10 +13,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from star1.collect.readers import Malformed, ParseResult, iter_csv, iter_json_records
+from star1.collect.readers import Malformed, ParseResult, iter_csv, iter_json_records, read_error
 from star1.collect.sources import LoadOptions, SourcePart, SourceSpec
 from star1.datasets.fetch import DatasetUnavailable, default_local_dir, local_path, offline, resolve
-from star1.datasets.safety import DECONTAMINATION_SETS
+from star1.datasets.safety import DECONTAMINATION_FILES, DECONTAMINATION_SETS
 from star1.io import InputError
 from star1.records import QUESTION_ALIASES
 
@@ -99,9 +102,7 @@ def load_source(spec: SourceSpec, local_dir: str | os.PathLike | None,
         try:
             result = part.alternatives[which].parse(path, options)
         except READ_ERRORS as exc:
-            loaded.missing.append(MissingPart(part.label, [str(path)], [],
-                                              f"could not be read ({type(exc).__name__}: {exc})"))
-            continue
+            raise read_error(path, exc) from None
         loaded.files.append(str(path))
         _add(loaded, result)
     return loaded
@@ -119,9 +120,13 @@ def _user_rows(path: Path):
     if name.endswith((".json", ".jsonl", ".jsonl.gz")):
         return iter_json_records(path)
     if name.endswith(".parquet"):
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        return enumerate(pq.read_table(path).to_pylist(), start=1)
+        try:
+            return enumerate(pq.read_table(path).to_pylist(), start=1)
+        except pa.ArrowException as exc:
+            raise InputError(path, f"not a readable Parquet file ({exc})") from None
     raise InputError(path, f"unknown file type; use one of {', '.join(USER_FORMATS)}")
 
 
@@ -141,12 +146,15 @@ def load_user_file(path: str | os.PathLike, column: str | None = None, source_na
     try:
         rows = list(_user_rows(path))
     except READ_ERRORS as exc:
-        raise InputError(path, f"could not be read ({type(exc).__name__}: {exc})") from None
+        raise read_error(path, exc) from None
     if not rows:
         raise InputError(path, "the file holds no rows")
     first = next((r for _, r in rows if isinstance(r, dict)), None)
     if first is None:
-        raise InputError(path, "expected records with named columns (a CSV header or JSON objects)")
+        row, bad = rows[0]
+        why = str(bad) if isinstance(bad, Exception) else f"got {type(bad).__name__}"
+        raise InputError(path, f"expected records with named columns (a CSV header or JSON objects); {why}",
+                         line=row)
     if column is None:
         column = next((c for c in ("question",) + QUESTION_ALIASES if c in first), None)
         if column is None:
@@ -177,14 +185,22 @@ class DecontaminationSet:
 
 
 def load_decontamination(key: str, local_dir: str | os.PathLike | None) -> DecontaminationSet:
-    """A named benchmark (see ``DECONTAMINATION_SETS``) or, if ``key`` is a file, its prompts."""
+    """A named benchmark (see ``DECONTAMINATION_SETS``) or, if ``key`` is a file, its prompts.
+
+    A benchmark that is not there is returned with status "unavailable" (the caller decides);
+    one that is there but cannot be parsed raises ``InputError`` with its file and line."""
     if key in DECONTAMINATION_SETS:
         try:
             items = DECONTAMINATION_SETS[key](local_dir)
         except DatasetUnavailable as exc:
             return DecontaminationSet(key, status="unavailable", detail=str(exc))
         except READ_ERRORS + (KeyError,) as exc:
-            return DecontaminationSet(key, status="unreadable", detail=f"{type(exc).__name__}: {exc}")
+            file = DECONTAMINATION_FILES[key]
+            path = local_path(file, local_dir) or Path(file.local)
+            if isinstance(exc, KeyError):
+                raise InputError(path, f"a row has no column {exc.args[0]!r}; is this the {key} file?",
+                                 field=str(exc.args[0])) from None
+            raise read_error(path, exc) from None
         return DecontaminationSet(key, [p.prompt for p in items if p.prompt and p.prompt.strip()])
     user = load_user_file(key)
     detail = f"{len(user.malformed)} malformed rows skipped" if user.malformed else None

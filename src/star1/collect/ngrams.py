@@ -46,6 +46,49 @@ def self_ngram_dedup(texts: Sequence[str], n: int) -> dict[int, Match]:
     return dropped
 
 
+def self_ngram_dedup_as_reference(texts: Sequence[str], n: int) -> dict[int, Match]:
+    """Step 1 with the reference's tie rule (``--protocol paper``).
+
+    The reference collects, per n-gram, the set of prompt ids holding it (ids added in order)
+    and keeps the id that ``set.pop()`` returns, dropping the others. For small ids that is the
+    smallest, but not always: CPython pops the first filled slot of the set's hash table, and an
+    int's slot is its value modulo the table size, so {3, 9} pops 9 and drops 3. The same Python
+    set operations are done here, so the kept ids are the reference's. Only n-grams held by two or
+    more prompts get a set. Returns {dropped index: Match(the id kept for that n-gram, n-gram)},
+    naming the first of the prompt's shared n-grams to appear in ``texts``.
+    """
+    first: dict[str, int] = {}
+    shared: dict[str, set[int]] = {}
+    for j, text in enumerate(texts):
+        for gram in word_ngrams(text, n):
+            i = first.setdefault(gram, j)
+            if i != j:
+                ids = shared.get(gram)
+                if ids is None:
+                    ids = shared[gram] = set()
+                    ids.add(i)
+                ids.add(j)
+    dropped: dict[int, Match] = {}
+    for gram, ids in shared.items():  # dict order: n-grams by their first occurrence
+        kept = ids.pop()
+        for j in ids:
+            dropped.setdefault(j, Match(kept, ngram=gram))
+    return dropped
+
+
+def survivors_in_reference_order(n: int, dropped) -> list[int]:
+    """The indices 0..n-1 not in ``dropped``, in the order the reference went on with them.
+
+    After every filter the reference selects ``list(set(range(n)) - removed)``. CPython iterates a
+    set of ints in hash-table slot order, which is ascending only while the table is larger than
+    the largest id; when a filter removes most rows the survivors come out rotated and
+    interleaved (e.g. keeping 0, 4, 8, 9 of 10 gives 0, 8, 4, 9). Later greedy steps keep the
+    first of two near-duplicates, so this order decides which one survives. Same expression,
+    same order.
+    """
+    return list(set(range(n)) - set(dropped))
+
+
 class NgramIndex:
     """The n-grams of a growing set of reference prompts (decontamination sets, and optionally
     prompts accepted from earlier sources), each mapped to the first reference holding it."""

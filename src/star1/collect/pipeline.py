@@ -8,7 +8,12 @@ Steps, in the paper's order (thresholds and n configurable):
   4a. pool_tfidf         over the pool, greedily: drop TF-IDF cosine >= 0.6 to a kept prompt
   4b. pool_embedding     the same with all-MiniLM-L6-v2 embeddings at >= 0.7
   5. decontam_embedding  drop embedding cosine >= 0.7 to a decontamination prompt
-Sources are processed in the paper's order, user files after them.
+Sources are processed in the paper's order, user files after them. The decontamination sets
+default to the paper's five; one that cannot be loaded stops the run before any work.
+
+``protocol="paper"`` runs the reference's collection as it was: step 2 also matches prompts
+accepted from earlier sources, step 1 keeps the id the reference's ``set.pop()`` kept, and after
+every filter the survivors go on in the reference's order (``survivors_in_reference_order``).
 """
 
 from __future__ import annotations
@@ -24,9 +29,11 @@ from star1.collect.config import CollectConfig
 from star1.collect.embed import Embedder
 from star1.collect.loading import (DecontaminationSet, LoadedSource, is_decontamination_key,
                                    load_decontamination, load_source, load_user_file)
-from star1.collect.ngrams import Match, NgramIndex, self_ngram_dedup
+from star1.collect.ngrams import (Match, NgramIndex, self_ngram_dedup, self_ngram_dedup_as_reference,
+                                  survivors_in_reference_order)
 from star1.collect.progress import Progress
 from star1.collect.sources import SOURCE_KEYS, SOURCES, LoadOptions
+from star1.datasets.fetch import DatasetUnavailable
 from star1.datasets.safety import DECONTAMINATION_SETS
 from star1.errors import ConfigError
 from star1.records import Record, normalise_text, prompt_id
@@ -121,13 +128,35 @@ def _validate(config: CollectConfig) -> tuple[list[str], list[str]]:
     return source_keys, decon_keys
 
 
+class DecontaminationUnavailable(DatasetUnavailable):
+    """A decontamination set could not be loaded: collecting without it would leak benchmark
+    prompts into the training pool."""
+
+
+def _require(decon: list[DecontaminationSet]) -> None:
+    missing = [d for d in decon if d.status != "loaded"]
+    if missing:
+        details = "; ".join(f"{d.key} ({d.detail})" for d in missing)
+        raise DecontaminationUnavailable(
+            f"decontamination set unavailable: {details}. Give --local-dir with the benchmark snapshots, "
+            "choose the sets with --decontaminate, or pass --no-decontaminate to keep benchmark prompts "
+            "in the pool")
+
+
 class _Run:
     """The state one collect run carries from step to step."""
 
     def __init__(self, config: CollectConfig, progress: Progress):
         self.config, self.progress = config, progress
+        self.paper = config.protocol == "paper"
         self.timings: dict[str, float] = {}
         self.examples = _Examples(config.examples)
+
+    def left(self, n: int, dropped) -> list[int]:
+        """Indices 0..n-1 a filter kept, in the order the next step sees them."""
+        if self.paper:
+            return survivors_in_reference_order(n, dropped)
+        return [i for i in range(n) if i not in dropped]
 
     def load(self, source_keys: list[str], decon_keys: list[str]) -> None:
         config, t0 = self.config, time.perf_counter()
@@ -138,11 +167,13 @@ class _Run:
         self.sources: list[LoadedSource] = []
         self.decon: list[DecontaminationSet] = []
         with self.progress.task("loading sources", total=len(specs) + len(decon_keys)) as advance:
-            for spec in specs:
-                self.sources.append(load_source(spec, config.local_dir, options))
-                advance(1)
+            # The benchmarks first: a missing one ends the run before the sources are read.
             for key in decon_keys:
                 self.decon.append(load_decontamination(key, config.local_dir))
+                advance(1)
+            _require(self.decon)
+            for spec in specs:
+                self.sources.append(load_source(spec, config.local_dir, options))
                 advance(1)
         self.sources += user
         for src in self.sources:
@@ -158,10 +189,11 @@ class _Run:
         for src in self.sources:
             texts = [p.text for p in src.prompts]
             names = [src.name] * len(texts)
-            dropped = self_ngram_dedup(texts, src.ngram)
+            dedup = self_ngram_dedup_as_reference if self.paper else self_ngram_dedup
+            dropped = dedup(texts, src.ngram)
             self.examples.note("self_ngram", len(dropped), lambda room: _removals(
                 "self_ngram", dropped, texts, names, texts, names, room))
-            survivors.append([i for i in range(len(texts)) if i not in dropped])
+            survivors.append(self.left(len(texts), dropped))
             self.counts[src.name]["self_ngram"] = len(survivors[-1])
         self.timings["self_ngram"] = time.perf_counter() - t0
         return survivors
@@ -196,7 +228,7 @@ class _Run:
                 dropped = ngram_index.filter(texts)
                 self.examples.note("decontam_ngram", len(dropped), lambda room: _removals(
                     "decontam_ngram", dropped, texts, names, ngram_refs, ngram_names, room))
-                keep2 = [k for k in range(len(keep)) if k not in dropped]
+                keep2 = self.left(len(keep), dropped)
                 self.counts[src.name]["decontam_ngram"] = len(keep2)
                 t1 = time.perf_counter()
                 # TF-IDF fitted on exactly the texts compared: decontamination sets, prompts
@@ -210,7 +242,7 @@ class _Run:
                 ref_names = self.decon_names + accepted_names
                 self.examples.note("tfidf_cross", len(dropped), lambda room: _removals(
                     "tfidf_cross", dropped, q_texts, names, ref_texts, ref_names, room))
-                keep3 = [k for i, k in enumerate(keep2) if i not in dropped]
+                keep3 = [keep2[i] for i in self.left(len(keep2), dropped)]
                 self.counts[src.name]["tfidf_cross"] = len(keep3)
                 self.pool_rows.extend(corpus_rows[s_idx][k] for k in keep3)
                 self.pool.extend((s_idx, keep[k]) for k in keep3)
@@ -241,7 +273,7 @@ class _Run:
             dropped = tfidf.greedy_filter(matrix, self.config.pool_tfidf_threshold, progress=advance)
         self.examples.note("pool_tfidf", len(dropped), lambda room: _removals(
             "pool_tfidf", dropped, self.pool_texts, self.pool_names, self.pool_texts, self.pool_names, room))
-        alive = [p for p in range(len(self.pool)) if p not in dropped]
+        alive = self.left(len(self.pool), dropped)
         self._count("pool_tfidf", alive)
         self.timings["pool_tfidf"] = time.perf_counter() - t0
         return alive
@@ -262,7 +294,7 @@ class _Run:
                                           method=config.embedding_search, progress=advance)
         self.examples.note("pool_embedding", len(dropped), lambda room: _removals(
             "pool_embedding", dropped, texts, names, texts, names, room))
-        keep = [i for i in range(len(alive)) if i not in dropped]
+        keep = self.left(len(alive), dropped)
         self._count("pool_embedding", [alive[i] for i in keep])
         self.timings["pool_embedding"] = time.perf_counter() - t0
 
@@ -271,7 +303,7 @@ class _Run:
         dropped = dense.cross_filter(vectors[keep], decon_vectors, config.decontam_embedding_threshold)
         self.examples.note("decontam_embedding", len(dropped), lambda room: _removals(
             "decontam_embedding", dropped, kept_texts, kept_names, self.decon_texts, self.decon_names, room))
-        alive = [alive[i] for k, i in enumerate(keep) if k not in dropped]
+        alive = [alive[keep[k]] for k in self.left(len(keep), dropped)]
         self._count("decontam_embedding", alive)
         self.timings["decontam_embedding"] = time.perf_counter() - t0
         return alive

@@ -4,6 +4,10 @@ Every reader yields ``(row_number, value)`` pairs and never stops at a bad row: 
 be parsed is reported as :class:`Malformed` (file, row, reason) and the rest of the file is read.
 Row numbers are 1-based: the data row for CSV/TSV (header excluded), the line for JSON Lines and
 plain text, the list position for JSON lists. ``.gz`` and ``.xz`` files are decompressed on the fly.
+
+A file that cannot be parsed as a whole (not valid JSON, not UTF-8, a truncated archive, broken
+CSV quoting) is not a bad row: :func:`read_error` turns the exception into the project's
+``InputError`` naming the file and, where the format has lines, the line.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
+
+from star1.io import InputError
 
 # Some prompts (long jailbreak templates) exceed csv's default 128 KiB field limit.
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
@@ -73,18 +79,21 @@ def iter_csv(path: Path, delimiter: str = ",", header: bool = True) -> Iterator[
     """Rows of a CSV/TSV file as dicts (or lists without a header)."""
     with open_text(path) as fh:
         reader = csv.reader(fh, delimiter=delimiter)
-        names = next(reader, None) if header else None
-        if header and names is None:
-            return
-        for i, cells in enumerate(reader, start=1):
-            if not any(c.strip() for c in cells):
-                continue
-            if names is None:
-                yield i, cells
-            elif len(cells) != len(names):
-                yield i, ValueError(f"{len(cells)} cells, header has {len(names)}")
-            else:
-                yield i, dict(zip(names, cells))
+        try:
+            names = next(reader, None) if header else None
+            if header and names is None:
+                return
+            for i, cells in enumerate(reader, start=1):
+                if not any(c.strip() for c in cells):
+                    continue
+                if names is None:
+                    yield i, cells
+                elif len(cells) != len(names):
+                    yield i, ValueError(f"{len(cells)} cells, header has {len(names)}")
+                else:
+                    yield i, dict(zip(names, cells))
+        except csv.Error as exc:  # e.g. a NUL byte before Python 3.11: the reader cannot go on
+            raise InputError(path, f"not valid CSV ({exc})", line=reader.line_num) from None
 
 
 def iter_lines(path: Path) -> Iterator[tuple[int, str]]:
@@ -127,3 +136,34 @@ def iter_json_records(path: Path) -> Iterator[tuple[int, Any]]:
 def load_json(path: Path) -> Any:
     with open_text(path) as fh:
         return json.load(fh)
+
+
+def _first_undecodable_line(path: Path) -> int | None:
+    """The 1-based line of the first bytes that are not UTF-8 (a UnicodeDecodeError's offset is
+    relative to the decoder's buffer, not the file, so the file is scanned again)."""
+    name = path.name.lower()
+    opener = lzma.open if name.endswith(".xz") else gzip.open if name.endswith(".gz") else open
+    with opener(path, "rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return None
+
+
+def read_error(path: Path, exc: Exception) -> InputError:
+    """The ``InputError`` for a file that could not be read as a whole, with its line if known."""
+    if isinstance(exc, InputError):
+        return exc
+    if isinstance(exc, json.JSONDecodeError):
+        return InputError(path, f"not valid JSON ({exc.msg} at column {exc.colno})", line=exc.lineno)
+    if isinstance(exc, UnicodeDecodeError):
+        try:
+            line = _first_undecodable_line(path)
+        except (OSError, EOFError, lzma.LZMAError):
+            line = None
+        return InputError(path, "not UTF-8 text; save the file as UTF-8", line=line)
+    if isinstance(exc, (EOFError, lzma.LZMAError, gzip.BadGzipFile)):
+        return InputError(path, f"truncated or not a valid compressed file ({exc}); download it again")
+    return InputError(path, f"could not be read ({type(exc).__name__}: {exc})")

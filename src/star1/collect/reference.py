@@ -8,7 +8,7 @@ Each returns the set of dropped indices.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -23,9 +23,10 @@ def self_ngram_pairwise(texts: Sequence[str], n: int) -> set[int]:
     return {j for j in range(len(texts)) if any(grams[i] & grams[j] for i in range(j))}
 
 
-def self_ngram_lookup(texts: Sequence[str], n: int) -> set[int]:
+def self_ngram_lookup(texts: Sequence[str], n: int, keep: Callable[[set[int]], int] = min) -> set[int]:
     """The reference's n-gram table: for every n-gram shared by several prompts, all but one of
-    them are dropped (here the lowest index is the one kept)."""
+    them are dropped. ``keep`` picks the one kept: the lowest index (star1's rule), or
+    ``set.pop`` (what the reference called on each set of ids)."""
     table: dict[str, set[int]] = {}
     for i, text in enumerate(texts):
         for gram in word_ngrams(text, n):
@@ -33,7 +34,8 @@ def self_ngram_lookup(texts: Sequence[str], n: int) -> set[int]:
     dropped: set[int] = set()
     for ids in table.values():
         if len(ids) > 1:
-            dropped.update(ids - {min(ids)})
+            kept = keep(ids)
+            dropped.update(ids - {kept})
     return dropped
 
 

@@ -33,8 +33,14 @@ def build_report(result: CollectResult, config: CollectConfig) -> dict:
         })
     totals = {step: sum(c.get(step, 0) for c in result.counts.values()) for step in STEPS
               if any(step in c for c in result.counts.values())}
+    by_status = {status: [s["name"] for s in sources if s["status"] == status]
+                 for status in ("loaded", "partial", "unavailable")}
     return {
         "config": config.model_dump(mode="json"),
+        "summary": {"sources": len(sources), **{k: len(v) for k, v in by_status.items()},
+                    "not_loaded": by_status["partial"] + by_status["unavailable"],
+                    "decontamination_prompts": sum(len(d.prompts) for d in result.decontamination),
+                    "prompts": len(result.records)},
         "sources": sources,
         "decontamination": [{"key": d.key, "status": d.status, "prompts": len(d.prompts), "detail": d.detail}
                             for d in result.decontamination],
@@ -82,9 +88,9 @@ def print_report(report: dict, console) -> None:
             for ex in src["malformed_examples"]:
                 console.print(f"  {ex['file']}, row {ex['row']}: {ex['reason']}", markup=False, highlight=False)
     for d in report["decontamination"]:
-        if d["status"] != "loaded":
-            console.print(f"[yellow]decontamination set {escape(d['key'])}: {d['status']}[/yellow] - "
-                          f"{escape(d['detail'] or '')}", highlight=False)
+        if d["detail"]:
+            console.print(f"[yellow]decontamination set {escape(d['key'])}[/yellow]: {escape(d['detail'])}",
+                          highlight=False)
 
     shown = [(step, row) for step, rows in report["examples"].items() for row in rows]
     if shown:
@@ -96,3 +102,13 @@ def print_report(report: dict, console) -> None:
                       + escape(f"  removed  [{row['source']}] {_short(row['question'], 100)}\n"
                                f"  matched  [{row.get('matched_source')}] {_short(row.get('matched'), 100)}"),
                       highlight=False)
+
+    summary = report["summary"]
+    partial = f", {summary['partial']} partly" if summary["partial"] else ""
+    decon = ", ".join(f"{d['key']} {d['prompts']}" for d in report["decontamination"]) or "none (--no-decontaminate)"
+    protocol = "; protocol paper" if report["config"].get("protocol") == "paper" else ""
+    console.print(f"{summary['loaded']} of {summary['sources']} sources loaded{partial}; "
+                  f"decontaminated against {decon}{protocol}", highlight=False)
+    if not summary["prompts"]:
+        console.print("[yellow]no prompts collected[/yellow]: every selected source was unavailable, empty "
+                      "or filtered out (see above)", highlight=False)

@@ -128,6 +128,27 @@ def _headerless_csv(category: str) -> Parser:
     return parse
 
 
+def _topic_tree(path: Path, opts: LoadOptions) -> ParseResult:
+    """HarmfulQA's questions file: {topic: {subtopic: [question, ...]}}, read in file order (the
+    order of the hub's records); the category is the topic. Rows are numbered in that order."""
+    out = ParseResult()
+    data = load_json(path)
+    if not isinstance(data, dict):
+        out.bad(path, 0, "expected an object {topic: {subtopic: [question, ...]}}")
+        return out
+    for topic, subtopics in data.items():
+        lists = subtopics.values() if isinstance(subtopics, dict) else [subtopics]
+        for questions in lists:
+            if not isinstance(questions, list):
+                out.rows += 1
+                out.bad(path, out.rows, f"topic {topic!r}: expected a list of questions")
+                continue
+            for question in questions:
+                out.rows += 1
+                out.take(path, out.rows, question, topic)
+    return out
+
+
 ALERT_MARKERS = re.compile(r"### (Instruction:|Response:)\n?")
 
 
@@ -185,6 +206,11 @@ def _beavertails_parts() -> tuple[SourcePart, ...]:
 
 
 STL = f"{GH}/vinid/safety-tuned-llamas/main/data"
+# Pinned to the commits the shared snapshots were taken from (see their MANIFEST.json).
+SST_GITHUB = (f"{GH}/bertiev/SimpleSafetyTests/d7aee9a9422a5a5488f478fd79c2479c891c0f3b/"
+              "SimpleSafetyTests%20-%20test%20cases.csv")
+HARMFULQA_GITHUB = (f"{GH}/declare-lab/red-instruct/73c759c93d2f6b1d8c7b058ab7bcec5fb0c28fa2/"
+                    "harmful_questions/harmfulqa.json")
 TDC = f"{GH}/centerforaisafety/tdc2023-starter-kit/main/red_teaming/data"
 HARMBENCH = f"{GH}/centerforaisafety/HarmBench/main/data/behavior_datasets"
 
@@ -194,7 +220,11 @@ SOURCES: tuple[SourceSpec, ...] = (
         _records(iter_csv, "text"))),), "every row; prompt = text"),
     SourceSpec("simple_safety_tests", "SimpleSafetyTests", 8, (_one("test", (DatasetFile(
         "simple_safety_tests/sst_test_cases.csv", hub_repo="Bertievidgen/SimpleSafetyTests",
-        hub_path="sst_test_cases.csv"), _records(iter_csv, "prompt", "harm_area"))),), "every row; prompt = prompt"),
+        hub_path="sst_test_cases.csv"), _records(iter_csv, "prompt", "harm_area")),
+        # The authors' GitHub file: the same 100 rows, the prompt column named prompts_final.
+        (DatasetFile("simple_safety_tests/SimpleSafetyTests - test cases.csv", url=SST_GITHUB),
+         _records(iter_csv, "prompts_final", "harm_area"))),),
+        "every row; prompt = prompt (prompts_final in the GitHub file)"),
     SourceSpec("malicious_instruct", "MaliciousInstruct", 8, (_one("all", (DatasetFile(
         "malicious_instruct/MaliciousInstruct.txt", url=f"{GH}/Princeton-SysML/Jailbreak_LLM/main/data/MaliciousInstruct.txt"),
         _items(iter_lines))),), "every line"),
@@ -224,7 +254,10 @@ SOURCES: tuple[SourceSpec, ...] = (
         "every row; prompt = input"),
     SourceSpec("harmfulqa", "HarmfulQA", 7, (_one("train", (DatasetFile(
         "harmfulqa/data_for_hub.json", hub_repo="declare-lab/HarmfulQA", hub_path="data_for_hub.json"),
-        _records(iter_json_records, "question", "topic"))),), "every record; prompt = question"),
+        _records(iter_json_records, "question", "topic")),
+        # The questions alone, as the authors' repository keeps them (the hub file adds conversations).
+        (DatasetFile("harmfulqa/harmfulqa.json", url=HARMFULQA_GITHUB), _topic_tree)),),
+        "every question (hub records' question, or the GitHub file's topic tree)"),
     SourceSpec("safety_instructions", "SafetyInstructions", 7, (_one("all", (DatasetFile(
         "safety_tuned_llamas/safety_only_data_Instructions.json", url=f"{STL}/training/safety_only_data_Instructions.json"),
         _records(iter_json_records, "instruction"))),), "every record; prompt = instruction"),

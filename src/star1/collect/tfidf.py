@@ -32,17 +32,38 @@ _SAFETY = 1e-6
 _PAIR_CHUNK = 1 << 19
 
 
+def _count_terms(texts: list[str]) -> sp.csr_matrix:
+    """Token counts; texts without a single token (one-letter words, punctuation) give an empty
+    row. sklearn refuses to fit a vocabulary of zero terms ("empty vocabulary"); here that is a
+    matrix with no columns: such texts have no TF-IDF vector and match nothing by cosine (exact
+    repeats of them are still caught by the final duplicate guard)."""
+    vectorizer = CountVectorizer()
+    if not texts:
+        return sp.csr_matrix((0, 0))
+    try:
+        return vectorizer.fit_transform(texts).tocsr()
+    except ValueError:
+        analyze = vectorizer.build_analyzer()
+        if any(analyze(t) for t in texts):
+            raise  # not the empty-vocabulary case
+        return sp.csr_matrix((len(texts), 0))
+
+
 class TfidfCorpus:
     """Token counts of every text of a run; TF-IDF matrices of any subset are derived from them."""
 
     def __init__(self, texts: list[str]):
-        self.counts = CountVectorizer().fit_transform(texts).tocsr() if texts else sp.csr_matrix((0, 0))
+        self.counts = _count_terms(texts)
         self.counts.sort_indices()
 
     def tfidf(self, rows: np.ndarray) -> sp.csr_matrix:
         """What ``TfidfVectorizer().fit_transform(texts[rows])`` gives (plus unused empty columns),
-        normalised again as ``cosine_similarity`` does."""
-        sub = self.counts[np.asarray(rows, dtype=np.int64)]
+        normalised again as ``cosine_similarity`` does. No rows (a source that loaded nothing) or
+        no terms give an empty matrix, which every filter treats as "no match"."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if not len(rows) or not self.counts.shape[1]:
+            return sp.csr_matrix((len(rows), self.counts.shape[1]))
+        sub = self.counts[rows]
         matrix = TfidfTransformer().fit_transform(sub)
         matrix = normalize(matrix)
         matrix.sort_indices()
@@ -176,7 +197,7 @@ def cross_filter(queries: sp.csr_matrix, refs: sp.csr_matrix, threshold: float,
                  block: int = 4096) -> dict[int, Match]:
     """{query row: Match(earliest ref row, cosine)} for every query whose cosine with some ref
     reaches ``threshold``. Both matrices must be rows of one fitted TF-IDF space."""
-    if queries.shape[0] == 0 or refs.shape[0] == 0:
+    if not queries.nnz or not refs.nnz:  # no rows, or no terms: no cosine can reach the threshold
         return {}
     rank = _rare_first_rank(queries, refs)
     split, _ = split_prefix(refs, rank, threshold)
@@ -220,7 +241,7 @@ def greedy_filter(matrix: sp.csr_matrix, threshold: float, block: int = 2048,
     """The greedy rule over rows in order: drop a row whose cosine with an already-kept row
     reaches ``threshold``. Returns {dropped row: Match(earliest kept row it matched, cosine)}."""
     n = matrix.shape[0]
-    if n == 0:
+    if not matrix.nnz:
         return {}
     split, tails = split_prefix(matrix, _rare_first_rank(matrix), threshold)
     kept = _KeptIndex(matrix.shape[1])

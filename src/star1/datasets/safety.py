@@ -74,13 +74,19 @@ def load_sgbench(local_dir: str | os.PathLike | None = None) -> list[BenchmarkPr
 
 
 def seeded_order(n: int, seed: int = 42) -> list[int]:
-    """The row order of Hugging Face ``Dataset.shuffle(seed=seed)`` (numpy default_rng permutation)."""
+    """The row order of Hugging Face ``Dataset.shuffle(seed=seed)``: with no generator given,
+    ``datasets`` draws ``np.random.default_rng(seed).permutation(len(dataset))`` and selects
+    those rows (``Dataset.shuffle`` in datasets' arrow_dataset.py; the tests check it against the
+    installed ``datasets``)."""
     return [int(i) for i in np.random.default_rng(seed).permutation(n)]
 
 
 def load_wildjailbreak_eval(local_dir: str | os.PathLike | None = None, n: int = 250,
                             seed: int = 42) -> list[BenchmarkPrompt]:
-    """WildJailbreak eval (Jiang et al., 2024): adversarial-harmful prompts, shuffled, first ``n``."""
+    """WildJailbreak eval (Jiang et al., 2024): adversarial-harmful prompts, shuffled, first ``n``.
+
+    The file is ``eval.tsv`` of the hub dataset (gated) or of the authors' GitHub repository
+    (allenai/wildteaming, the same bytes): 2,000 adversarial_harmful + 210 adversarial_benign rows."""
     path = resolve(WILDJAILBREAK_EVAL, local_dir)
     with open(path, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh, delimiter="\t"))
@@ -96,4 +102,13 @@ DECONTAMINATION_SETS = {
     "sgbench": load_sgbench,
     "wildjailbreak_eval": load_wildjailbreak_eval,
     "xstest": load_xstest,
+}
+
+# The file each named set is read from (for error messages that name it).
+DECONTAMINATION_FILES = {
+    "strongreject": STRONGREJECT,
+    "jbb": JBB_HARMFUL,
+    "sgbench": SGBENCH,
+    "wildjailbreak_eval": WILDJAILBREAK_EVAL,
+    "xstest": XSTEST,
 }

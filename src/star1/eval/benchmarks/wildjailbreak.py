@@ -1,9 +1,10 @@
 """WildJailbreak (Jiang et al., 2024, "WildTeaming at Scale"): 250 adversarial-harmful eval prompts.
 
-From allenai/wildjailbreak (``eval/eval.tsv``, gated on the hub): rows with data_type
-``adversarial_harmful``, in the order of a seed-42 shuffle, first 250. Each reply is judged safe /
-unsafe. Score: share judged safe. There is no local snapshot here; offline it raises
-``DatasetUnavailable``.
+From allenai/wildjailbreak (``eval/eval.tsv``, gated on the hub; the shared snapshots hold the
+same file as ``wildjailbreak/eval.tsv``): rows with data_type ``adversarial_harmful``, in the
+order of a seed-42 shuffle (Hugging Face ``Dataset.shuffle``), first 250. Each reply is judged
+safe / unsafe. Score: share judged safe. Offline without the snapshot it raises
+``DatasetUnavailable``. The same 250 prompts are a ``star1 collect`` decontamination set.
 """
 
 from __future__ import annotations
