@@ -50,7 +50,7 @@ def _redacted_excepthook(kind, value, tb) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from star1.errors import UserError
+    from star1.errors import Star1Error
     from star1.redact import install_log_redaction, redact, register_env_secrets
 
     register_env_secrets()  # OPENAI_API_KEY, HF_TOKEN, ...: before anything can echo them
@@ -66,9 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except UserError as exc:
+    except Star1Error as exc:
         print(f"star1 {args.command}: error: {redact(str(exc))}", file=sys.stderr)
-        return 2
+        return getattr(exc, "exit_code", 2)
     except KeyboardInterrupt:
         print(f"\nstar1 {args.command}: interrupted; finished model calls are cached, "
               "rerun the same command to resume.", file=sys.stderr)

@@ -102,6 +102,24 @@ class Record(BaseModel):
         return split_response(self.response)[1] if self.response else None
 
 
+def stamped(record: Record, pack, prompt: tuple[str, str], **fields) -> Provenance:
+    """The record's provenance with the policy pack, one prompt version and ``fields`` set."""
+    provenance = provenance_for(record, pack)
+    provenance.prompt_versions[prompt[0]] = prompt[1]
+    for name, value in fields.items():
+        setattr(provenance, name, value)
+    return provenance
+
+
+def provenance_for(record: Record, pack) -> Provenance:
+    """A copy of the record's provenance, stamped with the policy pack in use."""
+    provenance = record.provenance.model_copy(deep=True) if record.provenance else Provenance()
+    provenance.policy_pack = pack.name
+    provenance.policy_hash = pack.hash
+    return provenance
+
+
+
 def join_response(reasoning: str, answer: str) -> str:
     """The STAR-1 response layout: ``<think>\\nreasoning\\n</think>\\n\\nanswer``."""
     return f"<think>\n{reasoning.strip()}\n</think>\n\n{answer.strip()}"

@@ -20,13 +20,11 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+from star1.errors import RunLocked  # re-exported: star1.runlock.RunLocked
+
 LOCK_NAME = ".star1.lock"
 
 log = logging.getLogger(__name__)
-
-
-class RunLocked(RuntimeError):
-    """Another star1 run holds the folder; the message names it and says what to do."""
 
 
 class RunLock:

@@ -127,7 +127,7 @@ def run(args) -> int:
 
 
     from star1.collect.pipeline import collect
-    from star1.collect.progress import Progress
+    from star1.console import Progress
     from star1.collect.report import build_report, print_report
     from star1.io import detect_format, write_json_atomic
     from star1.records import write_records
@@ -142,8 +142,8 @@ def run(args) -> int:
         limits = threadpool_limits(config.threads)
     else:
         limits = nullcontext()
-    with limits:
-        result = collect(config, Progress(enabled=not args.quiet, console=console))
+    with limits, Progress(enabled=not args.quiet, console=console) as progress:
+        result = collect(config, progress)
     report = build_report(result, config)
     write_records(out, result.records)
     write_json_atomic(report_path(out, args.report), report)

@@ -31,7 +31,7 @@ from star1.collect.loading import (DecontaminationSet, LoadedSource, is_decontam
                                    load_decontamination, load_source, load_user_file)
 from star1.collect.ngrams import (Match, NgramIndex, self_ngram_dedup, self_ngram_dedup_as_reference,
                                   survivors_in_reference_order)
-from star1.collect.progress import Progress
+from star1.console import Progress
 from star1.collect.sources import SOURCE_KEYS, SOURCES, LoadOptions
 from star1.datasets.fetch import DatasetUnavailable
 from star1.datasets.safety import DECONTAMINATION_SETS

@@ -13,10 +13,10 @@ Options after ``?`` set :class:`EngineConfig` fields, e.g.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import parse_qsl
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from star1.errors import ConfigError
 
@@ -132,14 +132,10 @@ def _parse_string(spec: str) -> dict:
     raise _bad(spec, f"unknown engine kind {kind!r}")
 
 
-def engine_identity(config: EngineConfig) -> str:
-    """What makes an engine's outputs differ from another's: the call cache's engine key.
+def _engine_value(value):
+    return value if value is None else parse_engine(value)
 
-    Remote: the served model's name — not where it is served, so a restarted server on another
-    port, or one more replica, keeps the cache valid. Local: the model and its weights.
-    """
-    if config.kind == "openai":
-        return f"openai:{config.model}"
-    from star1.engines.transformers_engine import local_identity
 
-    return local_identity(config)
+# A settings field holding a model: an engine string, an inline YAML mapping, a mapping of
+# EngineConfig fields ({engine: "openai:...", concurrency: 8}) or an EngineConfig.
+EngineSpec = Annotated[EngineConfig, BeforeValidator(_engine_value)]

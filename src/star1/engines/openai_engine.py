@@ -26,7 +26,9 @@ import time
 from typing import Sequence
 
 from star1.engines.base import ChatRequest, Completion, OnResult
-from star1.engines.config import EngineConfig, engine_identity
+from star1.engines.config import EngineConfig
+from star1.engines.identity import engine_identity
+from star1.engines.local import guess_native_reasoning
 from star1.engines.reasoning import split_reasoning
 from star1.errors import ConfigError
 
@@ -97,7 +99,7 @@ class OpenAIEngine:
         self._endpoints = list(zip(config.base_urls, keys))
         self.name = config.engine_string()
         self.identity = engine_identity(config)
-        self.native_reasoning = True if config.native_reasoning is None else config.native_reasoning
+        self.native_reasoning = guess_native_reasoning(config)
         self._structured = config.structured_output
         self.scores_choices = False
 

@@ -22,25 +22,23 @@ import dataclasses
 import re
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 from typing import Callable
 
 from pydantic import ConfigDict, Field, StrictInt, create_model
 
 from star1.engines import CachedEngine, ChatRequest, Completion, SamplingParams
-from star1.pipeline.build import EnginePool, StageSummary, cost, namespace, write_failures
+from star1.engines.pool import EnginePool
 from star1.pipeline.classify import ClassifyOptions, classify
-from star1.pipeline.config import (BenignScoreOptions, BenignStageOptions, BuildConfig,
-                                   RewriteOptions)
+from star1.pipeline.config import BenignScoreOptions, BenignStageOptions, RewriteOptions
+from star1.pipeline.stages import StageSummary
 from star1.pipeline.deliberate import ReasoningOptions, question_messages, reason
-from star1.pipeline.mix import mix
 from star1.pipeline import paper
-from star1.pipeline.parsing import ParseError, parse_model
-from star1.pipeline.runner import Failure, retry_sampling, run_stage
+from star1.parsing import ParseError, parse_model
+from star1.runner import Failure, retry_sampling, run_stage
 from star1.pipeline.score import judge_input, judged_scores, scores_choice_template
 from star1.policies import OTHER, PolicyPack
 from star1.prompts import load_template
-from star1.records import Provenance, Record, join_response, normalise_text, prompt_id, utc_now, write_records
+from star1.records import Provenance, Record, join_response, normalise_text, prompt_id, utc_now
 
 SOURCE = "benign"
 REWRITE, CHECK, GENERATE, SCORE = "benign rewrite", "benign check", "benign generate", "benign score"
@@ -349,11 +347,11 @@ def benign_engines(pool: EnginePool, pack: PolicyPack, teacher, classifier, judg
                    options: BenignStageOptions) -> BenignEngines:
     check = options.rewrite.harm_check == "other_only"
     return BenignEngines(
-        rewriter=pool.cached(teacher, namespace("benign-rewrite", pack)),
+        rewriter=pool.cached(teacher, "benign-rewrite", pack),
         # The harm check asks exactly what classification asks, so it shares that namespace.
-        classifier=pool.cached(classifier, namespace("classify", pack)) if check else None,
-        generator=pool.cached(teacher, namespace("benign-generate", pack)),
-        judge=pool.cached(judge, namespace("benign-score", pack)))
+        classifier=pool.cached(classifier, "classify", pack) if check else None,
+        generator=pool.cached(teacher, "benign-generate", pack),
+        judge=pool.cached(judge, "benign-score", pack))
 
 
 def run_benign(records: list[Record], engines: BenignEngines, pack: PolicyPack,
@@ -377,29 +375,3 @@ def run_benign(records: list[Record], engines: BenignEngines, pack: PolicyPack,
     origin = {r.id: r.origin_id for r in rewritten.records}
     later = [dataclasses.replace(f, id=origin.get(f.id, f.id)) for f in answered.failures + scored.failures]
     return BenignRun(scored.records, rewritten.failures + later, steps)
-
-
-def run_benign_for_build(config: BuildConfig, selected_records: list[Record], pool: EnginePool,
-                         pack: PolicyPack, run_dir: Path, show_progress: bool = True) -> list[StageSummary]:
-    """``benign.enabled`` in ``star1 build``: benign.jsonl (+ star1_plus_benign.jsonl) in the run dir."""
-    options = config.benign
-    if options.classify is None:
-        options = options.model_copy(update={"classify": config.classify})
-    specs = {"teacher": options.teacher or config.engine_for("teacher"),
-             "classifier": config.engine_for("classifier"),
-             "judge": options.judge or config.engine_for("judge")}
-    engines = benign_engines(pool, pack, specs["teacher"], specs["classifier"], specs["judge"], options)
-    run = run_benign(selected_records, engines, pack, options, show_progress)
-    role = {REWRITE: "teacher", CHECK: "classifier", GENERATE: "teacher", SCORE: "judge"}
-    for step in run.steps:
-        step.cost_usd = cost(step.calls, specs[role[step.stage]])
-    write_records(run_dir / "benign.jsonl", run.records)
-    for step in (REWRITE, GENERATE, SCORE):
-        write_failures(run_dir, step.replace(" ", "_"),
-                       [f for f in run.failures if f.stage.startswith(step)])
-    steps = run.steps
-    if options.mix:
-        mixed = mix([("star1.jsonl", selected_records), ("benign.jsonl", run.records)], options.seed)
-        write_records(run_dir / "star1_plus_benign.jsonl", mixed)
-        steps.append(StageSummary("mix", len(selected_records) + len(run.records), len(mixed), 0))
-    return steps

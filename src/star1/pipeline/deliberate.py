@@ -9,19 +9,18 @@ whole think block is prefilled and the model writes the answer. Either way the r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from star1.engines import CachedEngine, ChatRequest, Completion, SamplingParams
-from star1.pipeline.parsing import ParseError
+from star1.parsing import ParseError
 from star1.pipeline import paper
-from star1.pipeline.runner import (Failure, RetryCause, retry_sampling, run_stage, split_outcomes,
-                                   stamped)
+from star1.runner import (Failure, RetryCause, retry_sampling, run_stage, split_outcomes,
+                                   StageResult)
 from star1.policies import OTHER, PolicyPack
 from star1.prompts import load_template
-from star1.records import Record, join_response, utc_now
+from star1.records import stamped, Record, join_response, utc_now
 
 STAGE = "deliberate"
 
@@ -52,11 +51,6 @@ class DeliberateOptions(ReasoningOptions):
                                                "has no reference policy)")
 
 
-@dataclass
-class DeliberateResult:
-    records: list[Record]
-    failures: list[Failure]
-    skipped: list[Record]
 
 
 # The messages that ask for a record's reasoning and answer (without any prefill).
@@ -68,7 +62,7 @@ def question_messages(system: str | None) -> Messages:
     return lambda record: ChatRequest.chat(record.question, system=system).messages
 
 
-def _uses_prefill(engine: CachedEngine, options: ReasoningOptions) -> bool:
+def uses_prefill(engine: CachedEngine, options: ReasoningOptions) -> bool:
     if options.reasoning_mode == "auto":
         return not engine.native_reasoning
     return options.reasoning_mode == "prefill"
@@ -103,14 +97,14 @@ def _sampling(options: ReasoningOptions, max_tokens: int, stop: tuple[str, ...] 
 
 
 def deliberate(records: list[Record], engine: CachedEngine, pack: PolicyPack,
-               options: DeliberateOptions | None = None, show_progress: bool = True) -> DeliberateResult:
+               options: DeliberateOptions | None = None, show_progress: bool = True) -> StageResult:
     options = options or DeliberateOptions()
     skip = [skipped_for(r, pack, options) for r in records]
     skipped = [r for r, s in zip(records, skip) if s]
     todo = [r for r, s in zip(records, skip) if not s]
     pairs, failures = reason(todo, engine, options, policy_messages(pack), STAGE, show_progress)
     prompt = (STAGE, prompt_version(pack))
-    return DeliberateResult([record.model_copy(update={
+    return StageResult([record.model_copy(update={
         "response": join_response(reasoning, answer),
         "provenance": stamped(record, pack, prompt, teacher=engine.name, generated_at=utc_now())})
         for record, (reasoning, answer) in pairs], failures, skipped)
@@ -135,7 +129,7 @@ def reasoning_requests(messages: Messages, options: ReasoningOptions, prefill: b
 def reason(records: list[Record], engine: CachedEngine, options: ReasoningOptions, messages: Messages,
            stage: str = STAGE, show_progress: bool = True):
     """(record, (reasoning, answer)) pairs and failures, in one call or two (see module doc)."""
-    if _uses_prefill(engine, options):
+    if uses_prefill(engine, options):
         return _two_calls(records, engine, messages, options, stage, show_progress)
     return _one_call(records, engine, messages, options, stage, show_progress)
 

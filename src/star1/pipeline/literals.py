@@ -13,7 +13,7 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from star1.pipeline.parsing import ParseError
+from star1.parsing import ParseError
 
 MAX_CHARS = 20_000  # a category list or three scores are a few hundred characters
 MAX_DEPTH = 20

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from star1.engines import ChatRequest, ChoiceTemplate, Completion, SamplingParams
 from star1.pipeline.literals import fenced_json_block, parse_literal
-from star1.pipeline.parsing import ParseError
+from star1.parsing import ParseError
 from star1.prompts.reference import ReferencePromptSet
 from star1.records import Record
 

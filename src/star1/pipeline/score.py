@@ -14,20 +14,19 @@ slots before it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from functools import partial
 from typing import Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from star1.engines import CachedEngine, ChatRequest, ChoiceTemplate, Completion, SamplingParams
-from star1.pipeline.parsing import parse_model
+from star1.parsing import parse_model
 from star1.pipeline import paper
-from star1.pipeline.runner import (Failure, RetryCause, retry_sampling, run_stage, split_outcomes,
-                                   stamped)
+from star1.runner import (Failure, RetryCause, retry_sampling, run_stage, split_outcomes,
+                                   StageResult)
 from star1.policies import OTHER, PolicyPack
 from star1.prompts import load_template
-from star1.records import SCORE_KEYS, Record, split_response, utc_now
+from star1.records import stamped, SCORE_KEYS, Record, split_response, utc_now
 
 STAGE = "score"
 SCORE_VALUES = tuple(str(v) for v in range(11))
@@ -54,10 +53,6 @@ class _Scores(BaseModel):
     Accuracy_of_Thinking_Process: StrictInt = Field(ge=0, le=10)
 
 
-@dataclass
-class ScoreResult:
-    records: list[Record]
-    failures: list[Failure]
 
 
 def scores_choice_template(keys: tuple[str, ...] = SCORE_KEYS,
@@ -134,7 +129,7 @@ def judged_scores(completion: Completion, keys: tuple[str, ...], parse_text: Cal
 
 
 def score(records: list[Record], engine: CachedEngine, pack: PolicyPack,
-          options: ScoreOptions | None = None, show_progress: bool = True) -> ScoreResult:
+          options: ScoreOptions | None = None, show_progress: bool = True) -> StageResult:
     options = options or ScoreOptions()
     build, version = score_requests(pack, options)
     parse_text = (partial(paper.parse_fenced_scores, keys=SCORE_KEYS, low=0, high=10)
@@ -144,6 +139,6 @@ def score(records: list[Record], engine: CachedEngine, pack: PolicyPack,
                          retries=options.retries, show_progress=show_progress,
                          retry_on=options.retry_on)
     done, failures = split_outcomes(records, outcomes)
-    return ScoreResult([record.model_copy(update={"score": scores, "provenance": stamped(
+    return StageResult([record.model_copy(update={"score": scores, "provenance": stamped(
         record, pack, (STAGE, version), judge=engine.name, scored_at=utc_now())})
         for record, scores in done], failures)
