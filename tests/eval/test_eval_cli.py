@@ -199,6 +199,11 @@ def test_keyword_judged_run_never_calls_the_proxy_a_safety_rate(tmp_path, shared
     row = next(line for line in wide.splitlines() if "strongreject" in line)
     assert "refusal-keyword rate (proxy)" in row and "keyword-refusal-proxy" in row
     assert "safety rate" not in wide.lower()
+    # A narrow terminal gets one line per benchmark, every number still there.
+    _print_summary(results, 0, console=make_console(stderr=False, width=60))
+    narrow = capsys.readouterr().out.splitlines()
+    assert ("strongreject: refusal-keyword rate (proxy) 50.0 %; ref / strict 50.0 / 50.0; answer 50.0; "
+            "reasoning 0.0; n 2; unjudged 0; keyword-refusal-proxy") in narrow
     report = tmp_path / "report"
     assert main(["report", str(out), "--out", str(report)]) == 0
     table = (report / "table.md").read_text()

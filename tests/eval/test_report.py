@@ -147,4 +147,4 @@ def test_plot_axis_names_the_proxy(tmp_path, monkeypatch):
     assert labels[0] == "Refusal-keyword rate (proxy), average (%)"
     assert labels[1] == "Safety average (%); ‡: refusal-keyword rate (proxy) instead"
     assert labels[2] == "Safety average (%)"
-    assert all("safety" not in label.lower() for label in labels[:1])
+    assert "safety" not in labels[0].lower()

@@ -100,6 +100,9 @@ def run_eval_command(args) -> int:
     return 0
 
 
+WIDE_TABLE = 110  # columns the summary table needs to show every number (measured at 120: fits)
+
+
 def _pct(value) -> str:
     return "-" if value is None else f"{100 * value:.1f}"
 
@@ -110,8 +113,9 @@ def summary_rows(results: dict) -> list[list[str]]:
     rows = []
     for name, b in results["benchmarks"].items():
         judge = b["judge"].get("kind") if b["kind"] == "safety" else b["judge"].get("name")
-        rows.append([name, b.get("metric_label") or b.get("metric", ""), _pct(b["score"]),
-                     _pct(b.get("score_reference")), _pct(b.get("score_strict")),
+        both = "-" if b.get("score_reference") is None and b.get("score_strict") is None else (
+            f"{_pct(b.get('score_reference'))} / {_pct(b.get('score_strict'))}")
+        rows.append([name, b.get("metric_label") or b.get("metric", ""), _pct(b["score"]), both,
                      _pct(b.get("answer_only")), _pct(b.get("reasoning_only")), str(b["n"]),
                      str(b.get("unjudged", 0)), str(judge)])
     return rows
@@ -123,17 +127,27 @@ def _print_summary(results: dict, seconds: float, console=None) -> None:
 
     from star1.console import make_console
 
-    table = Table(title=escape(f"{results['model']}  ({seconds:.0f} s)"))
-    for column in ("benchmark", "measure"):
-        table.add_column(column, no_wrap=True)
-    for column in ("score %", "reference way", "strict way", "answer only", "reasoning only", "n",
-                   "unjudged"):
-        table.add_column(column, justify="right")
-    table.add_column("judge / grader", no_wrap=True)
-    for row in summary_rows(results):
-        table.add_row(*map(escape, row))
     console = console or make_console(stderr=False)
-    console.print(table)
+    rows = summary_rows(results)
+    title = f"{results['model']}  ({seconds:.0f} s)"
+    if console.width < WIDE_TABLE:
+        # Too narrow for the table's ten columns: one line per benchmark, each number labelled,
+        # folded by the terminal rather than squeezed out of sight by rich.
+        console.print(escape(title), soft_wrap=True)
+        for name, measure, score, both, answer, reasoning, n, unjudged, judge in rows:
+            console.print(escape(f"{name}: {measure} {score} %; ref / strict {both}; answer {answer}; "
+                                 f"reasoning {reasoning}; n {n}; unjudged {unjudged}; {judge}"),
+                          soft_wrap=True)
+    else:
+        table = Table(title=escape(title))
+        table.add_column("benchmark", no_wrap=True)
+        table.add_column("measure", ratio=2, overflow="fold")
+        for column in ("score %", "ref / strict", "answer", "reasoning", "n", "unjudged"):
+            table.add_column(column, justify="right", no_wrap=True)
+        table.add_column("judge / grader", ratio=2, overflow="fold")
+        for row in rows:
+            table.add_row(*map(escape, row))
+        console.print(table)
     notes: dict[str, list[str]] = {}
     for name, b in results["benchmarks"].items():
         if b["judge"].get("note"):
@@ -141,8 +155,9 @@ def _print_summary(results: dict, seconds: float, console=None) -> None:
     for note, names in notes.items():
         console.print(escape(f"note ({', '.join(names)}) {note}"), soft_wrap=True)
     if any(b.get("reading") for b in results["benchmarks"].values()):
-        console.print("reference way: every reply read as the STAR-1 reference reads it; strict "
-                      "way: unparsable replies left out (docs/eval.md)", soft_wrap=True)
+        console.print("ref / strict: the score counted the STAR-1 reference's way (every reply, "
+                      "read as it reads them) / the strict way (unparsable replies left out); "
+                      "answer, reasoning: the score on that part alone (docs/eval.md)", soft_wrap=True)
 
 
 def run_report_command(args) -> int:
