@@ -35,13 +35,22 @@ def load_tokenizer(name: str):
 
 
 def render_prompt(tokenizer, messages, prefill: str) -> str:
-    """The model's chat template with its generation prompt, then ``prefill``. A leading BOS
-    written by the template is dropped: the server adds its own when it tokenizes the prompt."""
+    """The model's chat template with its generation prompt, then ``prefill``.
+
+    A leading BOS written by the template is dropped only when the tokenizer itself adds one
+    (Llama 3): servers tokenize a completions prompt with the model's own BOS rule, and the
+    text would then hold two. SmolLM2's BOS is ``<|im_start|>``, the first token of every turn,
+    and its tokenizer adds none, so there it stays."""
     from star1.engines.transformers_engine import plain_messages
 
     text = tokenizer.apply_chat_template(plain_messages(messages), tokenize=False,
                                          add_generation_prompt=True)
     bos = tokenizer.bos_token
-    if bos and text.startswith(bos):
+    if bos and text.startswith(bos) and _adds_bos(tokenizer):
         text = text[len(bos):]
     return text + prefill
+
+
+def _adds_bos(tokenizer) -> bool:
+    ids = tokenizer("", add_special_tokens=True)["input_ids"]
+    return bool(ids) and ids[0] == tokenizer.bos_token_id

@@ -55,6 +55,7 @@ class EndpointFacts:
     structured: str = "json_schema"  # strongest structured-output mode known to be accepted
     prefill: str | None = None  # "honoured" | "ignored" | None (not probed yet)
     prefill_evidence: str = ""  # the probe's reply, quoted in messages
+    completions_prefill: str | None = None  # the tokenizer with which /v1/completions passed the probe
     checked: float = 0.0  # when /v1/models last answered (unix time)
 
     @staticmethod
@@ -144,6 +145,7 @@ def learn_listing(facts: EndpointFacts, payload) -> bool:
     if facts.fingerprint and facts.fingerprint != new_fingerprint:
         # Another model (or server) now answers here: what was learned about the old one is void.
         facts.structured, facts.prefill, facts.prefill_evidence = "json_schema", None, ""
+        facts.completions_prefill = None
     facts.listed, facts.served = True, [e["id"] for e in entries]
     facts.fingerprint, facts.dialect = new_fingerprint, dialect
     facts.context_window = context_window(answering)

@@ -261,6 +261,7 @@ class OpenAIEngine:
         if self.config.prefill == "completions":
             if not self.config.tokenizer:
                 raise ConfigError("prefill=completions needs tokenizer=<path|hub id|bundled> to render the prompt")
+            self._load_tokenizer()
             return "completions"
         from star1.engines.prefill_probe import PROBE, honoured
         from star1.errors import SetupError
@@ -286,9 +287,16 @@ class OpenAIEngine:
                 "reasoning would be a fresh answer, not the model's reasoning. Set the engine option "
                 "tokenizer=<the model's tokenizer: a path, a hub id, or 'bundled'> so that star1 renders "
                 "the chat template and continues through /v1/completions, or prefill=chat to send it anyway.")
+        self._load_tokenizer()
         for endpoint in self._endpoints:
+            facts = self._facts[endpoint.url]
+            if facts.completions_prefill == self.config.tokenizer:
+                continue
             outcome = _run(lambda: self._probe(endpoint, PROBE, "completions"))
-            if outcome is not None and not honoured(outcome):
+            if outcome is not None and honoured(outcome):
+                facts.completions_prefill = self.config.tokenizer
+                store().put(facts)
+            elif outcome is not None:
                 raise SetupError(
                     f"/v1/completions at {endpoint.url} did not continue a prompt rendered with "
                     f"tokenizer={self.config.tokenizer!r} either (it answered {outcome[:40]!r}); is that "
@@ -296,6 +304,12 @@ class OpenAIEngine:
         log.info("prefill goes through /v1/completions with the chat template of %s (%s)",
                  self.config.tokenizer, evidence)
         return "completions"
+
+    def _load_tokenizer(self) -> None:
+        """Load it now, outside any request's deadline (importing transformers takes seconds)."""
+        from star1.engines.chat_render import load_tokenizer
+
+        load_tokenizer(self.config.tokenizer)
 
     async def _probe(self, endpoint: _Endpoint, request: ChatRequest, route: str) -> str | None:
         """The probe's continuation; the error text for an HTTP error; None when unreachable."""
