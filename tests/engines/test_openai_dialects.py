@@ -184,3 +184,32 @@ def test_debug_logging_shows_request_summaries_and_response_bodies(caplog):
     assert "POST http://127.0.0.1" in logged and "'max_tokens': 99999" in logged
     assert "HTTP 400" in logged and "max_tokens is too large: 99999" in logged
     assert "secret prompt text" not in logged  # summaries, not prompts
+
+
+def test_a_one_slot_llama_cpp_server_is_streamed_and_a_cut_stream_is_retried():
+    # Streamed, llama-cpp-python stops generating when star1 hangs up at the deadline; it also
+    # ends a running stream with [DONE] and no finish_reason when another request arrives.
+    replies = iter([Reply(content="half an", cut_stream=True), Reply(content="a whole answer")])
+    with OpenAIStubServer(lambda body, n: next(replies), models=GGUF) as server:
+        completion = ask(make_engine(f"openai:m@{server.base_url}{FAST}"), ChatRequest.chat("q"))
+        assert [b.get("stream") for b in server.requests] == [True, True]
+    assert completion.ok and completion.text == "a whole answer"
+    assert completion.completion_tokens == 3  # one event per token, as llama-cpp-python sends them
+    with OpenAIStubServer(lambda body, n: Reply(content="ok"), models=GGUF) as server:
+        ask(make_engine(f"openai:m@{server.base_url}{FAST}&concurrency=2"), ChatRequest.chat("q"))
+        assert "stream" not in server.requests[0]  # several in flight would interrupt each other
+
+
+def test_an_empty_stream_is_asked_again_unstreamed_for_the_servers_reason():
+    # llama-cpp-python's streamed answer to a prompt too long for its context: 200, no events.
+    def handler(body, n):
+        if body.get("stream"):
+            return Reply(raw_body=b"", headers={"content-type": "text/event-stream"})
+        return Reply(status=400, error="This model's maximum context length is 256 tokens. However, you "
+                                       "requested 439 tokens.")
+
+    with OpenAIStubServer(handler, models=GGUF) as server:
+        completion = ask(make_engine(f"openai:m@{server.base_url}?max_retries=0"), ChatRequest.chat("long"))
+        assert [b.get("stream", False) for b in server.requests] == [True, False]
+    assert "HTTP 400" in completion.error and "maximum context length is 256" in completion.error
+    assert "context window" in completion.error

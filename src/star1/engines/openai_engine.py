@@ -42,7 +42,8 @@ from star1.engines.base import ChatRequest, Completion, OnResult, SamplingParams
 from star1.engines.config import EngineConfig
 from star1.engines.endpoints import CONFIG_LEVEL, LEVELS, EndpointFacts, is_hosted, remote_identity, store
 from star1.engines.openai_errors import retry_after_seconds  # noqa: F401 (re-exported)
-from star1.engines.openai_reply import MAX_BODY_BYTES, MalformedReply, parse_json, read_reply
+from star1.engines.openai_reply import (MAX_BODY_BYTES, EmptyStream, MalformedReply, parse_json,
+                                        read_reply, read_stream)
 from star1.engines.reasoning import split_reasoning
 from star1.errors import ConfigError
 from star1.redact import register_secret
@@ -77,6 +78,10 @@ class _Fail(Exception):
 
 class _StepDown(Exception):
     pass
+
+
+class _Unstream(Exception):
+    """Ask again without streaming, to get the server's explanation of an empty stream."""
 
 
 class _Endpoint:
@@ -176,6 +181,14 @@ class OpenAIEngine:
         endpoint answers in one mode and the call-cache keys can be predicted."""
         start = LEVELS.index(CONFIG_LEVEL[self.config.structured_output])
         return LEVELS[max([start] + [LEVELS.index(f.structured) for f in self._facts.values()])]
+
+    def _streams(self) -> bool:
+        """Stream llama.cpp replies when one request is in flight. Verified with
+        benchmarks/llama_cpp_disconnect.py on llama-cpp-python: a request given up after 2 s kept
+        generating for another 13.9 s unless streamed (then the next request waited 0.14 s).
+        Not with more in flight: llama-cpp-python ends a running stream when another request
+        arrives (its ``interrupt_requests`` setting, on by default)."""
+        return self.dialect == "llamacpp" and self.concurrency == 1
 
     def cache_variant(self, request: ChatRequest) -> str:
         """How this request would be served, where that differs from the default (see
@@ -316,8 +329,8 @@ class OpenAIEngine:
         async with _http_client(endpoint, self.config.timeout) as client:
             try:
                 completion = await asyncio.wait_for(
-                    self._call_once(client, endpoint, request, "none", route), self.config.timeout)
-            except (_Retry, _Fail, _StepDown) as exc:
+                    self._call_once(client, endpoint, request, "none", route, False), self.config.timeout)
+            except (_Retry, _Fail, _StepDown, _Unstream) as exc:
                 return None if isinstance(exc, _Retry) and "HTTP" not in str(exc) else str(exc)
             except asyncio.TimeoutError:
                 return None
@@ -347,14 +360,34 @@ class OpenAIEngine:
         return results  # type: ignore[return-value]
 
     async def _call_with_retries(self, clients, rotation, request: ChatRequest) -> Completion:
+        own: list = []  # clients opened for this request alone; closed when it is done
+        try:
+            return await self._attempts(clients, rotation, request, own)
+        finally:
+            for client in own:
+                await client.aclose()
+
+    async def _attempts(self, clients, rotation, request: ChatRequest, own: list) -> Completion:
         last, attempts, step_downs = "no attempt made", 0, 0
-        route = self._route or "chat"
+        route, stream = self._route or "chat", self._streams()
+        pinned = None  # (endpoint index, client) the next attempt must use
         while True:
-            index = next(rotation)
-            endpoint, client = self._endpoints[index], clients[index]
+            if pinned:
+                (index, client), pinned = pinned, None
+            else:
+                index = next(rotation)
+                client = clients[index]
+            endpoint = self._endpoints[index]
             try:
                 return await asyncio.wait_for(
-                    self._call_once(client, endpoint, request, self._level(), route), self.config.timeout)
+                    self._call_once(client, endpoint, request, self._level(), route, stream), self.config.timeout)
+            except _Unstream:
+                # Once more, unstreamed, on the same endpoint over a new connection: aiohttp hands
+                # the broken stream's connection out again, and that attempt fails too.
+                stream = False
+                own.append(_http_client(endpoint, self.config.timeout))
+                pinned = (index, own[-1])
+                continue
             except _StepDown:
                 step_downs += 1
                 if step_downs < len(LEVELS):
@@ -387,19 +420,24 @@ class OpenAIEngine:
         return Completion(text="", finish_reason="error",
                           error=f"gave up after {attempts} attempts: {last}")
 
-    def _body(self, request: ChatRequest, level: str, route: str) -> tuple[str, dict]:
+    def _body(self, request: ChatRequest, level: str, route: str, stream: bool) -> tuple[str, dict]:
         fields = dialects.sampling_fields(request.sampling, self.dialect)
         if route == "completions" and request.prefill:
             from star1.engines.chat_render import load_tokenizer, render_prompt
 
             prompt = render_prompt(load_tokenizer(self.config.tokenizer), request.messages, request.prefill)
-            return "completions", {"model": self.config.model, "prompt": prompt, **fields}
+            body = {"model": self.config.model, "prompt": prompt, **fields}
+            if stream:
+                body["stream"] = True
+            return "completions", body
         messages = list(request.messages)
         body: dict = {"model": self.config.model, "messages": messages, **fields}
         if request.prefill:
             # vLLM and SGLang continue a final assistant message with these flags.
             messages.append({"role": "assistant", "content": request.prefill})
             body.update(continue_final_message=True, add_generation_prompt=False)
+        if stream:
+            body["stream"] = True
         schema = request.json_schema
         if schema is not None and level == "json_schema":
             body["response_format"] = {"type": "json_schema", "json_schema": {
@@ -424,8 +462,8 @@ class OpenAIEngine:
             return response.status_code, response.headers, b"".join(chunks)
 
     async def _call_once(self, client, endpoint: _Endpoint, request: ChatRequest, level: str,
-                         route: str) -> Completion:
-        path, body = self._body(request, level, route)
+                         route: str, stream: bool) -> Completion:
+        path, body = self._body(request, level, route, stream)
         url = f"{endpoint.url}/{path}"
         debug = log.isEnabledFor(logging.DEBUG)
         if debug:
@@ -436,15 +474,28 @@ class OpenAIEngine:
         except MalformedReply as exc:
             raise _Retry(str(exc)) from None
         except TRANSPORT_ERRORS as exc:
-            raise _Retry(errors.transport_reason(exc, url)) from None
+            reason = errors.transport_reason(exc, url)
+            if stream and "closed the connection" in reason:
+                # llama-cpp-python breaks off a stream whose prompt does not fit its context
+                # window; unstreamed, the same request gets HTTP 400 with the reason.
+                raise _Unstream() from None
+            raise _Retry(reason) from None
         if debug:
             log.debug("%s -> HTTP %d in %.2fs: %s", url, status, time.perf_counter() - started,
                       errors.body_excerpt(raw))
         if status != 200:
             self._raise_for_status(status, headers, raw, url, endpoint, body, level)
+        kind = "completions" if path == "completions" else "chat"
         try:
-            parts = read_reply(parse_json(raw), "completions" if path == "completions" else "chat")
+            if "event-stream" in headers.get("content-type", ""):
+                parts = read_stream(raw, kind)
+            else:  # also a server that ignored "stream": true
+                parts = read_reply(parse_json(raw), kind)
             return self._to_completion(request, parts, level, route)
+        except EmptyStream as exc:
+            if stream:
+                raise _Unstream() from None
+            raise _Retry(str(exc)) from None
         except MalformedReply as exc:
             raise _Retry(str(exc)) from None
         except (TypeError, ValueError, KeyError, AttributeError, IndexError, RecursionError) as exc:

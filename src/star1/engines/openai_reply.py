@@ -32,6 +32,11 @@ class MalformedReply(Exception):
     """The reply cannot be read; the message says what was wrong with it."""
 
 
+class EmptyStream(MalformedReply):
+    """A stream with no event at all: llama-cpp-python's answer to a prompt longer than its
+    context window when streaming (the same request unstreamed gets HTTP 400 with the reason)."""
+
+
 @dataclass
 class ReplyParts:
     text: str
@@ -108,3 +113,59 @@ def read_reply(payload, endpoint: str) -> ReplyParts:
     return ReplyParts(text=text or "", reasoning=reasoning, finish_reason=finish_reason,
                       prompt_tokens=_count(usage, "prompt_tokens"),
                       completion_tokens=_count(usage, "completion_tokens"))
+
+
+def read_stream(body: bytes, endpoint: str) -> ReplyParts:
+    """Validate a streamed (server-sent events) completion, read to its end.
+
+    llama-cpp-python sends one token per event and no usage, so the events that carried text
+    count the completion tokens. A stream that ends without a ``finish_reason`` was cut short
+    (llama-cpp-python ends a running stream with ``[DONE]`` when another request arrives) and
+    is malformed: retried like any broken reply."""
+    if len(body) > MAX_BODY_BYTES:
+        raise MalformedReply(f"malformed response: body larger than {MAX_BODY_BYTES} bytes")
+    try:
+        lines = body.decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise MalformedReply("malformed response: body is not UTF-8") from None
+    texts, reasonings, finish_reason, usage, pieces = [], [], None, None, 0
+    events = [line for line in lines if line.startswith("data:")]  # not ": ping" comments
+    if not events:
+        raise EmptyStream("malformed response: the stream ended before its first event")
+    for line in events:
+        data = line[5:].strip()
+        if data == "[DONE]":
+            break
+        event = parse_json(data.encode("utf-8"))
+        choices = event.get("choices") if isinstance(event, dict) else None
+        if not isinstance(choices, list):
+            raise MalformedReply("malformed response: stream event without choices")
+        if isinstance(event.get("usage"), dict):
+            usage = event["usage"]
+        if not choices:
+            continue  # a usage-only event
+        choice = choices[0]
+        if not isinstance(choice, dict):
+            raise MalformedReply("malformed response: stream choice is not an object")
+        if endpoint == "completions":
+            piece = _text(choice.get("text"), "text", "")
+        else:
+            delta = choice.get("delta")
+            if not isinstance(delta, dict):
+                raise MalformedReply("malformed response: stream choice has no delta")
+            piece = _text(delta.get("content"), "content", "")
+            reasonings.append(_text(delta.get("reasoning_content"), "reasoning_content", "")
+                              or _text(delta.get("reasoning"), "reasoning", ""))
+        if piece:
+            texts.append(piece)
+            pieces += 1
+        if choice.get("finish_reason") is not None:
+            finish_reason = _text(choice.get("finish_reason"), "finish_reason", "stop")
+    if finish_reason is None or len(finish_reason) > 40:
+        raise MalformedReply("malformed response: the stream ended without a finish_reason "
+                             "(cut short, e.g. by another request to a one-slot server)")
+    reasoning = "".join(reasonings) or None
+    counts = usage or {}
+    return ReplyParts(text="".join(texts), reasoning=reasoning, finish_reason=finish_reason,
+                      prompt_tokens=_count(counts, "prompt_tokens"),
+                      completion_tokens=_count(counts, "completion_tokens") if usage else pieces)

@@ -37,6 +37,7 @@ class Reply:
     json_body: Any = None  # sent as JSON as is (a well-formed but hostile reply)
     error: str | None = None  # the error message of a non-200 reply
     drop: bool = False  # close the connection without answering
+    cut_stream: bool = False  # a streamed reply ends with [DONE] but no finish_reason (interrupted)
     prompt_tokens: Any = 10
     completion_tokens: Any = 5
 
@@ -100,10 +101,10 @@ class OpenAIStubServer:
                 pass
 
             def _send(self, status: int, payload: bytes, headers: dict | None = None, drip: float = 0.0) -> None:
+                headers = {"content-type": "application/json", **(headers or {})}
                 self.send_response(status)
-                self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(payload)))
-                for key, value in (headers or {}).items():
+                for key, value in headers.items():
                     self.send_header(key, value)
                 self.end_headers()
                 try:
@@ -171,6 +172,10 @@ class OpenAIStubServer:
                 elif reply.status != 200:
                     payload = json.dumps({"error": {"message": reply.error or f"stub error {reply.status}",
                                                     "type": "stub"}}).encode()
+                elif body.get("stream"):
+                    payload = _events(body, reply, number, self.path)
+                    self._send(200, payload, {"content-type": "text/event-stream", **reply.headers}, reply.drip)
+                    return
                 else:
                     payload = json.dumps(_body(body, reply, number, self.path)).encode()
                 self._send(reply.status, payload, reply.headers, reply.drip)
@@ -199,3 +204,23 @@ def _body(request: dict, reply: Reply, number: int, path: str) -> dict:
         "choices": [choice],
         "usage": usage,
     }
+
+
+def _events(request: dict, reply: Reply, number: int, path: str) -> bytes:
+    """A streamed reply as llama-cpp-python sends it: one event per word, no usage, then a
+    finish event and ``[DONE]``."""
+    chat = path.rstrip("/").endswith("/chat/completions")
+    words = [w for w in reply.content.replace(" ", "\0 ").split("\0") if w]
+
+    def event(piece: str | None, finish: str | None) -> bytes:
+        choice = ({"index": 0, "delta": {} if piece is None else {"content": piece}} if chat
+                  else {"index": 0, "text": piece or ""})
+        choice["finish_reason"] = finish
+        chunk = {"id": f"cmpl-stub-{number}", "model": request.get("model", "stub"),
+                 "object": "chat.completion.chunk" if chat else "text_completion", "choices": [choice]}
+        return b"data: " + json.dumps(chunk).encode() + b"\n\n"
+
+    out = b"".join(event(w, None) for w in words)
+    if not reply.cut_stream:
+        out += event(None, reply.finish_reason)
+    return out + b"data: [DONE]\n\n"
