@@ -10,6 +10,7 @@ with the reason shown, only where ``llama_cpp`` cannot be imported (``make test`
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -67,8 +68,9 @@ def start_llama_server(log_dir: Path, n_ctx: int = 4096) -> LlamaServer:
     # One thread: with two, this 2-core machine (shared) was pathologically slow.
     command = [sys.executable, "-m", "llama_cpp.server", "--model", model, "--host", "127.0.0.1",
                "--port", str(port), "--n_threads", "1", "--n_ctx", str(n_ctx)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # its log is read by tests while it runs
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     server = LlamaServer(f"http://127.0.0.1:{port}/v1", model, process, log_path)
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:

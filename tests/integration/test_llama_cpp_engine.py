@@ -3,6 +3,7 @@ each dialect difference of issue 14, for real."""
 
 import json
 import logging
+import time
 
 import pytest
 
@@ -66,6 +67,25 @@ def test_repeat_penalty_is_sent_under_llama_cpps_name_and_changes_the_output(lla
     # Sent as vLLM's `repetition_penalty`, llama.cpp ignores it: both answers are the same.
     (as_vllm_low, _), (as_vllm_high, _) = answer({"dialect": "vllm"}, 1.0), answer({"dialect": "vllm"}, 1.5)
     assert as_vllm_low == as_vllm_high
+
+
+def test_a_request_past_its_deadline_is_hung_up_on_and_the_server_stops_generating(llama_server):
+    # Greedy, this story runs to the 600-token limit (~15 s here). star1 streams to a one-slot
+    # llama.cpp server, so closing the connection at the deadline stops the generation; the
+    # server says so in its log ("Disconnected from client").
+    def disconnects():
+        return llama_server.log_tail(10**7).count("Disconnected from client")
+
+    before = disconnects()
+    engine = make_engine(llama_server.engine(timeout=2, max_retries=0))
+    story = ChatRequest.chat("Write a very long story about a dragon, with many chapters.",
+                             sampling=SamplingParams(max_tokens=600, **GREEDY))
+    completion = engine.generate([story])[0]
+    assert "timeout=2s" in completion.error and "queued on the server" in completion.error
+    deadline = time.monotonic() + 30
+    while disconnects() == before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert disconnects() == before + 1
 
 
 def test_the_model_name_is_checked_against_v1_models(llama_server, caplog):
