@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import logging
 import os
 import random
@@ -37,27 +36,16 @@ import threading
 import time
 from typing import Sequence
 
-from star1.engines import dialects, openai_errors as errors
+from star1.engines import dialects, openai_errors as errors, openai_request
 from star1.engines.base import ChatRequest, Completion, OnResult, SamplingParams, apply_length_policy
 from star1.engines.config import EngineConfig
 from star1.engines.endpoints import CONFIG_LEVEL, LEVELS, EndpointFacts, is_hosted, remote_identity, store
 from star1.engines.openai_errors import retry_after_seconds  # noqa: F401 (re-exported)
-from star1.engines.openai_reply import (MAX_BODY_BYTES, EmptyStream, MalformedReply, parse_json,
-                                        read_reply, read_stream)
+from star1.engines.openai_http import TRANSPORT_ERRORS, Endpoint, exchange, http_client, run
+from star1.engines.openai_reply import EmptyStream, MalformedReply, parse_json, read_reply, read_stream
 from star1.engines.reasoning import split_reasoning
 from star1.errors import ConfigError
 from star1.redact import register_secret
-
-try:  # openai >= 2 ships httpx2; older releases use httpx (the same API)
-    import httpx2 as httpx
-except ImportError:  # pragma: no cover - depends on the installed openai
-    import httpx
-
-try:  # the aiohttp transport lets a few of its own errors through unmapped
-    from aiohttp import ClientError as _AiohttpError
-except ImportError:  # pragma: no cover
-    _AiohttpError = OSError
-TRANSPORT_ERRORS = (httpx.HTTPError, OSError, _AiohttpError)
 
 log = logging.getLogger(__name__)
 
@@ -84,54 +72,6 @@ class _Unstream(Exception):
     """Ask again without streaming, to get the server's explanation of an empty stream."""
 
 
-class _Endpoint:
-    def __init__(self, url: str, key: str | None, key_env: str):
-        self.url, self.key, self.key_env = url.rstrip("/"), key, key_env
-
-
-def _http_client(endpoint: _Endpoint, timeout: float):
-    """The openai package's aiohttp transport where installed (``openai[aiohttp]``): it halved
-    client CPU per request in benchmarks/engine_throughput.py; else plain httpx."""
-    headers = {"user-agent": "star1"}
-    if endpoint.key:
-        headers["authorization"] = f"Bearer {endpoint.key}"
-    options = dict(headers=headers, timeout=httpx.Timeout(timeout), follow_redirects=True)
-    try:
-        from openai import DefaultAioHttpClient
-
-        return DefaultAioHttpClient(**options)
-    except (ImportError, RuntimeError):
-        return httpx.AsyncClient(**options)
-
-
-def _run(factory):
-    """Run ``factory()``'s coroutine to completion, from plain code or from inside a running
-    event loop (a notebook), where it gets a thread of its own. Deciding first, outside any
-    ``except`` block, keeps an error inside the run from surfacing chained to a misleading
-    "RuntimeError: no running event loop"."""
-    try:
-        asyncio.get_running_loop()
-        running = True
-    except RuntimeError:
-        running = False
-    if not running:
-        return asyncio.run(factory())
-    box: dict = {}
-
-    def target() -> None:
-        try:
-            box["value"] = asyncio.run(factory())
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread below
-            box["error"] = exc
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
-
-
 class OpenAIEngine:
     def __init__(self, config: EngineConfig):
         if not config.model or not config.base_urls:
@@ -150,7 +90,7 @@ class OpenAIEngine:
                 # Local vLLM / SGLang / llama.cpp servers usually need no key; hosted APIs answer 401.
                 log.log(logging.WARNING if is_hosted(url) else logging.INFO,
                         "environment variable %s is not set; sending requests to %s without a key", var, url)
-            self._endpoints.append(_Endpoint(url, value, var))
+            self._endpoints.append(Endpoint(url, value, var))
         self.config = config
         self.name = config.engine_string()
         self.native_reasoning = True if config.native_reasoning is None else config.native_reasoning
@@ -219,7 +159,7 @@ class OpenAIEngine:
         computes keys."""
         with self._lock:
             if not self._listed:
-                _run(self._check_models)
+                run(self._check_models)
                 self._listed = True
             if self._route is None and any(r.prefill for r in requests):
                 self._route = self._choose_route()
@@ -229,7 +169,7 @@ class OpenAIEngine:
         if not requests:
             return []
         self.prepare(requests)
-        return _run(lambda: self._generate_all(requests, on_result))
+        return run(lambda: self._generate_all(requests, on_result))
 
     def close(self) -> None:
         pass
@@ -243,9 +183,9 @@ class OpenAIEngine:
             facts = self._facts[endpoint.url]
             url = f"{endpoint.url}/models"
             try:
-                async with _http_client(endpoint, min(self.config.timeout, LISTING_TIMEOUT)) as client:
+                async with http_client(endpoint, min(self.config.timeout, LISTING_TIMEOUT)) as client:
                     status, _, body = await asyncio.wait_for(
-                        self._exchange(client, "GET", url, None), min(self.config.timeout, LISTING_TIMEOUT))
+                        exchange(client, "GET", url, None), min(self.config.timeout, LISTING_TIMEOUT))
                 payload = parse_json(body) if status == 200 else None
             except (*TRANSPORT_ERRORS, asyncio.TimeoutError, MalformedReply) as exc:
                 why = errors.transport_reason(exc, url) if not isinstance(exc, MalformedReply) else str(exc)
@@ -282,7 +222,7 @@ class OpenAIEngine:
         for endpoint in self._endpoints:
             facts = self._facts[endpoint.url]
             if facts.prefill is None:
-                outcome = _run(lambda: self._probe(endpoint, PROBE, "chat"))
+                outcome = run(lambda: self._probe(endpoint, PROBE, "chat"))
                 if outcome is None:
                     continue  # unreachable: the requests themselves will say so
                 facts.prefill = "honoured" if honoured(outcome) else "ignored"
@@ -305,7 +245,7 @@ class OpenAIEngine:
             facts = self._facts[endpoint.url]
             if facts.completions_prefill == self.config.tokenizer:
                 continue
-            outcome = _run(lambda: self._probe(endpoint, PROBE, "completions"))
+            outcome = run(lambda: self._probe(endpoint, PROBE, "completions"))
             if outcome is not None and honoured(outcome):
                 facts.completions_prefill = self.config.tokenizer
                 store().put(facts)
@@ -324,9 +264,9 @@ class OpenAIEngine:
 
         load_tokenizer(self.config.tokenizer)
 
-    async def _probe(self, endpoint: _Endpoint, request: ChatRequest, route: str) -> str | None:
+    async def _probe(self, endpoint: Endpoint, request: ChatRequest, route: str) -> str | None:
         """The probe's continuation; the error text for an HTTP error; None when unreachable."""
-        async with _http_client(endpoint, self.config.timeout) as client:
+        async with http_client(endpoint, self.config.timeout) as client:
             try:
                 completion = await asyncio.wait_for(
                     self._call_once(client, endpoint, request, "none", route, False), self.config.timeout)
@@ -340,7 +280,7 @@ class OpenAIEngine:
 
     async def _generate_all(self, requests: Sequence[ChatRequest],
                             on_result: OnResult | None) -> list[Completion]:
-        clients = [_http_client(e, self.config.timeout) for e in self._endpoints]
+        clients = [http_client(e, self.config.timeout) for e in self._endpoints]
         rotation = itertools.cycle(range(len(clients)))
         gate = asyncio.Semaphore(self.concurrency)
         results: list[Completion | None] = [None] * len(requests)
@@ -385,7 +325,7 @@ class OpenAIEngine:
                 # Once more, unstreamed, on the same endpoint over a new connection: aiohttp hands
                 # the broken stream's connection out again, and that attempt fails too.
                 stream = False
-                own.append(_http_client(endpoint, self.config.timeout))
+                own.append(http_client(endpoint, self.config.timeout))
                 pinned = (index, own[-1])
                 continue
             except _StepDown:
@@ -420,57 +360,17 @@ class OpenAIEngine:
         return Completion(text="", finish_reason="error",
                           error=f"gave up after {attempts} attempts: {last}")
 
-    def _body(self, request: ChatRequest, level: str, route: str, stream: bool) -> tuple[str, dict]:
-        fields = dialects.sampling_fields(request.sampling, self.dialect)
-        if route == "completions" and request.prefill:
-            from star1.engines.chat_render import load_tokenizer, render_prompt
-
-            prompt = render_prompt(load_tokenizer(self.config.tokenizer), request.messages, request.prefill)
-            body = {"model": self.config.model, "prompt": prompt, **fields}
-            if stream:
-                body["stream"] = True
-            return "completions", body
-        messages = list(request.messages)
-        body: dict = {"model": self.config.model, "messages": messages, **fields}
-        if request.prefill:
-            # vLLM and SGLang continue a final assistant message with these flags.
-            messages.append({"role": "assistant", "content": request.prefill})
-            body.update(continue_final_message=True, add_generation_prompt=False)
-        if stream:
-            body["stream"] = True
-        schema = request.json_schema
-        if schema is not None and level == "json_schema":
-            body["response_format"] = {"type": "json_schema", "json_schema": {
-                "name": "answer", "schema": schema, "strict": True}}
-        elif schema is not None and level == "json_object+schema":
-            body["response_format"] = {"type": "json_object", "schema": schema}
-        elif schema is not None and level == "json_object":
-            body["response_format"] = {"type": "json_object"}
-        return "chat/completions", body
-
-    async def _exchange(self, client, method: str, url: str, body: dict | None):
-        """One HTTP exchange; the reply body is read up to :data:`MAX_BODY_BYTES`."""
-        content = json.dumps(body).encode() if body is not None else None  # ASCII: any text is sendable
-        headers = {"content-type": "application/json"} if body is not None else {}
-        async with client.stream(method, url, content=content, headers=headers) as response:
-            chunks, size = [], 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > MAX_BODY_BYTES:
-                    raise MalformedReply(f"malformed response: body larger than {MAX_BODY_BYTES} bytes")
-                chunks.append(chunk)
-            return response.status_code, response.headers, b"".join(chunks)
-
-    async def _call_once(self, client, endpoint: _Endpoint, request: ChatRequest, level: str,
+    async def _call_once(self, client, endpoint: Endpoint, request: ChatRequest, level: str,
                          route: str, stream: bool) -> Completion:
-        path, body = self._body(request, level, route, stream)
+        path, body = openai_request.build(request, self.config.model, self.dialect, level, route, stream,
+                                          self.config.tokenizer)
         url = f"{endpoint.url}/{path}"
         debug = log.isEnabledFor(logging.DEBUG)
         if debug:
-            log.debug("POST %s %s", url, _summary(body))
+            log.debug("POST %s %s", url, openai_request.summary(body))
         started = time.perf_counter()
         try:
-            status, headers, raw = await self._exchange(client, "POST", url, body)
+            status, headers, raw = await exchange(client, "POST", url, body)
         except MalformedReply as exc:
             raise _Retry(str(exc)) from None
         except TRANSPORT_ERRORS as exc:
@@ -531,12 +431,3 @@ class OpenAIEngine:
                                 prompt_tokens=parts.prompt_tokens, completion_tokens=parts.completion_tokens,
                                 variant=self._variant(request, level, route))
         return apply_length_policy(completion, request.sampling.max_tokens, self.config.length_is_failure)
-
-
-def _summary(body: dict) -> str:
-    """A request in one line for ``-v`` logs: sizes and settings, not the prompt text."""
-    messages = body.get("messages") or []
-    chars = len(body.get("prompt") or "") + sum(len(json.dumps(m.get("content"))) for m in messages)
-    settings = {k: v for k, v in body.items() if k not in ("messages", "prompt", "response_format")}
-    fmt = (body.get("response_format") or {}).get("type")
-    return f"{len(messages)} messages, {chars} chars, {settings}" + (f", response_format={fmt}" if fmt else "")
