@@ -225,6 +225,12 @@ class CachedEngine:
         # Read each time: a remote engine's identity is settled by its start-up check (prepare).
         return self.engine.identity
 
+    def sampling_report(self, sampling) -> dict | None:
+        """The wrapped engine's account of what the server was asked for and honours (remote
+        engines); None for engines that run the model themselves and so honour every field."""
+        report = getattr(self.engine, "sampling_report", None)
+        return report(sampling) if report else None
+
     def _variant(self, request: ChatRequest) -> str:
         variant = getattr(self.engine, "cache_variant", None)
         return variant(request) if variant else ""
