@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Sequence
 
 from star1.cpu import busy_cpu_threads, cpu_has_fast_bf16
-from star1.engines.base import ChatRequest, ChoiceTemplate, Completion, OnResult, SamplingParams
+from star1.engines.base import (ChatRequest, ChoiceTemplate, Completion, OnResult, SamplingParams,
+                                apply_length_policy)
 from star1.engines.config import EngineConfig
 from star1.engines.reasoning import split_reasoning
 
@@ -101,6 +102,7 @@ class TransformersEngine:
         self.name = "bundled" if config.kind == "bundled" else f"transformers:{config.model}"
         self.identity = local_identity(config)
         self.scores_choices = True
+        self.length_is_failure = config.length_is_failure
         device, dtype = device_and_dtype(config)
         self.device = device
         self._path, self._dtype, self._model = path, dtype, None
@@ -218,18 +220,15 @@ class TransformersEngine:
 
     def _completion(self, request: ChatRequest, raw: str, finish_reason: str, prompt_tokens: int,
                     completion_tokens: int) -> Completion:
-        error = None
-        if finish_reason == "length" and self.config.length_is_failure:
-            error = f"length: output reached max_tokens={request.sampling.max_tokens}"
         if request.prefill:
             # The caller asked to continue its own text; it splits the result itself.
             text, reasoning = raw, None
         else:
             reasoning, text = split_reasoning(raw, starts_in_reasoning=self.native_reasoning
                                               and "<think>" in self.render(request)[-20:])
-        return Completion(text=text, reasoning=reasoning, finish_reason=finish_reason,
-                          prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-                          error=error)
+        completion = Completion(text=text, reasoning=reasoning, finish_reason=finish_reason,
+                                prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+        return apply_length_policy(completion, request.sampling.max_tokens, self.config.length_is_failure)
 
     # -- constrained answers -----------------------------------------------------------------
 
