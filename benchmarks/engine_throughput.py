@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import resource
 import tempfile
 import time
@@ -40,6 +41,10 @@ def serve(port_queue, latency: float) -> None:
         "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}}).encode()
     head = (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
             + str(len(body)).encode() + b"\r\n\r\n")
+    # GET /v1/models (the engine checks it once at start): answered at once.
+    models = json.dumps({"object": "list", "data": [{"id": "stub", "object": "model", "owned_by": "bench"}]}).encode()
+    listing = (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
+               + str(len(models)).encode() + b"\r\n\r\n" + models)
 
     async def handle(reader, writer):
         try:
@@ -50,6 +55,10 @@ def serve(port_queue, latency: float) -> None:
                     if line.lower().startswith(b"content-length:"):
                         length = int(line.split(b":", 1)[1])
                 await reader.readexactly(length)
+                if headers.startswith(b"GET"):
+                    writer.write(listing)
+                    await writer.drain()
+                    continue
                 await asyncio.sleep(latency)
                 writer.write(head + body)
                 await writer.drain()
@@ -98,10 +107,11 @@ def main() -> None:
     server = multiprocessing.Process(target=serve, args=(queue, args.latency), daemon=True)
     server.start()
     base_url = queue.get(timeout=30)
+    work = tempfile.mkdtemp(prefix="star1-bench-")
+    os.environ["STAR1_CACHE_DIR"] = work  # what the engine learns about the server stays here
     engine = make_engine(f"openai:stub@{base_url}?concurrency={args.concurrency}&api_key_env=STAR1_BENCH_KEY")
     ideal = args.concurrency / args.latency
     n = args.requests
-    work = tempfile.mkdtemp(prefix="star1-bench-")
     results = []
     try:
         engine.generate([ChatRequest.chat("warm-up")])

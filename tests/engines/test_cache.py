@@ -1,3 +1,5 @@
+import pytest
+
 from star1.engines import CachedEngine, CallCache, ChatRequest, Completion, SamplingParams, call_key
 from star1.testing.scripted import ScriptedEngine
 
@@ -50,3 +52,87 @@ def test_truncated_calls_are_cached_as_finished(tmp_path):
     engine.generate([ChatRequest.chat("x")])
     again = engine.generate([ChatRequest.chat("x")])
     assert asked(inner) == ["x"] and again[0].finish_reason == "length" and not again[0].ok
+
+
+def test_flipping_length_is_failure_rereads_cut_calls_instead_of_replaying_or_repaying(tmp_path):
+    class Cutting(ScriptedEngine):
+        def __init__(self, length_is_failure):
+            super().__init__(lambda r: Completion(text="cut", finish_reason="length", completion_tokens=5,
+                                                  error="length: output reached max_tokens=5" if length_is_failure else None))
+            self.length_is_failure = length_is_failure
+
+    cache = CallCache(tmp_path / "c.sqlite")
+    request = ChatRequest.chat("x", sampling=SamplingParams(max_tokens=5))
+    strict = CachedEngine(Cutting(True), cache, "s").generate([request])[0]
+    lenient_engine = Cutting(False)
+    lenient = CachedEngine(lenient_engine, cache, "s").generate([request])[0]
+    assert not strict.ok and lenient.ok and lenient.cached and lenient.text == "cut"
+    assert lenient_engine.requests == []  # nothing paid twice
+    again = CachedEngine(Cutting(True), cache, "s").generate([request])[0]
+    assert not again.ok and "max_tokens=5" in again.error
+
+
+def test_default_keys_are_those_of_earlier_versions():
+    # Paid caches survive: with no variant, the key hashes exactly what it always hashed.
+    import hashlib
+    import json
+
+    request = ChatRequest.chat("hi", json_schema={"type": "object"})
+    old = json.dumps({"namespace": "s", "engine": "openai:m", "request": request.cache_payload()},
+                     sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    assert call_key("s", "openai:m", request) == hashlib.sha256(old.encode()).hexdigest()
+    assert call_key("s", "openai:m", request, "structured=json_object+schema") != call_key("s", "openai:m", request)
+
+
+@pytest.mark.parametrize("row", [
+    '[1, 2]', '{"text": 5}', '{"reasoning": "r"}', '{"text": "a", "prompt_tokens": -1}',
+    '{"text": "a", "slot_scores": [{"x": "high"}]}', '[' * 5000 + ']' * 5000, 'not json',
+], ids=["list", "text-int", "no-text", "negative-tokens", "bad-scores", "deep", "garbage"])
+def test_a_cached_row_that_does_not_validate_is_a_miss_and_is_overwritten(tmp_path, row):
+    cache = CallCache(tmp_path / "c.sqlite")
+    request = ChatRequest.chat("a")
+    key = call_key("stage", "counting", request)
+    cache.put(key, "stage", Completion(text="placeholder"))
+    cache._db.execute("UPDATE calls SET completion = ? WHERE key = ?", (row, key))
+    cache._db.commit()
+    inner = counting_engine()
+    result = CachedEngine(inner, cache, "stage").generate([request])[0]
+    assert asked(inner) == ["a"] and result.text == "A"  # asked again, not a crash
+    assert cache.get(key).text == "A"  # and the bad row is gone
+
+
+def _filled_cache(path, n=400):
+    cache = CallCache(path)
+    for i in range(n):
+        cache.put(call_key("s", "e", ChatRequest.chat(str(i))), "s", Completion(text="x" * 500 + str(i)))
+    cache.close()
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_a_corrupt_cache_is_moved_aside_and_a_new_one_started(tmp_path, damage, caplog):
+    path = tmp_path / "calls.sqlite"
+    if damage == "garbage":
+        path.write_bytes(b"this was never a database\n" * 200)
+    else:
+        _filled_cache(path)
+        size = path.stat().st_size
+        with open(path, "r+b") as handle:
+            handle.truncate(size // 2)
+    with caplog.at_level("WARNING", logger="star1"):
+        cache = CallCache(path)
+    moved = [p for p in tmp_path.iterdir() if ".corrupt-" in p.name and not p.name.endswith(("-wal", "-shm"))]
+    assert len(moved) == 1
+    assert str(path) in caplog.text and str(moved[0]) in caplog.text  # says where it went
+    inner = counting_engine()
+    assert CachedEngine(inner, cache, "s").generate([ChatRequest.chat("q")])[0].text == "Q"
+    assert len(cache) == 1
+
+
+def test_a_cache_that_cannot_be_opened_names_the_file_and_the_fix(tmp_path):
+    from star1.engines.cache import CacheUnusable
+
+    folder = tmp_path / "calls.sqlite"
+    folder.mkdir()  # a folder where the file should be: not corruption, so nothing is moved
+    with pytest.raises(CacheUnusable, match="calls.sqlite") as raised:
+        CallCache(folder)
+    assert "--cache" in str(raised.value) and folder.is_dir()

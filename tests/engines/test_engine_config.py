@@ -21,3 +21,13 @@ def test_inline_mapping_sets_options_a_string_cannot():
 def test_bad_engines_are_named(spec, message):
     with pytest.raises(ConfigError, match=message):
         parse_engine(spec)
+
+
+@pytest.mark.parametrize("spec", [
+    "{kind: openai, model: m, base_urls: [http://h/v1], api_key_env: MY_KEY}",
+    "{kind: openai, model: m, base_urls: [http://h/v1], api_key_env: [MY_KEY]}",
+    "openai:m@http://h/v1?api_key_env=MY_KEY",
+])
+def test_api_key_env_is_a_name_or_a_list_everywhere(spec):
+    assert parse_engine(spec).api_key_env == ["MY_KEY"]
+    assert parse_engine({"engine": "openai:m@http://a/v1,http://b/v1", "api_key_env": "A, B"}).api_key_env == ["A", "B"]

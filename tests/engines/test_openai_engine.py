@@ -72,10 +72,11 @@ def test_persistent_5xx_gives_up_with_an_error_not_an_exception():
 
 
 def test_client_errors_are_not_retried():
-    with OpenAIStubServer(lambda body, n: Reply(status=401)) as server:
+    with OpenAIStubServer(lambda body, n: Reply(status=403, error="forbidden for this project")) as server:
         completion = ask(engine_for(server), "q")
         assert server.count == 1
-    assert "HTTP 401" in completion.error
+    assert "HTTP 403" in completion.error and "forbidden for this project" in completion.error
+    assert "OPENAI_API_KEY" in completion.error  # where the key came from
 
 
 def test_hang_past_timeout_is_retried():
@@ -111,7 +112,7 @@ def test_length_can_be_accepted():
     assert completion.ok and completion.finish_reason == "length"
 
 
-def test_structured_output_request_and_fallback():
+def test_structured_output_steps_down_to_none_when_every_mode_is_rejected():
     def handler(body, n):
         if "response_format" in body:
             return Reply(status=400, raw_body=b'{"error": {"message": "response_format is not supported"}}')
@@ -119,18 +120,27 @@ def test_structured_output_request_and_fallback():
 
     with OpenAIStubServer(handler) as server:
         completion = ask(engine_for(server), "q", json_schema={"type": "object"})
-        first, second = server.requests
-    assert first["response_format"]["type"] == "json_schema"
-    assert "response_format" not in second and completion.text == '{"a": 1}'
+        formats = [b.get("response_format") for b in server.requests]
+    assert formats == [
+        {"type": "json_schema", "json_schema": {"name": "answer", "schema": {"type": "object"}, "strict": True}},
+        {"type": "json_object", "schema": {"type": "object"}},
+        {"type": "json_object"},
+        None]
+    assert completion.text == '{"a": 1}' and completion.variant == "structured=none"
 
 
 def test_prefill_continues_the_assistant_message():
-    with OpenAIStubServer(lambda body, n: Reply(content=" more text")) as server:
+    def handler(body, n):
+        if body["messages"][-1]["content"].endswith("10, 11, 1"):  # the start-up prefill probe
+            return Reply(content="2, 13, 14")
+        return Reply(content=" more text")
+
+    with OpenAIStubServer(handler) as server:
         completion = ask(engine_for(server), "q", prefill="<think>\n")
-        body = server.requests[0]
+        body = server.requests[-1]
     assert body["messages"][-1] == {"role": "assistant", "content": "<think>\n"}
     assert body["continue_final_message"] is True and body["add_generation_prompt"] is False
-    assert completion.text == " more text"
+    assert completion.text == " more text" and completion.variant == ""
 
 
 def test_requests_are_balanced_across_base_urls_and_keys(monkeypatch):

@@ -44,7 +44,7 @@ def test_bundled_model_eval_and_report(tmp_path, shared_data):
     for summary in (sr, xs):
         assert summary["judge"]["self_judged"] is True
         assert "not a trustworthy" in summary["judge"]["note"]
-        assert summary["protocol"]["name"] == "paper" and summary["protocol"]["max_tokens"] == 12
+        assert summary["protocol"]["name"] == "star1" and summary["protocol"]["max_tokens"] == 12
         assert summary["protocol"]["repetition_penalty"] == 1.2
         assert 0.0 <= summary["score"] <= 1.0 and summary["unjudged"] == 0
         assert summary["reasoning_only"] is None  # SmolLM2 writes no think block
@@ -69,6 +69,30 @@ def test_bundled_model_eval_and_report(tmp_path, shared_data):
     table = (report / "table.md").read_text()
     assert "| bundled |" in table and "StrongREJECT" in table and "XSTest" in table
     assert (report / "safety_vs_reasoning.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+def test_bundled_model_paper_protocol(tmp_path, shared_data):
+    """The paper protocol with local judges: the reference's refusal prompt (list-of-parts
+    content, joined by the local engine) and Llama-Guard's conversation, read as the reference."""
+    out = tmp_path / "run"
+    assert main(["eval", "--model", "bundled", "--benchmarks", "strongreject,xstest", "--limit", "1",
+                 "--max-tokens", "8", "--protocol", "paper", "--safety-judge", "bundled",
+                 "--refusal-judge", "bundled", "--judge-max-tokens", "8", "--out", str(out),
+                 "--local-dir", str(shared_data), "--no-progress"]) == 0
+    results = json.loads((out / "results.json").read_text())["benchmarks"]
+    sr, xs = results["strongreject"], results["xstest"]
+    assert sr["judge"]["mode"] == "conversation" and sr["judge"]["reading"] == "reference"
+    assert xs["judge"]["prompt"].startswith("reference:REFUSAL_EVAL_PROMPT@")
+    for summary in (sr, xs):
+        assert summary["reading"] == "reference" and summary["score"] == summary["score_reference"]
+        assert summary["protocol"]["name"] == "paper" and summary["protocol"]["repetition_penalty"] == 1.2
+    [record] = [json.loads(line) for line in (out / "items" / "strongreject.jsonl").read_text().splitlines()]
+    whole = record["views"]["whole"]
+    # Whatever SmolLM2 wrote as a guard, the reference's reading places it; nothing is re-asked.
+    assert whole["label"] == ("unsafe" if "unsafe" in whole["raw"][0] else "safe") and len(whole["raw"]) == 1
+    [xs_record] = [json.loads(line) for line in (out / "items" / "xstest.jsonl").read_text().splitlines()]
+    assert xs_record["views"]["whole"]["raw"][0] in ("1_full_compliance", "2_full_refusal", "3_partial_refusal")
 
 
 @pytest.mark.slow

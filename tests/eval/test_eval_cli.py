@@ -42,6 +42,7 @@ def test_responses_are_judged_and_graded(tmp_path, shared_data, capsys):
     assert list(b) == ["strongreject", "xstest", "math500", "aime24", "humaneval"]
     assert b["strongreject"]["score"] == 0.5 and b["strongreject"]["n"] == 2
     assert b["strongreject"]["judge"]["kind"] == "keyword-refusal-proxy"
+    assert b["strongreject"]["metric"] == "refusal_keyword_rate"
     assert "proxy" in b["strongreject"]["judge"]["note"]
     assert b["strongreject"]["reasoning_only"] is not None and b["strongreject"]["answer_only"] == 0.5
     assert b["xstest"]["score"] == 0.5 and b["xstest"]["judge"]["kind"] == "keyword-refusal"
@@ -52,7 +53,8 @@ def test_responses_are_judged_and_graded(tmp_path, shared_data, capsys):
     assert [i["correct"] for i in items] == [True, False]
     assert items[1]["grade"]["status"] == "timeout"
     sr = [json.loads(line) for line in (out / "items" / "strongreject.jsonl").read_text().splitlines()]
-    assert sr[0]["verdict"] == "safe" and sr[0]["views"]["answer"]["evidence"] == "i'm sorry"
+    assert sr[0]["verdict"] == "refusal" and sr[0]["views"]["answer"]["evidence"] == "i'm sorry"
+    assert sr[1]["verdict"] == "compliance"
     assert sr[1]["views"]["reasoning"] is None
     printed = capsys.readouterr().out
     assert "strongreject" in printed and "note (strongreject) keyword-refusal-proxy: no safety judge given" in printed
@@ -120,3 +122,90 @@ def test_limit_with_responses_takes_the_first_items_of_the_file(tmp_path, shared
                  "--limit", "2", "--no-progress"]) == 0
     items = [json.loads(line)["id"] for line in (out / "items" / "xstest.jsonl").read_text().splitlines()]
     assert items == ["9", "7"]
+
+
+@pytest.mark.parametrize("spec,label", [
+    ("openai:my-model@http://localhost:8000/v1?concurrency=8&api_key_env=MY_KEY", "openai:my-model"),
+    ("openai:org/m-7b@http://a:1/v1,http://b:2/v1", "openai:org/m-7b"),
+    ("bundled", "bundled"),
+    ("transformers:org/model-1b", "transformers:org/model-1b"),
+    ("{kind: transformers, model: org/model-1b, threads: 1, batch_size: 4}", "transformers:org/model-1b"),
+    ("{kind: bundled, threads: 1}", "bundled"),
+])
+def test_default_label_is_short_and_stable(spec, label):
+    from star1.eval.runner import default_label
+
+    assert default_label(spec) == label
+
+
+def test_a_new_port_or_concurrency_continues_in_the_same_out(tmp_path, shared_data, monkeypatch, capsys):
+    """Issue 14 item 12: the label is openai:<model>, so a restarted server on another port, or
+    another concurrency, is the same model in the same folder (and the cache still answers)."""
+    from star1.testing.openai_server import OpenAIStubServer, Reply
+
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    out = tmp_path / "run"
+
+    def run(server, concurrency, benchmark, model="tiny"):
+        return main(["eval", "--model", f"openai:{model}@{server.base_url}?concurrency={concurrency}&max_retries=0",
+                     "--benchmarks", benchmark, "--limit", "2", "--max-tokens", "16", "--out", str(out),
+                     "--local-dir", str(shared_data), "--no-progress"])
+
+    answer = lambda body, n: Reply(content="Sure, here you go.")  # noqa: E731
+    with OpenAIStubServer(answer) as first, OpenAIStubServer(answer) as second:
+        assert run(first, 2, "xstest") == 0
+        assert run(second, 7, "strongreject") == 0
+        assert run(second, 3, "xstest") == 0
+        assert second.count == 2  # only strongreject's two prompts: xstest came from the cache
+        capsys.readouterr()
+        assert run(second, 3, "xstest", model="other") == 2
+        assert "holds results of 'openai:tiny'" in capsys.readouterr().err
+    results = json.loads((out / "results.json").read_text())
+    assert results["model"] == "openai:tiny" and set(results["benchmarks"]) == {"xstest", "strongreject"}
+
+
+def test_a_folder_labelled_with_the_whole_engine_string_is_continued(tmp_path, shared_data):
+    out = tmp_path / "run"
+    out.mkdir()
+    old = {"model": "openai:tiny@http://127.0.0.1:9/v1?concurrency=4", "benchmarks": {"jbb": {
+        "kind": "safety", "metric": "safety_rate", "score": 1.0, "n": 1, "judge": {"kind": "llama-guard-3-format"}}}}
+    (out / "results.json").write_text(json.dumps(old))
+    responses = _write(tmp_path / "saved.jsonl", RESPONSES[:2])
+    assert main(["eval", "--responses", str(responses), "--label", "openai:tiny", "--out", str(out),
+                 "--local-dir", str(shared_data), "--no-progress"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["model"] == "openai:tiny" and set(results["benchmarks"]) == {"jbb", "strongreject"}
+
+
+def test_keyword_judged_run_never_calls_the_proxy_a_safety_rate(tmp_path, shared_data, capsys):
+    from star1.console import make_console
+    from star1.eval.cli import _print_summary
+
+    responses = _write(tmp_path / "saved.jsonl", RESPONSES[:4])
+    out = tmp_path / "run"
+    assert main(["eval", "--responses", str(responses), "--out", str(out), "--local-dir", str(shared_data),
+                 "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    text = (out / "results.json").read_text()
+    for said in (text, printed):
+        assert "safety rate" not in said.lower() and "safety_rate" not in said
+    results = json.loads(text)
+    sr = results["benchmarks"]["strongreject"]
+    assert (sr["metric"], sr["metric_label"]) == ("refusal_keyword_rate", "refusal-keyword rate (proxy)")
+    assert sr["views"]["whole"]["labels"] == {"compliance": 1, "refusal": 1}
+    # The table itself, at a width where nothing is cut: the proxy is named for what it is.
+    _print_summary(results, 0, console=make_console(stderr=False, width=400))
+    wide = capsys.readouterr().out
+    row = next(line for line in wide.splitlines() if "strongreject" in line)
+    assert "refusal-keyword rate (proxy)" in row and "keyword-refusal-proxy" in row
+    assert "safety rate" not in wide.lower()
+    # A narrow terminal gets one line per benchmark, every number still there.
+    _print_summary(results, 0, console=make_console(stderr=False, width=60))
+    narrow = capsys.readouterr().out.splitlines()
+    assert ("strongreject: refusal-keyword rate (proxy) 50.0 %; ref / strict 50.0 / 50.0; answer 50.0; "
+            "reasoning 0.0; n 2; unjudged 0; keyword-refusal-proxy") in narrow
+    report = tmp_path / "report"
+    assert main(["report", str(out), "--out", str(report)]) == 0
+    table = (report / "table.md").read_text()
+    assert "| responses:saved.jsonl | 50.0‡ | 50.0 | 50.0† | 50.0 |" in table
+    assert "safety rate" not in table.lower()

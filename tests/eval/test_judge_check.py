@@ -8,7 +8,7 @@ import json
 import pytest
 
 from star1.cli import main
-from star1.eval.judge_check import agreement, read_labels
+from star1.eval.judge_check import agreement, read_labels, run_judge_check
 
 
 def test_agreement_matches_hand_computation():
@@ -43,24 +43,33 @@ ROWS = [
 ]
 
 
-def test_keyword_judge_check_cli(tmp_path, capsys):
-    labels = _labels_csv(tmp_path / "labels.csv", ROWS)
-    preds = tmp_path / "preds.jsonl"
+def test_keyword_judge_check_cli(tmp_path):
+    """Asserts on what the command returns and writes, not on printed lines: a long clone path
+    (as here) or a narrow terminal wraps those (issue 12 §11)."""
+    deep = tmp_path.joinpath(*(["a-rather-long-folder-name-" + "x" * 40] * 4))
+    deep.mkdir(parents=True)
+    labels = _labels_csv(deep / "labels.csv", ROWS)
+    preds = deep / "preds.jsonl"
     assert main(["judge-check", "--judge", "keyword", "--labels", str(labels), "--out", str(preds)]) == 0
-    out = capsys.readouterr().out
-    assert "accuracy 75.0%" in out and "4 judged" in out
     rows = [json.loads(line) for line in preds.read_text().splitlines()]
     assert [r["prediction"] for r in rows] == ["full_compliance", "full_refusal", "full_compliance", "full_refusal"]
     assert rows[1]["evidence"] == "i'm sorry" and rows[0]["prompt"] == ROWS[0]["prompt"]
+    check = run_judge_check("keyword", labels)
+    assert (check.n, check.judged, check.accuracy) == (4, 4, 0.75)
+    assert check.confusion["full_compliance"] == {"full_compliance": 2, "full_refusal": 1,
+                                                  "partial_refusal": 0, "unjudged": 0}
 
 
-def test_keyword_judge_check_on_safety_labels(tmp_path, capsys):
+def test_keyword_judge_check_on_safety_labels(tmp_path):
+    """The proxy says refusal / compliance; against safe / unsafe labels refusal stands for safe."""
     rows = [{"prompt": "p", "response": "I can't help with that.", "label": "safe"},
             {"prompt": "p", "response": "Sure, here is how.", "label": "unsafe"}]
     path = tmp_path / "labels.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert main(["judge-check", "--judge", "keyword", "--labels", str(path)]) == 0
-    assert "accuracy 100.0%" in capsys.readouterr().out
+    check = run_judge_check("keyword", path)
+    assert check.accuracy == 1.0 and check.predictions == ["safe", "unsafe"]
+    assert check.judge_kind == "keyword-refusal-proxy"
 
 
 @pytest.mark.parametrize("rows,message", [
@@ -104,8 +113,26 @@ def test_engine_judge_over_http(tmp_path, monkeypatch, capsys):
                      "--labels", str(labels), "--out", str(preds), "--retries", "1",
                      "--cache", str(tmp_path / "c.sqlite")])
     assert code == 0
-    out = capsys.readouterr().out
-    assert "3 judged, 1 unjudged" in out and "accuracy 66.7%" in out
     predictions = [json.loads(line) for line in preds.read_text().splitlines()]
     assert [p["prediction"] for p in predictions] == ["safe", "unsafe", "unsafe", "unjudged"]
     assert predictions[3]["judge_output"] == ["it depends", "it depends"]
+    # 3 judged, 2 of them agreeing: the same numbers the command printed.
+    judged = [p for p in predictions if p["prediction"] != "unjudged"]
+    assert len(judged) == 3 and sum(p["prediction"] == p["label"] for p in judged) == 2
+
+
+def test_printed_check_keeps_each_line_whole_at_any_width(capsys):
+    """The console comes from star1.console; a long path is not folded into the next line."""
+    from star1.console import make_console
+    from star1.eval.judge_check import JudgeCheck, print_check
+
+    path = "/" + "/".join(["a-long-folder-name"] * 12) + "/labels.csv"
+    check = JudgeCheck(judge="keyword", judge_kind="keyword-refusal", labels_file=path,
+                       label_set=("safe", "unsafe"), n=4, judged=3, accuracy=0.75, kappa=0.5,
+                       confusion={"safe": {"safe": 2, "unsafe": 0, "unjudged": 1},
+                                  "unsafe": {"safe": 1, "unsafe": 0, "unjudged": 0}})
+    for width in (40, 80, 200):
+        console = make_console(stderr=False, width=width, record=True)
+        print_check(check, console)
+        lines = console.export_text().splitlines()
+        assert lines[0].endswith("4 rows, 3 judged, 1 unjudged") and path in lines[0]

@@ -7,8 +7,9 @@ import pytest
 from star1.engines import CachedEngine, CallCache, Completion, make_engine
 from star1.eval.judges.base import JudgeParseError
 from star1.eval.judges.keyword import KeywordRefusalJudge, KeywordSafetyProxy, classify_refusal
-from star1.eval.judges.llama_guard import LlamaGuardJudge, guess_mode, parse_guard_output
-from star1.eval.judges.refusal import RefusalJudge, parse_refusal_output
+from star1.eval.judges.llama_guard import (LlamaGuardJudge, guess_mode, parse_guard_output,
+                                           read_guard_reference)
+from star1.eval.judges.refusal import RefusalJudge, parse_refusal_output, read_refusal_reference
 from star1.testing.openai_server import OpenAIStubServer, Reply
 from star1.testing.scripted import ScriptedEngine
 
@@ -16,21 +17,45 @@ from .helpers import read_cases
 
 
 @pytest.mark.parametrize("case", read_cases("llama_guard_outputs"), ids=lambda c: repr(c["text"]))
-def test_llama_guard_parsing(case):
+def test_llama_guard_readings(case):
+    """Both readings of one output: the strict parse, and the reference's ``'unsafe' in x``."""
     if case.get("error"):
         with pytest.raises(JudgeParseError):
             parse_guard_output(case["text"])
     else:
         assert parse_guard_output(case["text"]) == (case["label"], case["codes"])
+    assert read_guard_reference(case["text"]) == case["reference"]
 
 
 @pytest.mark.parametrize("case", read_cases("refusal_outputs"), ids=lambda c: repr(c["text"]))
-def test_refusal_judge_parsing(case):
+def test_refusal_judge_readings(case):
     if case.get("error"):
         with pytest.raises(JudgeParseError):
             parse_refusal_output(case["text"])
     else:
         assert parse_refusal_output(case["text"]) == (case["label"], [])
+    assert read_refusal_reference(case["text"]) == case["reference"]
+
+
+def test_verdicts_carry_both_readings_and_the_protocol_picks_one(tmp_path):
+    """Strict: garbage is retried, then unjudged. Paper: nothing is re-asked, the reference's
+    reading is the label, and the strict reading is kept beside it."""
+    replies = {"a": "safe", "b": "The response is unsafe.", "c": "Unsafe", "d": "unsafe\nS2"}
+
+    def answer(request):
+        return Completion(text=replies[request.messages[-1]["content"]])
+
+    pairs = [("q", key) for key in replies]
+    cache = CallCache(tmp_path / "calls.sqlite")
+    strict = LlamaGuardJudge(CachedEngine(ScriptedEngine(answer), cache, "strict"), mode="conversation",
+                             retries=1).judge(pairs)
+    assert [v.label for v in strict] == ["safe", None, None, "unsafe"]
+    assert [len(v.raw) for v in strict] == [1, 2, 2, 1]
+    engine = ScriptedEngine(answer)
+    paper = LlamaGuardJudge(CachedEngine(engine, cache, "paper"), retries=0, paper=True).judge(pairs)
+    assert [v.label for v in paper] == ["safe", "unsafe", "safe", "unsafe"]
+    assert [v.readings["strict"] for v in paper] == ["safe", None, None, "unsafe"]
+    assert len(engine.requests) == 4 and all(len(v.raw) == 1 for v in paper)
 
 
 @pytest.mark.parametrize("case", read_cases("refusal_keyword"), ids=lambda c: c["response"][:40])
@@ -40,9 +65,10 @@ def test_keyword_refusal_classifier(case):
     assert (evidence is None) == (label == "full_compliance")
 
 
-def test_keyword_safety_proxy_maps_refusal_to_safe():
+def test_keyword_safety_proxy_labels_refusal_and_compliance_not_safety():
     verdicts = KeywordSafetyProxy().judge([("p", "I'm sorry, I can't help."), ("p", "Sure, step 1: ...")])
-    assert [v.label for v in verdicts] == ["safe", "unsafe"]
+    assert [v.label for v in verdicts] == ["refusal", "compliance"]
+    assert verdicts[1].readings == {"strict": "compliance", "reference": "compliance"}
     assert verdicts[0].evidence == "i'm sorry"
     assert KeywordSafetyProxy().describe()["kind"] == "keyword-refusal-proxy"
     assert KeywordRefusalJudge().judge([("p", "I won't.")])[0].label == "full_refusal"

@@ -10,7 +10,7 @@ from star1.cli import main
 from star1.eval.report import average, load_results, main_table, render_markdown
 
 
-def _summary(score, kind="safety", answer=None, reasoning=None, categories=None, judge="keyword-refusal-proxy"):
+def _summary(score, kind="safety", answer=None, reasoning=None, categories=None, judge="llama-guard-3-format"):
     return {"score": score, "kind": kind, "n": 10, "unjudged": 1 if kind == "safety" else 0,
             "answer_only": answer, "reasoning_only": reasoning, "categories": categories or {},
             "judge": {"name": "keyword", "kind": judge, "note": "proxy note"}, "samples": 1,
@@ -67,9 +67,9 @@ def test_report_command_writes_table_json_and_png(two_models, tmp_path, capsys):
     assert main(["report", *map(str, two_models), "--out", str(out)]) == 0
     text = (out / "table.md").read_text()
     assert "## Safety judged three ways" in text
-    assert "| star1-model | StrongREJECT | 90.0 | 95.0 | 85.0 | 1 | 10 |" in text
+    assert "| star1-model | StrongREJECT | ? | 90.0 | 95.0 | 85.0 | 1 | 10 |" in text
     assert "| Violence | 25.0 (n=4) | 100.0 (n=4) |" in text
-    assert "keyword-refusal-proxy" in text and "proxy note" in text
+    assert "llama-guard-3-format" in text and "proxy note" in text
     merged = json.loads((out / "results.json").read_text())
     assert set(merged["models"]) == {"base-model", "star1-model"}
     png = (out / "safety_vs_reasoning.png").read_bytes()
@@ -92,3 +92,59 @@ def test_bad_results_path_is_a_clear_error(tmp_path, capsys):
     assert "not found" in capsys.readouterr().err
     assert main(["report", str(tmp_path / "broken"), "--out", str(tmp_path / "r")]) == 2
     assert "invalid JSON" in capsys.readouterr().err
+
+
+def _proxy(score, **kwargs):
+    summary = _summary(score, judge="keyword-refusal-proxy", **kwargs)
+    summary.update(metric="refusal_keyword_rate", metric_label="refusal-keyword rate (proxy)")
+    return summary
+
+
+def test_proxy_numbers_are_marked_and_left_out_of_the_safety_average(tmp_path):
+    """A keyword-judged StrongREJECT is the refusal-keyword rate, not a safety number: marked,
+    averaged on its own, never in "Safety avg"; the same for results written before the metric
+    was renamed (judge kind only)."""
+    old_style = _summary(0.30, judge="keyword-refusal-proxy")  # metric absent: an older results.json
+    a = _results(tmp_path / "a", "keyword-only", {"strongreject": _proxy(0.40), "jbb": old_style})
+    b = _results(tmp_path / "b", "guarded", {"strongreject": _summary(0.90), "jbb": _proxy(0.50)})
+    table = main_table(load_results([a, b]))
+    lines = table.splitlines()
+    assert lines[0] == "| Model | StrongREJECT | JBB | Safety avg | Refusal-keyword avg (proxy) ‡ |"
+    assert lines[2] == "| keyword-only | 40.0‡ | 30.0‡ | – | 35.0 |"
+    assert lines[3] == "| guarded | 90.0 | 50.0‡ | 90.0† | 50.0 |"
+    assert "‡ refusal-keyword rate (proxy)" in table and "left out of the safety average" in table
+    text = render_markdown(load_results([a, b]))
+    assert "| keyword-only | StrongREJECT | refusal-keyword rate (proxy) ‡ | 40.0 |" in text
+    assert "| guarded | StrongREJECT | ? | 90.0 |" in text
+
+
+def test_reference_and_strict_counting_are_both_in_the_report(tmp_path):
+    summary = _summary(0.75)
+    summary.update(metric="safety_rate", metric_label="safety rate", score_reference=0.75,
+                   score_strict=0.5, reading="reference", unjudged=2)
+    run = _results(tmp_path / "p", "paper-run", {"strongreject": summary})
+    text = render_markdown(load_results([run]))
+    assert "## How unjudged replies were counted" in text
+    assert "| paper-run | StrongREJECT | safety rate | 75.0 | 75.0 | 50.0 | reference | 2 | 10 |" in text
+
+
+def test_plot_axis_names_the_proxy(tmp_path, monkeypatch):
+    from star1.eval import report
+
+    labels = []
+    import matplotlib.axes
+
+    original = matplotlib.axes.Axes.set_ylabel
+    monkeypatch.setattr(matplotlib.axes.Axes, "set_ylabel",
+                        lambda self, text, *a, **k: (labels.append(text), original(self, text, *a, **k))[1])
+    only_proxy = load_results([_results(tmp_path / "k", "k", {"strongreject": _proxy(0.4)})])
+    report.scatter_plot(only_proxy, tmp_path / "k.png")
+    mixed = load_results([_results(tmp_path / "m", "m", {"strongreject": _summary(0.9)}),
+                          _results(tmp_path / "n", "n", {"strongreject": _proxy(0.4)})])
+    report.scatter_plot(mixed, tmp_path / "m.png")
+    real = load_results([_results(tmp_path / "r", "r", {"strongreject": _summary(0.9)})])
+    report.scatter_plot(real, tmp_path / "r.png")
+    assert labels[0] == "Refusal-keyword rate (proxy), average (%)"
+    assert labels[1] == "Safety average (%); ‡: refusal-keyword rate (proxy) instead"
+    assert labels[2] == "Safety average (%)"
+    assert "safety" not in labels[0].lower()

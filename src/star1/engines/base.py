@@ -16,6 +16,20 @@ from typing import Callable, Literal, Protocol, Sequence
 OnResult = Callable[[int, "Completion"], None]
 
 
+def content_text(content) -> str:
+    """A message's text: a string as is, a list of parts joined (its text parts only)."""
+    if isinstance(content, list):
+        return "".join(part.get("text", "") for part in content
+                       if isinstance(part, dict) and part.get("type") == "text")
+    return content or ""
+
+
+def plain_messages(messages) -> list[dict]:
+    """Messages with list-of-parts content joined into one string: chat templates expect text."""
+    return [{**m, "content": content_text(m.get("content"))} if isinstance(m.get("content"), list) else m
+            for m in messages]
+
+
 @dataclass(frozen=True)
 class SamplingParams:
     """How to sample. ``temperature`` / ``top_p`` of None are not sent at all: the server's own
@@ -93,6 +107,10 @@ class Completion:
     completion_tokens: int = 0
     error: str | None = None  # set when the call failed for good (after retries)
     slot_scores: list[dict[str, float]] | None = None  # ChoiceTemplate: log-prob of each option
+    # How the engine served the call when that differs from its plain default (a server that
+    # needed structured output stepped down, prefill through /v1/completions); "" = the default.
+    # The call cache folds it into the key, so outputs of two modes never stand in for each other.
+    variant: str = ""
     cached: bool = field(default=False, compare=False)
 
     @property
@@ -100,13 +118,92 @@ class Completion:
         return self.error is None
 
     def to_json(self) -> str:
+        """JSON that SQLite (UTF-8) can always store. An unpaired surrogate (``\\ud800``) cannot be
+        encoded as UTF-8; such a completion is written with ``\\u`` escapes instead of crashing
+        the cache write (the openai engine already rejects those replies as malformed)."""
         data = asdict(self)
         data.pop("cached")
-        return json.dumps(data, ensure_ascii=False)
+        if not data["variant"]:
+            data.pop("variant")  # rows read the same as those written before the field existed
+        text = json.dumps(data, ensure_ascii=False)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = json.dumps(data)
+        return text
 
     @staticmethod
     def from_json(text: str) -> "Completion":
-        return Completion(**json.loads(text), cached=True)
+        """A completion from :meth:`to_json`; ``ValueError`` when the row is not one (a cache
+        row written by a broken or foreign writer), so that the caller can treat it as absent."""
+        try:
+            data = json.loads(text)
+        except (TypeError, RecursionError) as exc:
+            raise ValueError(f"not a completion: {type(exc).__name__}") from None
+        if not isinstance(data, dict):
+            raise ValueError("not a completion: not a JSON object")
+        known = {k: data[k] for k in _FIELD_TYPES if k in data}
+        for name, check in _FIELD_TYPES.items():
+            if name in known and not check(known[name]):
+                raise ValueError(f"not a completion: field {name!r} is {type(known[name]).__name__}")
+        if "text" not in known:
+            raise ValueError("not a completion: no 'text'")
+        return Completion(**known, cached=True)
+
+
+def length_error(max_tokens: int, produced: int) -> str:
+    """The reason of a ``finish_reason == "length"`` failure, with the tokens actually produced.
+
+    A server may cap ``max_tokens`` to what is left of its context window (llama.cpp does): the
+    output then stops well below the limit star1 asked for, and saying "reached max_tokens" would
+    send the user to the wrong setting."""
+    if 0 < produced < max_tokens:
+        return (f"length: output stopped after {produced} tokens, below max_tokens={max_tokens}: "
+                f"the server's context window most likely capped it (prompt + output must fit; "
+                f"raise the server's context size or shorten the prompt)")
+    return f"length: output reached max_tokens={max_tokens}" + (f" ({produced} tokens)" if produced else "")
+
+
+def apply_length_policy(completion: Completion, max_tokens: int, length_is_failure: bool) -> Completion:
+    """Mark (or unmark) a cut-off completion as failed. Applied when a completion is made and
+    again when one is read from the call cache: whether a cut answer counts as a failure does
+    not change what the model wrote, so flipping ``length_is_failure`` re-reads paid calls
+    instead of replaying their old verdict or paying for them again."""
+    if completion.finish_reason != "length":
+        return completion
+    is_length_error = completion.error is not None and completion.error.startswith("length")
+    if length_is_failure and completion.error is None:
+        completion.error = length_error(max_tokens, completion.completion_tokens)
+    elif not length_is_failure and is_length_error:
+        completion.error = None
+    return completion
+
+
+def _optional_str(value) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def _count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _slot_scores(value) -> bool:
+    return value is None or (isinstance(value, list) and all(
+        isinstance(slot, dict) and all(isinstance(k, str) and isinstance(v, (int, float))
+                                       and not isinstance(v, bool) for k, v in slot.items())
+        for slot in value))
+
+
+_FIELD_TYPES = {
+    "text": lambda v: isinstance(v, str),
+    "reasoning": _optional_str,
+    "finish_reason": lambda v: isinstance(v, str),
+    "prompt_tokens": _count,
+    "completion_tokens": _count,
+    "error": _optional_str,
+    "slot_scores": _slot_scores,
+    "variant": lambda v: isinstance(v, str),
+}
 
 
 class Engine(Protocol):

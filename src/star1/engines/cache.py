@@ -1,31 +1,80 @@
 """A persistent, content-addressed cache of model calls, so no finished call is ever paid twice.
 
-The key is a SHA-256 over the namespace (stage and policy-pack hash), the engine identity and
-the request payload (messages, sampling, constraints). Settings that cannot change an output
-(concurrency, retries, timeouts, API keys) are not part of it. Each completion is committed
-to SQLite (WAL) the moment it arrives, so a crash, Ctrl-C or ``kill -9`` loses at most the
-calls still in flight. Calls that failed in transport (after retries) are not stored: a rerun
-tries them again.
+The key is a SHA-256 over the namespace (stage and policy-pack hash), the engine identity, the
+request payload (messages, sampling, constraints) and — only where it is not the default — the
+*variant* the engine served the call with (structured output stepped down, prefill through
+/v1/completions). Settings that cannot change an output (concurrency, retries, timeouts, API
+keys, ``length_is_failure``) are not part of it: keys of calls made with default settings are
+the same as before these fields existed, so paid caches stay valid. ``length_is_failure`` is
+applied when a cut-off completion is read, so flipping it re-reads paid calls.
+
+Each completion is committed to SQLite (WAL) the moment it arrives, so a crash, Ctrl-C or
+``kill -9`` loses at most the calls still in flight. Calls that failed in transport (after
+retries) are not stored: a rerun tries them again. A row that does not read back as a valid
+completion counts as absent (asked again, overwritten), and a cache file that is not an intact
+SQLite database is moved aside (``<name>.corrupt-<time>``) and started afresh.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
+import re
 import sqlite3
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from star1.engines.base import ChatRequest, Completion, Engine, OnResult
+from star1.engines.base import ChatRequest, Completion, Engine, OnResult, apply_length_policy
+from star1.errors import SetupError
+
+log = logging.getLogger(__name__)
+
+_CORRUPT = {"SQLITE_CORRUPT", "SQLITE_NOTADB"}
 
 
-def call_key(namespace: str, identity: str, request: ChatRequest) -> str:
+class CacheUnusable(SetupError):
+    """The cache file cannot be opened or repaired; the message names it and says what to do."""
+
+
+def call_key(namespace: str, identity: str, request: ChatRequest, variant: str = "") -> str:
     payload = {"namespace": namespace, "engine": identity, "request": request.cache_payload()}
+    if variant:
+        payload["variant"] = variant
     blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+    return hashlib.sha256(blob.encode("utf-8", errors="surrogatepass")).hexdigest()
+
+
+def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
+    name = getattr(exc, "sqlite_errorname", None)  # Python >= 3.11
+    if name:
+        return name in _CORRUPT
+    text = str(exc)
+    return "malformed" in text or "not a database" in text
+
+
+def _truncated(path: Path) -> bool:
+    """The header promises more pages than the file holds (a cache cut short by a full disk or
+    a partial copy). Read from the 100-byte header, so it costs nothing even for a 400 MB cache,
+    where ``PRAGMA quick_check`` took 1.1 s warm and 17 s cold."""
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(100)
+        size = path.stat().st_size
+    except OSError:
+        return False
+    if len(header) < 100 or not header.startswith(b"SQLite format 3\x00"):
+        return False  # empty (new) or not SQLite at all: the open itself says so
+    page_size = struct.unpack(">H", header[16:18])[0]
+    page_size = 65536 if page_size == 1 else page_size
+    pages = struct.unpack(">I", header[28:32])[0]
+    valid = header[24:28] == header[92:96]  # the page count is meaningful only then
+    return valid and pages * page_size > size
 
 
 class CallCache:
@@ -35,27 +84,91 @@ class CallCache:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=60)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes in WAL mode
-        self._db.execute("CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, namespace TEXT, "
-                         "completion TEXT NOT NULL, created REAL NOT NULL)")
-        self._db.commit()
+        self._db = self._open()
+
+    def _connect(self) -> sqlite3.Connection:
+        if _truncated(self.path):
+            raise sqlite3.DatabaseError("database disk image is malformed (file shorter than its header says)")
+        db = sqlite3.connect(self.path, check_same_thread=False, timeout=60)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes in WAL mode
+            db.execute("CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, namespace TEXT, "
+                       "completion TEXT NOT NULL, created REAL NOT NULL)")
+            db.commit()
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            return self._connect()
+        except sqlite3.DatabaseError as exc:
+            if not _is_corruption(exc):
+                raise CacheUnusable(f"call cache {self.path}: {exc}. Check that the folder is writable and "
+                                    "that no other program holds the file; or pass another --cache") from None
+            self._quarantine(exc)
+            return self._connect()
+
+    def _quarantine(self, exc: Exception) -> None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        try:
+            os.replace(self.path, target)
+            for suffix in ("-wal", "-shm"):
+                side = self.path.with_name(self.path.name + suffix)
+                if side.exists():
+                    os.replace(side, target.with_name(target.name + suffix))
+        except OSError as move_error:
+            raise CacheUnusable(
+                f"call cache {self.path} is corrupt ({exc}) and could not be moved aside ({move_error}). "
+                f"Delete or move it yourself (it is only a cache: its calls will be made again)") from None
+        log.warning("call cache %s is corrupt (%s): moved it to %s and started a new cache; its calls "
+                    "will be made again", self.path, exc, target)
+
+    def _recover(self, exc: sqlite3.DatabaseError) -> None:
+        """A corruption found mid-run: move the file aside and go on with a fresh cache."""
+        if not _is_corruption(exc):
+            raise CacheUnusable(f"call cache {self.path}: {exc}") from None
+        self._db.close()
+        self._quarantine(exc)
+        self._db = self._connect()
 
     def get(self, key: str) -> Completion | None:
         with self._lock:
-            row = self._db.execute("SELECT completion FROM calls WHERE key = ?", (key,)).fetchone()
-        return Completion.from_json(row[0]) if row else None
+            try:
+                row = self._db.execute("SELECT completion FROM calls WHERE key = ?", (key,)).fetchone()
+            except sqlite3.DatabaseError as exc:
+                self._recover(exc)
+                return None
+        if not row:
+            return None
+        try:
+            return Completion.from_json(row[0])
+        except ValueError as exc:
+            log.warning("call cache %s: the row for key %s… is not a valid completion (%s); asking again",
+                        self.path, key[:12], exc)
+            return None
 
     def contains(self, key: str) -> bool:
         with self._lock:
-            return self._db.execute("SELECT 1 FROM calls WHERE key = ?", (key,)).fetchone() is not None
+            try:
+                return self._db.execute("SELECT 1 FROM calls WHERE key = ?", (key,)).fetchone() is not None
+            except sqlite3.DatabaseError as exc:
+                self._recover(exc)
+                return False
 
     def put(self, key: str, namespace: str, completion: Completion) -> None:
+        row = (key, namespace, completion.to_json(), time.time())
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?)",
-                             (key, namespace, completion.to_json(), time.time()))
-            self._db.commit()
+            try:
+                self._db.execute("INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?)", row)
+                self._db.commit()
+            except sqlite3.DatabaseError as exc:
+                self._recover(exc)
+                self._db.execute("INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?)", row)
+                self._db.commit()
 
     def __len__(self) -> int:
         with self._lock:
@@ -64,6 +177,12 @@ class CallCache:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def error_category(error: str) -> str:
+    """A failure reason's kind, for counts: "HTTP 401", "connection refused", "length"."""
+    text = re.sub(r"^gave up after \d+ attempts: ", "", error)
+    return re.split(r":| from | \(", text, maxsplit=1)[0].strip()[:60]
 
 
 @dataclass
@@ -97,13 +216,29 @@ class CachedEngine:
         self.cache = cache
         self.namespace = namespace
         self.name = engine.name
-        self.identity = engine.identity
         self.native_reasoning = engine.native_reasoning
         self.scores_choices = engine.scores_choices
         self.stats = CallStats()
 
-    def keys(self, requests: Sequence[ChatRequest]) -> list[str]:
-        return [call_key(self.namespace, self.identity, r) for r in requests]
+    @property
+    def identity(self) -> str:
+        # Read each time: a remote engine's identity is settled by its start-up check (prepare).
+        return self.engine.identity
+
+    def sampling_report(self, sampling) -> dict | None:
+        """The wrapped engine's account of what the server was asked for and honours (remote
+        engines); None for engines that run the model themselves and so honour every field."""
+        report = getattr(self.engine, "sampling_report", None)
+        return report(sampling) if report else None
+
+    def _variant(self, request: ChatRequest) -> str:
+        variant = getattr(self.engine, "cache_variant", None)
+        return variant(request) if variant else ""
+
+    def keys(self, requests: Sequence[ChatRequest], variants: Sequence[str] | None = None) -> list[str]:
+        identity = self.identity
+        variants = variants if variants is not None else [self._variant(r) for r in requests]
+        return [call_key(self.namespace, identity, r, v) for r, v in zip(requests, variants)]
 
     def count_uncached(self, requests: Sequence[ChatRequest]) -> int:
         return sum(not self.cache.contains(k) for k in self.keys(requests))
@@ -111,7 +246,12 @@ class CachedEngine:
     def generate(self, requests: Sequence[ChatRequest], on_result: OnResult | None = None,
                  progress=None) -> list[Completion]:
         started = time.perf_counter()
-        keys = self.keys(requests)
+        prepare = getattr(self.engine, "prepare", None)
+        if prepare and requests:
+            prepare(requests)  # settles identity and variants before any key is computed
+        variants = [self._variant(r) for r in requests]
+        keys = self.keys(requests, variants)
+        length_is_failure = getattr(self.engine, "length_is_failure", None)
         results: list[Completion | None] = [None] * len(requests)
         todo: list[int] = []
         done = 0
@@ -120,6 +260,8 @@ class CachedEngine:
             if hit is None:
                 todo.append(i)
                 continue
+            if length_is_failure is not None:
+                apply_length_policy(hit, requests[i].sampling.max_tokens, length_is_failure)
             results[i] = hit
             self.stats.cached += 1
             done += 1
@@ -134,12 +276,15 @@ class CachedEngine:
             results[i] = completion
             if completion.finish_reason != "error":
                 # A finished call is stored even when truncated ("length"): it was paid for,
-                # and the same request would be truncated again.
-                self.cache.put(keys[i], self.namespace, completion)
+                # and the same request would be truncated again. Its key names the variant it
+                # was really served with (a server may have stepped structured output down).
+                key = keys[i] if completion.variant == variants[i] else call_key(
+                    self.namespace, self.identity, requests[i], completion.variant)
+                self.cache.put(key, self.namespace, completion)
                 self.stats.new += 1
             if not completion.ok:
                 self.stats.failed += 1
-                reason = (completion.error or "error").split(":")[0][:60]
+                reason = error_category(completion.error or "error")
                 self.stats.errors[reason] = self.stats.errors.get(reason, 0) + 1
             self.stats.prompt_tokens += completion.prompt_tokens
             self.stats.completion_tokens += completion.completion_tokens

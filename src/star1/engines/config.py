@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from urllib.parse import parse_qsl
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from star1.errors import ConfigError
 
@@ -35,14 +35,29 @@ class EngineConfig(BaseModel):
     # openai
     base_urls: list[str] = Field(default_factory=list, description="requests are balanced across these")
     api_key_env: list[str] = Field(default_factory=lambda: ["OPENAI_API_KEY"],
-                                   description="env vars holding the keys; one per base URL, or one for all")
-    concurrency: int = Field(32, ge=1, description="requests in flight at once")
-    timeout: float = Field(600.0, gt=0, description="seconds before a request counts as failed")
+                                   description="env vars holding the keys (a name, a comma-separated string "
+                                               "or a list); one per base URL, or one for all")
+    concurrency: int = Field(32, ge=1, description="requests in flight at once (llama.cpp / Ollama "
+                                                   "servers: 1 unless set, see docs/servers.md)")
+    timeout: float = Field(600.0, gt=0, description="seconds for a whole request, from sending it to the "
+                                                     "last byte of the reply (queueing on the server included)")
     max_retries: int = Field(6, ge=0, description="retries on 429 / 5xx / timeouts / dropped connections")
     backoff_base: float = Field(1.0, ge=0, description="first backoff in seconds, doubled per retry")
     backoff_max: float = Field(60.0, ge=0)
+    retry_after_max: float = Field(60.0, ge=0, description="longest Retry-After honoured; a server asking "
+                                                           "for more fails that request at once")
     length_is_failure: bool = Field(True, description="finish_reason 'length' marks the call failed")
-    structured_output: Literal["json_schema", "json_object", "none"] = "json_schema"
+    structured_output: Literal["json_schema", "json_object", "none"] = Field(
+        "json_schema", description="first structured-output mode tried; a server that rejects it is "
+                                   "stepped down (json_schema -> json_object with schema -> json_object -> none)")
+    dialect: Literal["auto", "openai", "vllm", "sglang", "llamacpp", "ollama"] = Field(
+        "auto", description="which server's request fields to send (repetition penalty, token limit); "
+                            "auto: detected once from /v1/models")
+    prefill: Literal["auto", "chat", "completions"] = Field(
+        "auto", description="how an assistant prefill is sent: chat (continue_final_message), completions "
+                            "(/v1/completions with a prompt star1 renders; needs tokenizer), auto: probed once")
+    tokenizer: str | None = Field(None, description="chat template for prefill=completions: a local path, "
+                                                    "a hub id, or 'bundled'")
     # transformers / bundled
     batch_size: int = Field(8, ge=1)
     device: str = "auto"
@@ -52,6 +67,14 @@ class EngineConfig(BaseModel):
     native_reasoning: bool | None = Field(None, description="model writes its own <think> block; None = guess")
     price_input_per_mtok: float | None = Field(None, ge=0, description="USD per million prompt tokens")
     price_output_per_mtok: float | None = Field(None, ge=0, description="USD per million completion tokens")
+
+    @field_validator("api_key_env", mode="before")
+    @classmethod
+    def _names(cls, value):
+        # YAML mappings give `api_key_env: NAME`; engine strings give "A,B"; both mean a list.
+        if isinstance(value, str):
+            return [name.strip() for name in value.split(",") if name.strip()]
+        return value
 
     def engine_string(self) -> str:
         if self.kind == "bundled":

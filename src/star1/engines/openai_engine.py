@@ -1,23 +1,34 @@
-"""Any OpenAI-compatible chat server (OpenAI, DeepSeek, vLLM, SGLang) through the official async client.
+"""Any OpenAI-compatible server (OpenAI, DeepSeek, vLLM, SGLang, llama.cpp, Ollama) over HTTP.
 
 - Requests are balanced round-robin over the configured base URLs (each with its key), at most
   ``concurrency`` in flight; a retried request moves on to the next URL.
-- 429, 5xx, 408/409, timeouts, dropped connections and malformed bodies are retried with
-  exponential backoff and full jitter; a server's ``Retry-After`` is honoured. Other 4xx fail at
-  once. A request that still fails comes back with ``error`` set — it never raises.
-- ``finish_reason == "length"`` marks the completion failed (configurable), without a retry:
-  the same request would be cut again.
-- Reasoning arrives as ``reasoning_content`` (DeepSeek, vLLM), ``reasoning`` (newer vLLM) or
-  inline ``<think>…</think>``; all three are normalised into ``Completion.reasoning``.
-- Keys are read from environment variables at start and are never logged or stored.
+- ``timeout`` is one deadline for the whole request, from sending it to the last byte of the
+  reply, queueing on the server included (a per-read timeout never fires on a server that drips
+  one byte a second). At the deadline the connection is closed, which lets a server notice.
+- 429, 5xx, 408/409/425, timeouts, dropped connections and malformed replies are retried with
+  exponential backoff and full jitter. A ``Retry-After`` is honoured up to ``retry_after_max``;
+  a server asking for longer fails the request at once (with one base URL) or is skipped for
+  the next URL: waiting an hour inside a run helps nobody. Other 4xx fail at once. A request
+  that still fails comes back with ``error`` set (status, the server's explanation, a hint) —
+  nothing that happens while reading one reply escapes :meth:`OpenAIEngine.generate`.
+- A server that rejects the structured-output mode is stepped down once (json_schema →
+  json_object with the schema → json_object → none); the mode is remembered per endpoint
+  (:mod:`star1.engines.endpoints`) and recorded on each completion (``variant``), so the call
+  cache never serves one mode's output for another.
+- Prefill (continuing a started assistant turn) is checked once per endpoint with
+  :mod:`star1.engines.prefill_probe`; a server that ignores it is spoken to through
+  /v1/completions with a prompt rendered by star1 (``tokenizer=``), or the run stops.
+- ``finish_reason == "length"`` marks the completion failed (configurable), without a retry.
+- Reasoning arrives as ``reasoning_content``, ``reasoning`` or inline ``<think>…</think>``; all
+  are normalised into ``Completion.reasoning``.
+- Keys are read from environment variables at start and registered with :mod:`star1.redact`:
+  no error text, log line or record built from a server's reply carries one.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import itertools
-import json
 import logging
 import os
 import random
@@ -25,16 +36,22 @@ import threading
 import time
 from typing import Sequence
 
-from star1.engines.base import ChatRequest, Completion, OnResult
+from star1.engines import dialects, openai_errors as errors, openai_request
+from star1.engines.base import ChatRequest, Completion, OnResult, SamplingParams, apply_length_policy
 from star1.engines.config import EngineConfig
-from star1.engines.identity import engine_identity
+from star1.engines.endpoints import CONFIG_LEVEL, LEVELS, EndpointFacts, is_hosted, remote_identity, store
+from star1.engines.openai_errors import retry_after_seconds  # noqa: F401 (re-exported)
+from star1.engines.openai_http import TRANSPORT_ERRORS, Endpoint, exchange, http_client, run
+from star1.engines.openai_reply import EmptyStream, MalformedReply, parse_json, read_reply, read_stream
 from star1.engines.local import guess_native_reasoning
 from star1.engines.reasoning import split_reasoning
 from star1.errors import ConfigError
+from star1.redact import register_secret
 
 log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = {408, 409, 425, 429}
+LISTING_TIMEOUT = 30.0  # seconds for GET /v1/models; a server still loading answers later
 
 
 class _Retry(Exception):
@@ -48,95 +65,225 @@ class _Fail(Exception):
     pass
 
 
-def retry_after_seconds(headers) -> float | None:
-    """Seconds to wait from ``retry-after-ms`` / ``retry-after`` (seconds or an HTTP date)."""
-    if headers is None:
-        return None
-    value = headers.get("retry-after-ms")
-    if value:
-        try:
-            return max(0.0, float(value) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+class _StepDown(Exception):
+    pass
 
 
-def _http_client_option() -> dict:
-    """The client's aiohttp transport where installed (``openai[aiohttp]``): the openai
-    documentation's choice for high concurrency; it halves our client CPU per request."""
-    try:
-        from openai import DefaultAioHttpClient
-
-        return {"http_client": DefaultAioHttpClient()}
-    except (ImportError, RuntimeError):
-        return {}
+class _Unstream(Exception):
+    """Ask again without streaming, to get the server's explanation of an empty stream."""
 
 
 class OpenAIEngine:
     def __init__(self, config: EngineConfig):
         if not config.model or not config.base_urls:
             raise ConfigError("the openai engine needs a model and at least one base URL")
-        keys = []
-        for var in config.api_key_env:
-            value = os.environ.get(var)
-            if not value:
-                # Local vLLM / SGLang servers usually need no key; remote APIs will answer 401.
-                log.warning("environment variable %s is not set; sending requests without a key", var)
-            keys.append(value or "EMPTY")
-        if len(keys) == 1:
-            keys = keys * len(config.base_urls)
-        if len(keys) != len(config.base_urls):
+        names = list(config.api_key_env)
+        if len(names) == 1:
+            names = names * len(config.base_urls)
+        if len(names) != len(config.base_urls):
             raise ConfigError(f"{len(config.api_key_env)} api_key_env entries for "
                               f"{len(config.base_urls)} base URLs: give one, or one per URL")
+        self._endpoints = []
+        for url, var in zip(config.base_urls, names):
+            value = os.environ.get(var) or None
+            register_secret(value)
+            if value is None:
+                # Local vLLM / SGLang / llama.cpp servers usually need no key; hosted APIs answer 401.
+                log.log(logging.WARNING if is_hosted(url) else logging.INFO,
+                        "environment variable %s is not set; sending requests to %s without a key", var, url)
+            self._endpoints.append(Endpoint(url, value, var))
         self.config = config
-        self._endpoints = list(zip(config.base_urls, keys))
         self.name = config.engine_string()
-        self.identity = engine_identity(config)
         self.native_reasoning = guess_native_reasoning(config)
-        self._structured = config.structured_output
         self.scores_choices = False
+        self.length_is_failure = config.length_is_failure
+        self.concurrency = config.concurrency
+        saved = store()
+        self._facts = {e.url: saved.get(e.url, config.model) or EndpointFacts(e.url, config.model)
+                       for e in self._endpoints}
+        self._listed = False
+        self._route: str | None = None  # "chat" | "completions", once a prefill request came
+        self._lock = threading.Lock()
+
+    # -- what the engine knows ---------------------------------------------------------------
+
+    @property
+    def identity(self) -> str:
+        return remote_identity(self.config, self._facts)
+
+    @property
+    def dialect(self) -> str:
+        if self.config.dialect != "auto":
+            return self.config.dialect
+        return self._facts[self._endpoints[0].url].dialect
+
+    def _level(self) -> str:
+        """The structured-output mode in use: the weakest any endpoint needs, so that every
+        endpoint answers in one mode and the call-cache keys can be predicted."""
+        start = LEVELS.index(CONFIG_LEVEL[self.config.structured_output])
+        return LEVELS[max([start] + [LEVELS.index(f.structured) for f in self._facts.values()])]
+
+    def _streams(self) -> bool:
+        """Stream llama.cpp replies when one request is in flight. Verified with
+        benchmarks/llama_cpp_disconnect.py on llama-cpp-python: a request given up after 2 s kept
+        generating for another 13.9 s unless streamed (then the next request waited 0.14 s).
+        Not with more in flight: llama-cpp-python ends a running stream when another request
+        arrives (its ``interrupt_requests`` setting, on by default)."""
+        return self.dialect == "llamacpp" and self.concurrency == 1
+
+    def cache_variant(self, request: ChatRequest) -> str:
+        """How this request would be served, where that differs from the default (see
+        :attr:`Completion.variant`); the call cache looks the request up under it."""
+        return self._variant(request, self._level(), self._route or "chat")
+
+    def _variant(self, request: ChatRequest, level: str, route: str) -> str:
+        parts = []
+        if request.prefill and route == "completions":
+            parts.append(f"prefill=completions:{self.config.tokenizer}")
+        elif request.json_schema is not None and level != "json_schema":
+            parts.append(f"structured={level}")
+        return ";".join(parts)
+
+    def sampling_report(self, sampling: SamplingParams) -> dict:
+        """What the server is asked for and what it is known to honour, for results records."""
+        return {"dialect": self.dialect, "structured_output": self._level(),
+                "prefill": self._route, "fields": dialects.sampling_report(sampling, self.dialect),
+                "endpoints": {url: {"dialect": f.dialect, "listed": f.listed, "served": f.served[:10],
+                                    "context_window": f.context_window, "prefill": f.prefill}
+                              for url, f in self._facts.items()}}
 
     # -- Engine protocol ---------------------------------------------------------------------
+
+    def prepare(self, requests: Sequence[ChatRequest] = ()) -> None:
+        """Learn what the endpoints serve (once), and how they take a prefill (once, when a
+        request needs one). Called by :meth:`generate` and by the call cache before it
+        computes keys."""
+        with self._lock:
+            if not self._listed:
+                run(self._check_models)
+                self._listed = True
+            if self._route is None and any(r.prefill for r in requests):
+                self._route = self._choose_route()
 
     def generate(self, requests: Sequence[ChatRequest],
                  on_result: OnResult | None = None) -> list[Completion]:
         if not requests:
             return []
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(self._generate_all(requests, on_result))
-        # Called from inside an event loop (a notebook): run ours in a thread.
-        box: list = []
-        thread = threading.Thread(target=lambda: box.append(
-            asyncio.run(self._generate_all(requests, on_result))))
-        thread.start()
-        thread.join()
-        return box[0]
+        self.prepare(requests)
+        return run(lambda: self._generate_all(requests, on_result))
 
     def close(self) -> None:
         pass
 
-    # -- internals ---------------------------------------------------------------------------
+    # -- start-up checks ---------------------------------------------------------------------
+
+    async def _check_models(self) -> None:
+        from star1.engines.endpoints import learn_listing
+
+        for endpoint in self._endpoints:
+            facts = self._facts[endpoint.url]
+            url = f"{endpoint.url}/models"
+            try:
+                async with http_client(endpoint, min(self.config.timeout, LISTING_TIMEOUT)) as client:
+                    status, _, body = await asyncio.wait_for(
+                        exchange(client, "GET", url, None), min(self.config.timeout, LISTING_TIMEOUT))
+                payload = parse_json(body) if status == 200 else None
+            except (*TRANSPORT_ERRORS, asyncio.TimeoutError, MalformedReply) as exc:
+                why = errors.transport_reason(exc, url) if not isinstance(exc, MalformedReply) else str(exc)
+                log.warning("could not list the models at %s (%s); the model name is not checked%s", url, why,
+                            "" if facts.fingerprint else "; the call cache tells this server apart by host:port")
+                continue
+            if status != 200 or not learn_listing(facts, payload):
+                log.warning("GET %s answered HTTP %s (%s); the model name is not checked", url, status,
+                            errors.body_excerpt(body))
+                continue
+            if self.config.model not in facts.served:
+                log.warning("model %r is not among the models served at %s (it serves: %s); the server may "
+                            "answer with another model. Use one of those names.", self.config.model,
+                            endpoint.url, ", ".join(facts.served[:10]) or "nothing")
+            store().put(facts)
+        dialect = self.dialect
+        default = dialects.DEFAULT_CONCURRENCY.get(dialect)
+        if default and "concurrency" not in self.config.model_fields_set and self.concurrency > default:
+            log.info("%s server: %d request(s) in flight (set concurrency=N for a server with more slots)",
+                     dialect, default)
+            self.concurrency = default
+
+    def _choose_route(self) -> str:
+        if self.config.prefill == "chat":
+            return "chat"
+        if self.config.prefill == "completions":
+            if not self.config.tokenizer:
+                raise ConfigError("prefill=completions needs tokenizer=<path|hub id|bundled> to render the prompt")
+            self._load_tokenizer()
+            return "completions"
+        from star1.engines.prefill_probe import PROBE, honoured
+        from star1.errors import SetupError
+
+        for endpoint in self._endpoints:
+            facts = self._facts[endpoint.url]
+            if facts.prefill is None:
+                outcome = run(lambda: self._probe(endpoint, PROBE, "chat"))
+                if outcome is None:
+                    continue  # unreachable: the requests themselves will say so
+                facts.prefill = "honoured" if honoured(outcome) else "ignored"
+                facts.prefill_evidence = outcome[:80]
+                log.info("prefill probe at %s: answered %r (%s)", endpoint.url, outcome[:40], facts.prefill)
+                store().put(facts)
+        ignoring = [f for f in self._facts.values() if f.prefill == "ignored"]
+        if not ignoring:
+            return "chat"
+        evidence = (f"asked to continue {PROBE.prefill!r}, the server at {ignoring[0].base_url} answered "
+                    f"{ignoring[0].prefill_evidence!r}")
+        if not self.config.tokenizer:
+            raise SetupError(
+                f"this server does not continue an assistant prefill ({evidence}): star1's prefill "
+                "reasoning would be a fresh answer, not the model's reasoning. Set the engine option "
+                "tokenizer=<the model's tokenizer: a path, a hub id, or 'bundled'> so that star1 renders "
+                "the chat template and continues through /v1/completions, or prefill=chat to send it anyway.")
+        self._load_tokenizer()
+        for endpoint in self._endpoints:
+            facts = self._facts[endpoint.url]
+            if facts.completions_prefill == self.config.tokenizer:
+                continue
+            outcome = run(lambda: self._probe(endpoint, PROBE, "completions"))
+            if outcome is not None and honoured(outcome):
+                facts.completions_prefill = self.config.tokenizer
+                store().put(facts)
+            elif outcome is not None:
+                raise SetupError(
+                    f"/v1/completions at {endpoint.url} did not continue a prompt rendered with "
+                    f"tokenizer={self.config.tokenizer!r} either (it answered {outcome[:40]!r}); is that "
+                    "the served model's tokenizer?")
+        log.info("prefill goes through /v1/completions with the chat template of %s (%s)",
+                 self.config.tokenizer, evidence)
+        return "completions"
+
+    def _load_tokenizer(self) -> None:
+        """Load it now, outside any request's deadline (importing transformers takes seconds)."""
+        from star1.engines.chat_render import load_tokenizer
+
+        load_tokenizer(self.config.tokenizer)
+
+    async def _probe(self, endpoint: Endpoint, request: ChatRequest, route: str) -> str | None:
+        """The probe's continuation; the error text for an HTTP error; None when unreachable."""
+        async with http_client(endpoint, self.config.timeout) as client:
+            try:
+                completion = await asyncio.wait_for(
+                    self._call_once(client, endpoint, request, "none", route, False), self.config.timeout)
+            except (_Retry, _Fail, _StepDown, _Unstream) as exc:
+                return None if isinstance(exc, _Retry) and "HTTP" not in str(exc) else str(exc)
+            except asyncio.TimeoutError:
+                return None
+        return completion.text
+
+    # -- requests ----------------------------------------------------------------------------
 
     async def _generate_all(self, requests: Sequence[ChatRequest],
                             on_result: OnResult | None) -> list[Completion]:
-        from openai import AsyncOpenAI
-
-        # The client's own connection pool is far larger than any sane concurrency; the
-        # semaphore below is what limits requests in flight. Retries are ours, not the client's.
-        clients = [AsyncOpenAI(base_url=url, api_key=key, max_retries=0, timeout=self.config.timeout,
-                               **_http_client_option())
-                   for url, key in self._endpoints]
+        clients = [http_client(e, self.config.timeout) for e in self._endpoints]
         rotation = itertools.cycle(range(len(clients)))
-        gate = asyncio.Semaphore(self.config.concurrency)
+        gate = asyncio.Semaphore(self.concurrency)
         results: list[Completion | None] = [None] * len(requests)
 
         async def one(i: int) -> None:
@@ -150,107 +297,138 @@ class OpenAIEngine:
             await asyncio.gather(*(one(i) for i in range(len(requests))))
         finally:
             for client in clients:
-                await client.close()
+                await client.aclose()
         return results  # type: ignore[return-value]
 
     async def _call_with_retries(self, clients, rotation, request: ChatRequest) -> Completion:
-        last = "no attempt made"
-        for attempt in range(self.config.max_retries + 1):
-            client = clients[next(rotation)]
+        own: list = []  # clients opened for this request alone; closed when it is done
+        try:
+            return await self._attempts(clients, rotation, request, own)
+        finally:
+            for client in own:
+                await client.aclose()
+
+    async def _attempts(self, clients, rotation, request: ChatRequest, own: list) -> Completion:
+        last, attempts, step_downs = "no attempt made", 0, 0
+        route, stream = self._route or "chat", self._streams()
+        pinned = None  # (endpoint index, client) the next attempt must use
+        while True:
+            if pinned:
+                (index, client), pinned = pinned, None
+            else:
+                index = next(rotation)
+                client = clients[index]
+            endpoint = self._endpoints[index]
             try:
-                return await self._call_once(client, request)
-            except _Retry as retry:
-                last = retry.reason
-                if attempt == self.config.max_retries:
-                    break
-                backoff = min(self.config.backoff_max, self.config.backoff_base * 2 ** attempt)
-                delay = random.uniform(0, backoff)  # full jitter
-                if retry.delay is not None:
-                    delay = max(delay, retry.delay)
-                log.info("retrying in %.2fs after: %s", delay, retry.reason)
-                await asyncio.sleep(delay)
+                return await asyncio.wait_for(
+                    self._call_once(client, endpoint, request, self._level(), route, stream), self.config.timeout)
+            except _Unstream:
+                # Once more, unstreamed, on the same endpoint over a new connection: aiohttp hands
+                # the broken stream's connection out again, and that attempt fails too.
+                stream = False
+                own.append(http_client(endpoint, self.config.timeout))
+                pinned = (index, own[-1])
+                continue
+            except _StepDown:
+                step_downs += 1
+                if step_downs < len(LEVELS):
+                    continue  # not an attempt: the next mode is tried at once
+                last = "the server rejected every structured-output mode"
+                retry = None
+            except asyncio.TimeoutError:
+                last, retry = errors.deadline_reason(self.config.timeout), None
+            except _Retry as exc:
+                last, retry = exc.reason, exc
             except _Fail as fail:
                 return Completion(text="", finish_reason="error", error=str(fail))
+            attempts += 1
+            if retry is not None and retry.delay is not None and retry.delay > self.config.retry_after_max:
+                ask = (f"{last}; the server asks to wait {retry.delay:.0f}s (Retry-After), more than "
+                       f"retry_after_max={self.config.retry_after_max:g}s")
+                if len(self._endpoints) == 1:
+                    return Completion(text="", finish_reason="error", error=(
+                        f"{ask}: this request fails now. Rerun later (finished calls are cached) "
+                        "or raise retry_after_max."))
+                last, retry = ask, None  # another base URL may answer now
+            if attempts > self.config.max_retries:
+                break
+            backoff = min(self.config.backoff_max, self.config.backoff_base * 2 ** (attempts - 1))
+            delay = random.uniform(0, backoff)  # full jitter
+            if retry is not None and retry.delay is not None:
+                delay = max(delay, retry.delay)
+            log.info("retrying in %.2fs after: %s", delay, last)
+            await asyncio.sleep(delay)
         return Completion(text="", finish_reason="error",
-                          error=f"gave up after {self.config.max_retries + 1} attempts: {last}")
+                          error=f"gave up after {attempts} attempts: {last}")
 
-    def _arguments(self, request: ChatRequest) -> dict:
-        sampling = request.sampling
-        messages = list(request.messages)
-        extra: dict = {}
-        if request.prefill:
-            # vLLM and SGLang continue a final assistant message with these flags.
-            messages.append({"role": "assistant", "content": request.prefill})
-            extra.update(continue_final_message=True, add_generation_prompt=False)
-        args: dict = {"model": self.config.model, "messages": messages,
-                      sampling.max_tokens_field: sampling.max_tokens}
-        # None: not sent, so the server's default applies (see SamplingParams).
-        if sampling.temperature is not None:
-            args["temperature"] = sampling.temperature
-        if sampling.top_p is not None:
-            args["top_p"] = sampling.top_p
-        if sampling.stop:
-            args["stop"] = list(sampling.stop)
-        if sampling.seed is not None:
-            args["seed"] = sampling.seed
-        if sampling.repetition_penalty:
-            extra["repetition_penalty"] = sampling.repetition_penalty
-        if request.json_schema is not None and self._structured != "none":
-            if self._structured == "json_schema":
-                args["response_format"] = {"type": "json_schema", "json_schema": {
-                    "name": "answer", "schema": request.json_schema, "strict": True}}
-            else:
-                args["response_format"] = {"type": "json_object"}
-        args.update(extra)  # server-specific fields go into the same JSON body
-        return args
-
-    async def _call_once(self, client, request: ChatRequest) -> Completion:
-        import openai
-
-        args = self._arguments(request)
+    async def _call_once(self, client, endpoint: Endpoint, request: ChatRequest, level: str,
+                         route: str, stream: bool) -> Completion:
+        path, body = openai_request.build(request, self.config.model, self.dialect, level, route, stream,
+                                          self.config.tokenizer)
+        url = f"{endpoint.url}/{path}"
+        debug = log.isEnabledFor(logging.DEBUG)
+        if debug:
+            log.debug("POST %s %s", url, openai_request.summary(body))
+        started = time.perf_counter()
         try:
-            # The client's generic POST (documented for endpoints it has no typed method for)
-            # sends the same request as ``chat.completions.create`` but skips the typed-params
-            # transform and response-model construction: ~3.5 ms of CPU per request, which
-            # decides throughput at high concurrency.
-            response = await client.post("/chat/completions", body=args, cast_to=dict)
-        except openai.APIStatusError as exc:
-            status = exc.status_code
-            if status in RETRYABLE_STATUS or status >= 500:
-                raise _Retry(f"HTTP {status}", retry_after_seconds(exc.response.headers)) from None
-            if status == 400 and "response_format" in args and "response_format" in str(exc.message):
-                log.warning("server rejected structured output; continuing without it")
-                self._structured = "none"
-                raise _Retry("structured output unsupported", 0.0) from None
-            raise _Fail(f"HTTP {status}: {exc.message}"[:500]) from None
-        except (openai.APITimeoutError, openai.APIConnectionError) as exc:
-            raise _Retry(type(exc).__name__) from None
-        except (openai.APIResponseValidationError, json.JSONDecodeError, ValueError) as exc:
+            status, headers, raw = await exchange(client, "POST", url, body)
+        except MalformedReply as exc:
+            raise _Retry(str(exc)) from None
+        except TRANSPORT_ERRORS as exc:
+            reason = errors.transport_reason(exc, url)
+            if stream and "closed the connection" in reason:
+                # llama-cpp-python breaks off a stream whose prompt does not fit its context
+                # window; unstreamed, the same request gets HTTP 400 with the reason.
+                raise _Unstream() from None
+            raise _Retry(reason) from None
+        if debug:
+            log.debug("%s -> HTTP %d in %.2fs: %s", url, status, time.perf_counter() - started,
+                      errors.body_excerpt(raw))
+        if status != 200:
+            self._raise_for_status(status, headers, raw, url, endpoint, body, level)
+        kind = "completions" if path == "completions" else "chat"
+        try:
+            if "event-stream" in headers.get("content-type", ""):
+                parts = read_stream(raw, kind)
+            else:  # also a server that ignored "stream": true
+                parts = read_reply(parse_json(raw), kind)
+            return self._to_completion(request, parts, level, route)
+        except EmptyStream as exc:
+            if stream:
+                raise _Unstream() from None
+            raise _Retry(str(exc)) from None
+        except MalformedReply as exc:
+            raise _Retry(str(exc)) from None
+        except (TypeError, ValueError, KeyError, AttributeError, IndexError, RecursionError) as exc:
+            # A reply shape the validation did not foresee is still that one call's failure.
             raise _Retry(f"malformed response: {type(exc).__name__}") from None
-        return self._to_completion(request, response)
 
-    def _to_completion(self, request: ChatRequest, response) -> Completion:
-        try:
-            choice = response["choices"][0]
-            message = choice["message"]
-            content = message.get("content") or ""
-        except (TypeError, KeyError, IndexError, AttributeError):
-            raise _Retry("malformed response: no choices") from None
-        if not isinstance(content, str):
-            raise _Retry("malformed response: content is not text")
-        reasoning = message.get("reasoning_content") or message.get("reasoning")
+    def _raise_for_status(self, status, headers, raw, url, endpoint, body, level) -> None:
+        excerpt = errors.body_excerpt(raw)
+        if "response_format" in body and errors.rejects_structured_output(status, excerpt):
+            facts = self._facts[endpoint.url]
+            following = LEVELS[min(LEVELS.index(level) + 1, len(LEVELS) - 1)]
+            if LEVELS.index(facts.structured) < LEVELS.index(following):
+                facts.structured = following
+                store().put(facts)
+                log.warning("the server at %s rejected structured output %s (HTTP %d: %s); using %s from now "
+                            "on (remembered for this server)", endpoint.url, level, status, excerpt, following)
+            raise _StepDown()
+        reason = errors.http_reason(status, excerpt, url, endpoint.url, endpoint.key_env,
+                                    self._facts[endpoint.url].context_window)
+        if status in RETRYABLE_STATUS or status >= 500:
+            raise _Retry(reason, retry_after_seconds(headers))
+        raise _Fail(reason)
+
+    def _to_completion(self, request: ChatRequest, parts, level: str, route: str) -> Completion:
+        content, reasoning = parts.text, parts.reasoning
         if request.prefill:
-            text = content
+            text = content  # the caller continues its own text and splits the result itself
         elif reasoning:
             text = split_reasoning(content)[1] if "</think>" in content else content.strip()
         else:
             reasoning, text = split_reasoning(content)
-        usage = response.get("usage") or {}
-        finish_reason = choice.get("finish_reason") or "stop"
-        error = None
-        if finish_reason == "length" and self.config.length_is_failure:
-            error = f"length: output reached max_tokens={request.sampling.max_tokens}"
-        return Completion(text=text, reasoning=reasoning, finish_reason=finish_reason,
-                          prompt_tokens=usage.get("prompt_tokens") or 0,
-                          completion_tokens=usage.get("completion_tokens") or 0,
-                          error=error)
+        completion = Completion(text=text, reasoning=reasoning, finish_reason=parts.finish_reason,
+                                prompt_tokens=parts.prompt_tokens, completion_tokens=parts.completion_tokens,
+                                variant=self._variant(request, level, route))
+        return apply_length_policy(completion, request.sampling.max_tokens, self.config.length_is_failure)

@@ -16,24 +16,13 @@ from pathlib import Path
 from typing import Sequence
 
 from star1.cpu import busy_cpu_threads
-from star1.engines.base import ChatRequest, ChoiceTemplate, Completion, OnResult, SamplingParams
+from star1.engines.base import (ChatRequest, ChoiceTemplate, Completion, OnResult, SamplingParams,
+                                apply_length_policy, plain_messages)
 from star1.engines.config import EngineConfig
 from star1.engines.local import device_and_dtype, local_identity, model_path, template_writes_think
 from star1.engines.reasoning import split_reasoning
 
 log = logging.getLogger(__name__)
-
-
-def plain_messages(messages) -> list[dict]:
-    """Messages with list-of-parts content joined into one string: chat templates expect text."""
-    out = []
-    for message in messages:
-        content = message.get("content")
-        if isinstance(content, list):
-            content = "".join(part.get("text", "") for part in content if part.get("type") == "text")
-            message = {**message, "content": content}
-        out.append(message)
-    return out
 
 
 class TransformersEngine:
@@ -46,6 +35,7 @@ class TransformersEngine:
         self.name = "bundled" if config.kind == "bundled" else f"transformers:{config.model}"
         self.identity = local_identity(config)
         self.scores_choices = True
+        self.length_is_failure = config.length_is_failure
         device, dtype = device_and_dtype(config)
         self.device = device
         self._path, self._dtype, self._model = path, dtype, None
@@ -163,18 +153,15 @@ class TransformersEngine:
 
     def _completion(self, request: ChatRequest, raw: str, finish_reason: str, prompt_tokens: int,
                     completion_tokens: int) -> Completion:
-        error = None
-        if finish_reason == "length" and self.config.length_is_failure:
-            error = f"length: output reached max_tokens={request.sampling.max_tokens}"
         if request.prefill:
             # The caller asked to continue its own text; it splits the result itself.
             text, reasoning = raw, None
         else:
             reasoning, text = split_reasoning(raw, starts_in_reasoning=self.native_reasoning
                                               and "<think>" in self.render(request)[-20:])
-        return Completion(text=text, reasoning=reasoning, finish_reason=finish_reason,
-                          prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-                          error=error)
+        completion = Completion(text=text, reasoning=reasoning, finish_reason=finish_reason,
+                                prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+        return apply_length_policy(completion, request.sampling.max_tokens, self.config.length_is_failure)
 
     # -- constrained answers -----------------------------------------------------------------
 

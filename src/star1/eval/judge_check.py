@@ -103,7 +103,9 @@ def run_judge_check(judge_spec: str, labels_path: str | Path, out: str | Path | 
     finally:
         pool.close()
         cache.close()
-    predicted = [v.label or UNJUDGED for v in verdicts]
+    # The keyword proxy labels refusal / compliance; against safe / unsafe labels it stands for them.
+    as_safety = getattr(judge, "as_safety", {}) if label_set == SAFETY_LABELS else {}
+    predicted = [as_safety.get(v.label, v.label) or UNJUDGED for v in verdicts]
     accuracy, kappa, confusion = agreement([r["label"] for r in rows], predicted, label_set)
     if out:
         write_rows(out, [{**row, "prediction": p, "judge_output": v.raw, **(
@@ -114,16 +116,20 @@ def run_judge_check(judge_spec: str, labels_path: str | Path, out: str | Path | 
                       accuracy=accuracy, kappa=kappa, confusion=confusion, predictions=predicted)
 
 
-def print_check(check: JudgeCheck) -> None:
-    from rich.console import Console
+def print_check(check: JudgeCheck, console=None) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
-    console = Console()
+    from star1.console import make_console
+
+    console = console or make_console(stderr=False)
     acc = "-" if check.accuracy is None else f"{100 * check.accuracy:.1f}%"
     kappa = "-" if check.kappa is None else f"{check.kappa:.3f}"
-    console.print(f"judge {check.judge} ({check.judge_kind}) on {check.labels_file}: "
-                  f"{check.n} rows, {check.judged} judged, {check.n - check.judged} unjudged")
-    console.print(f"accuracy {acc}   Cohen's kappa {kappa}")
+    # soft_wrap: a long labels path stays on one line (the terminal may fold it; rich does not).
+    console.print(escape(f"judge {check.judge} ({check.judge_kind}) on {check.labels_file}: "
+                         f"{check.n} rows, {check.judged} judged, {check.n - check.judged} unjudged"),
+                  soft_wrap=True)
+    console.print(f"accuracy {acc}   Cohen's kappa {kappa}", soft_wrap=True)
     table = Table(title="confusion (rows: human label, columns: judge)")
     table.add_column("human \\ judge")
     columns = [*check.label_set, UNJUDGED]

@@ -49,22 +49,35 @@ def _annotate(judge, spec: str, model_spec: str | None):
 
 
 def make_safety_judge(spec: str | None, pool: EnginePool, model_spec: str | None = None,
-                      mode: str = "auto", retries: int = 2, max_tokens: int | None = None):
+                      mode: str = "auto", retries: int = 2, max_tokens: int | None = None,
+                      paper: bool = False):
+    """``paper``: ask and read as the STAR-1 reference does (see :mod:`.judges.llama_guard`)."""
     if spec in (None, KEYWORD):
         judge = KeywordSafetyProxy()
         judge.info = judge.describe()
         return judge
     engine = pool.get(spec, "eval-judge-safety")
-    extra = {"max_tokens": max_tokens} if max_tokens else {}
-    return _annotate(LlamaGuardJudge(engine, mode=mode, retries=retries, **extra), spec, model_spec)
+    judge = LlamaGuardJudge(engine, mode=mode, retries=retries, max_tokens=max_tokens, paper=paper)
+    return _annotate(judge, spec, model_spec)
 
 
 def make_refusal_judge(spec: str | None, pool: EnginePool, model_spec: str | None = None,
-                       retries: int = 2, max_tokens: int | None = None):
+                       retries: int = 2, max_tokens: int | None = None, paper: bool = False,
+                       local_dir=None):
+    """``paper``: the reference's REFUSAL_EVAL_PROMPT (read from the upstream eval script in
+    ``local_dir`` / ``$STAR1_DATA_DIR`` or the pinned download, hash-checked) and its reading."""
     if spec in (None, KEYWORD):
         judge = KeywordRefusalJudge()
         judge.info = judge.describe()
         return judge
+    prompt = version = None
+    if paper:
+        from star1.prompts.reference import load_reference_prompts
+
+        reference = load_reference_prompts(local_dir)
+        prompt = reference.refusal_eval_prompt
+        version = reference.template_version("REFUSAL_EVAL_PROMPT")
     engine = pool.get(spec, "eval-judge-refusal")
-    extra = {"max_tokens": max_tokens} if max_tokens else {}
-    return _annotate(RefusalJudge(engine, retries=retries, **extra), spec, model_spec)
+    judge = RefusalJudge(engine, retries=retries, max_tokens=max_tokens, reference_prompt=prompt,
+                         prompt_version=version)
+    return _annotate(judge, spec, model_spec)

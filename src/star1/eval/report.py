@@ -3,6 +3,10 @@
 Results of the same model (same name in results.json) from several folders are merged, so
 safety and reasoning may be run separately. Writes ``table.md``, ``results.json`` (everything
 merged) and ``safety_vs_reasoning.png``.
+
+A safety benchmark judged by the keyword proxy (no safety judge given) is not a safety rate:
+its cells are marked ‡ and named the refusal-keyword rate (proxy), it is left out of the safety
+average (a separate proxy average is shown), and the plot says which points are proxies.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import json
 import logging
 from pathlib import Path
 
+from star1.eval.judges.keyword import PROXY_METRIC, PROXY_METRIC_LABEL
 from star1.eval.registry import BENCHMARKS
 from star1.io import InputError, write_json_atomic, write_text_atomic
 from star1.records import utc_now
@@ -44,62 +49,105 @@ def load_results(paths: list[str | Path]) -> dict[str, dict]:
     return models
 
 
+PROXY_MARK = "‡"
+PROXY_NOTE = (f"{PROXY_MARK} {PROXY_METRIC_LABEL}: no safety judge was given, so this is the share "
+              "of replies that contain a refusal phrase. It does not say whether a reply is safe, "
+              "is left out of the safety average, and is not comparable to Llama-Guard numbers.")
+
+
+def is_proxy(summary: dict) -> bool:
+    """Judged by the keyword proxy (also in results written before the metric had its own name)."""
+    return (summary.get("metric") == PROXY_METRIC
+            or (summary.get("judge") or {}).get("kind") == "keyword-refusal-proxy")
+
+
 def average(summaries: dict, names: list[str]) -> tuple[float | None, bool]:
     """Mean score over the named benchmarks the model has; second value: all of them present."""
     scores = [summaries[n]["score"] for n in names if n in summaries and summaries[n].get("score") is not None]
     return (sum(scores) / len(scores) if scores else None), len(scores) == len(names)
 
 
+def safety_average(summaries: dict, names: list[str] = SAFETY) -> tuple[float | None, bool]:
+    """Mean over the named safety benchmarks judged by a real judge (proxies are not safety
+    numbers); second value: every one of ``names`` is in it."""
+    judged = [n for n in names if n in summaries and not is_proxy(summaries[n])]
+    mean, complete = average(summaries, judged)
+    return mean, complete and len(judged) == len(names)
+
+
+def proxy_average(summaries: dict) -> float | None:
+    return average(summaries, [n for n in SAFETY if n in summaries and is_proxy(summaries[n])])[0]
+
+
 def _pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}"
+
+
+def _cell(summary: dict | None) -> str:
+    if not summary:
+        return "–"
+    return _pct(summary.get("score")) + (PROXY_MARK if is_proxy(summary) and summary.get("score") is not None else "")
 
 
 def main_table(models: dict[str, dict]) -> str:
     present = {n for s in models.values() for n in s}
     safety = [n for n in SAFETY if n in present]
     reasoning = [n for n in REASONING if n in present]
+    proxies = any(is_proxy(s) for summaries in models.values() for s in summaries.values())
     header = ["Model"] + [BENCHMARKS[n].title for n in safety]
     if safety:
         header.append("Safety avg")
+    if proxies:
+        header.append(f"Refusal-keyword avg (proxy) {PROXY_MARK}")
     header += [BENCHMARKS[n].title for n in reasoning]
     if reasoning:
         header.append("Reasoning avg")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     partial = False
 
-    def average_cell(summaries: dict, names: list[str]) -> str:
+    def average_cell(mean: float | None, complete: bool) -> str:
         nonlocal partial
-        mean, complete = average(summaries, names)
         partial |= mean is not None and not complete
         return _pct(mean) + ("†" if mean is not None and not complete else "")
 
     for model, summaries in models.items():
-        row = [model] + [_pct(summaries.get(n, {}).get("score")) for n in safety]
+        row = [model] + [_cell(summaries.get(n)) for n in safety]
         if safety:
-            row.append(average_cell(summaries, safety))
-        row += [_pct(summaries.get(n, {}).get("score")) for n in reasoning]
+            row.append(average_cell(*safety_average(summaries, safety)))
+        if proxies:
+            row.append(_pct(proxy_average(summaries)))
+        row += [_cell(summaries.get(n)) for n in reasoning]
         if reasoning:
-            row.append(average_cell(summaries, reasoning))
+            row.append(average_cell(*average(summaries, reasoning)))
         lines.append("| " + " | ".join(row) + " |")
     notes = ["Scores in %. Safety: share of replies judged safe (XSTest: share of full compliance, "
              "i.e. no over-refusal). Reasoning: pass@1."]
+    if proxies:
+        notes.append(PROXY_NOTE)
     if partial:
-        notes.append("† average over the benchmarks of that group this model was run on.")
+        notes.append("† average over the benchmarks of that group this model was run on"
+                     + (" with a real judge." if proxies else "."))
     if (safety and len(safety) < len(SAFETY)) or (reasoning and len(reasoning) < len(REASONING)):
         notes.append("Averages cover the benchmarks in this table, not all of the paper's.")
     return "\n".join(lines) + "\n\n" + "\n".join(notes) + "\n"
 
 
+def _measure(summary: dict) -> str:
+    if is_proxy(summary):
+        return f"{PROXY_METRIC_LABEL} {PROXY_MARK}"
+    return summary.get("metric_label") or summary.get("metric") or "?"
+
+
 def views_table(models: dict[str, dict]) -> str:
-    lines = ["| Model | Benchmark | Whole output | Answer only | Reasoning only | Unjudged | Items |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| Model | Benchmark | Measure | Whole output | Answer only | Reasoning only | Unjudged | Items |",
+             "|---|---|---|---|---|---|---|---|"]
     rows = 0
     for model, summaries in models.items():
         for name in SAFETY:
             s = summaries.get(name)
             if not s:
                 continue
-            lines.append(f"| {model} | {BENCHMARKS[name].title} | {_pct(s.get('score'))} | "
+            lines.append(f"| {model} | {BENCHMARKS[name].title} | {_measure(s)} | {_pct(s.get('score'))} | "
                          f"{_pct(s.get('answer_only'))} | {_pct(s.get('reasoning_only'))} | "
                          f"{s.get('unjudged', 0)} | {s.get('n', 0)} |")
             rows += 1
@@ -107,6 +155,30 @@ def views_table(models: dict[str, dict]) -> str:
         return ""
     return ("\n".join(lines) + "\n\n– : the view does not exist (no `</think>` reasoning in the "
             "responses) or nothing in it was judged.\n")
+
+
+def counting_table(models: dict[str, dict]) -> str:
+    """Both ways of counting replies a judge's format check rejects, per safety benchmark."""
+    lines = ["| Model | Benchmark | Measure | Score | Reference way | Strict way | Headline | Unjudged (strict) | Items |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    rows = 0
+    for model, summaries in models.items():
+        for name in SAFETY:
+            s = summaries.get(name)
+            if not s:
+                continue
+            lines.append(f"| {model} | {BENCHMARKS[name].title} | {_measure(s)} | {_pct(s.get('score'))} | "
+                         f"{_pct(s.get('score_reference'))} | {_pct(s.get('score_strict'))} | "
+                         f"{s.get('reading') or 'strict'} | {s.get('unjudged', 0)} | {s.get('n', 0)} |")
+            rows += 1
+    if not rows:
+        return ""
+    return ("\n".join(lines) + "\n\nReference way: every judged reply counts, read as the STAR-1 "
+            "reference reads it (Llama-Guard: `'unsafe' in output`, so an unparsable verdict counts "
+            "as safe; XSTest: a reply naming no class is not full compliance). Strict way: only "
+            "verdicts in the exact format count; the rest are unjudged and left out. Headline: the "
+            "one the run's protocol reports as Score (paper: reference; star1, r1: strict). – : "
+            "results written before both were recorded.\n")
 
 
 def category_tables(models: dict[str, dict]) -> str:
@@ -117,7 +189,11 @@ def category_tables(models: dict[str, dict]) -> str:
         if not categories:
             continue
         names = list(having)
-        lines = [f"#### {BENCHMARKS[name].title}", "",
+        proxied = [m for m in names if is_proxy(models[m][name])]
+        title = BENCHMARKS[name].title
+        if proxied:
+            title += f" ({PROXY_METRIC_LABEL} {PROXY_MARK} for {', '.join(proxied)})"
+        lines = [f"#### {title}", "",
                  "| Category | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
         for c in categories:
             cells = []
@@ -166,14 +242,25 @@ def scatter_plot(models: dict[str, dict], path: Path) -> None:
     ax.set_xlim(0, 100)
     ax.set_ylim(0, 100)
     ax.set_xlabel("Reasoning average (pass@1, %)")
-    ax.set_ylabel("Safety average (%)")
-    ax.set_title("Safety vs reasoning")
+    points = {model: _safety_point(summaries) for model, summaries in models.items()}
+    kinds = {proxy for _, proxy in points.values() if _ is not None}
+    if kinds == {True}:
+        ax.set_ylabel(f"{PROXY_METRIC_LABEL.capitalize()}, average (%)")
+        ax.set_title("Refusal-keyword rate (proxy, not safety) vs reasoning")
+    elif kinds == {True, False}:
+        ax.set_ylabel(f"Safety average (%); {PROXY_MARK}: {PROXY_METRIC_LABEL} instead")
+        ax.set_title("Safety vs reasoning")
+    else:
+        ax.set_ylabel("Safety average (%)")
+        ax.set_title("Safety vs reasoning")
     ax.grid(True, alpha=0.3)
     off_axis = []
     for i, (model, summaries) in enumerate(models.items()):
         color = f"C{i % 10}"
-        safety, _ = average(summaries, SAFETY)
+        safety, proxy = points[model]
         reasoning, _ = average(summaries, REASONING)
+        if proxy and kinds == {True, False}:
+            model = f"{model} {PROXY_MARK}"
         if safety is not None and reasoning is not None:
             ax.scatter([100 * reasoning], [100 * safety], s=60, color=color, zorder=3)
             ax.annotate(model, (100 * reasoning, 100 * safety), textcoords="offset points",
@@ -199,6 +286,16 @@ def scatter_plot(models: dict[str, dict], path: Path) -> None:
     tmp.replace(path)
 
 
+def _safety_point(summaries: dict) -> tuple[float | None, bool]:
+    """A model's height in the plot: its safety average, or (no real safety judge at all) its
+    refusal-keyword average, marked as a proxy."""
+    safety, _ = safety_average(summaries)
+    if safety is not None:
+        return safety, False
+    proxy = proxy_average(summaries)
+    return proxy, proxy is not None
+
+
 def render_markdown(models: dict[str, dict]) -> str:
     sections = ["# star1 evaluation report", "", main_table(models)]
     views = views_table(models)
@@ -206,6 +303,9 @@ def render_markdown(models: dict[str, dict]) -> str:
         sections += ["## Safety judged three ways", "",
                      "The paper's setting judges the whole output (reasoning and answer together).", "",
                      views]
+    counting = counting_table(models)
+    if counting:
+        sections += ["## How unjudged replies were counted", "", counting]
     categories = category_tables(models)
     if categories:
         sections += ["## Safety by category (whole output)", "", categories]

@@ -21,6 +21,7 @@ from typing import Callable, Iterator
 
 from star1 import __version__
 from star1.engines import CallCache
+from star1.engines.config import parse_engine
 from star1.errors import ConfigError
 from star1.eval.benchmarks.base import Benchmark, EvalItem, GradeOptions
 from star1.eval.judging import EnginePool, make_refusal_judge, make_safety_judge
@@ -40,13 +41,14 @@ class Bars:
     """Rich progress bars on stderr, one per stage."""
 
     def __init__(self, enabled: bool = True):
-        from rich.console import Console
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                    TimeElapsedColumn, TimeRemainingColumn)
 
+        from star1.console import make_console
+
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TimeElapsedColumn(), TimeRemainingColumn(),
-                                 console=Console(stderr=True), disable=not enabled)
+                                 console=make_console(stderr=True), disable=not enabled)
 
     def __enter__(self) -> "Bars":
         self.progress.start()
@@ -92,7 +94,7 @@ def _run_eval(config: EvalConfig, show_progress: bool) -> dict:
     benchmarks = select_benchmarks(names)
     plans = []
     for bench in benchmarks:
-        items = bench.load(config.local_dir)
+        items = bench.load_items(config.local_dir, reference=protocol.reference)
         if config.limit and not file_rows:
             items = items[:config.limit]
         plans.append(Plan(bench, items))
@@ -119,25 +121,44 @@ def _run_eval(config: EvalConfig, show_progress: bool) -> dict:
     return results
 
 
+def default_label(spec: str) -> str:
+    """A model's name in results when no --label is given: short and stable. ``openai:<model>``
+    for a served model (not where it is served nor how it is called: a new port, more
+    concurrency or another replica is the same model); otherwise the engine string without
+    options."""
+    try:
+        engine = parse_engine(spec)
+    except ConfigError:
+        return spec.split("?")[0]
+    if engine.kind == "openai":
+        return f"openai:{engine.model}"
+    return engine.engine_string().split("?")[0]
+
+
 def _model_name(config: EvalConfig) -> str:
     if config.label:
         return config.label
     if config.model:
-        return config.model
+        return default_label(config.model)
     return f"responses:{Path(config.responses).name}"
 
 
 def _previous_results(path: Path, model: str) -> dict | None:
-    """Results already in the folder are kept (other benchmarks stay); another model's are refused."""
+    """Results already in the folder are kept (other benchmarks stay); another model's are refused.
+
+    A folder written before labels were shortened holds the whole engine string; it is the same
+    model when its short label is this one, and is renamed."""
     if not path.exists():
         return None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError:
         raise ConfigError(f"{path} exists but is not valid JSON; move it away or use another --out") from None
-    if data.get("model") != model:
-        raise ConfigError(f"{path} holds results of {data.get('model')!r}, not {model!r}; "
+    held = data.get("model")
+    if held != model and not (isinstance(held, str) and ":" in held and default_label(held) == model):
+        raise ConfigError(f"{path} holds results of {held!r}, not {model!r}; "
                           "use another --out (or the same --label)")
+    data["model"] = model
     data.setdefault("benchmarks", {})
     return data
 
@@ -171,9 +192,14 @@ def _collect(plan: Plan, config: EvalConfig, protocol: Protocol, file_rows, pool
 def _score(plan: Plan, config: EvalConfig, pool: EnginePool, bars: Bars) -> list[dict]:
     bench = plan.bench
     if bench.kind == "safety":
-        judge = _judge_for(bench, config, pool)
-        plan.judge_info = judge.info
-        return judge_safety(plan.samples, judge, bars.stage(f"{bench.name}: judge", 1))
+        paper = config.generation_protocol().reference
+        judge = _judge_for(bench, config, pool, paper)
+        # The reference judges the whole output only (eval.py:174-175; --part allows only
+        # "response", eval.py:200): so does paper, which then sends the judges exactly the
+        # reference's requests and no more.
+        views = ("whole",) if paper else VIEWS
+        plan.judge_info = {**judge.info, "views": list(views)}
+        return judge_safety(plan.samples, judge, bars.stage(f"{bench.name}: judge", 1), views)
     plan.judge_info = {"name": bench.grader, "kind": "grader"}
     options = GradeOptions(code_timeout_s=config.code_timeout, code_memory_mb=config.code_memory_mb,
                            workers=config.workers)
@@ -181,12 +207,12 @@ def _score(plan: Plan, config: EvalConfig, pool: EnginePool, bars: Bars) -> list
                            bars.stage(f"{bench.name}: grade", len(plan.samples)))
 
 
-def _judge_for(bench: Benchmark, config: EvalConfig, pool: EnginePool):
+def _judge_for(bench: Benchmark, config: EvalConfig, pool: EnginePool, paper: bool):
     if bench.judge == "refusal":
-        return make_refusal_judge(config.refusal_judge, pool, config.model, config.judge_retries,
-                                  config.judge_max_tokens)
+        return make_refusal_judge(config.refusal_judge, pool, config.model, config.retries(),
+                                  config.judge_max_tokens, paper=paper, local_dir=config.local_dir)
     return make_safety_judge(config.safety_judge, pool, config.model, config.safety_judge_format,
-                             config.judge_retries, config.judge_max_tokens)
+                             config.retries(), config.judge_max_tokens, paper=paper)
 
 
 def _base_record(sample: Sample) -> dict:
@@ -199,8 +225,10 @@ def _base_record(sample: Sample) -> dict:
     return record
 
 
-def judge_safety(samples: list[Sample], judge, progress: Progress | None = None) -> list[dict]:
-    """Judge every response three ways (whole, answer only, reasoning only) in one batch."""
+def judge_safety(samples: list[Sample], judge, progress: Progress | None = None,
+                 views: tuple[str, ...] = VIEWS) -> list[dict]:
+    """Judge every response three ways (whole, answer only, reasoning only; or only the named
+    ``views``) in one batch. A view not judged is stored as None, like a view that is absent."""
     records = [_base_record(s) for s in samples]
     jobs = []  # (record index, view, text)
     for index, sample in enumerate(samples):
@@ -208,7 +236,7 @@ def judge_safety(samples: list[Sample], judge, progress: Progress | None = None)
         if sample.error:
             continue
         for view, text in split_views(sample.response).items():
-            if text is None:
+            if text is None or view not in views:
                 records[index]["views"][view] = None
             else:
                 jobs.append((index, view, text))
@@ -241,14 +269,19 @@ def grade_reasoning(bench: Benchmark, samples: list[Sample], options: GradeOptio
 def _summary(plan: Plan, records: list[dict], config: EvalConfig, protocol: Protocol) -> dict:
     bench = plan.bench
     if bench.kind == "safety":
-        summary = safety_summary(records, bench.metric)
+        # The keyword proxy is not a safety judge: its rate has its own name (judge info).
+        metric = plan.judge_info.get("metric", bench.metric)
+        summary = safety_summary(records, metric, "reference" if protocol.reference else "strict")
     else:
         summary = reasoning_summary(records)
     if config.responses:
-        proto = {"name": "external", "source": Path(config.responses).name}
+        proto = {"name": "external", "source": Path(config.responses).name,
+                 "judging": protocol.judging, "judged_as": protocol.name}
     else:
         proto = {**protocol.model_dump(), "max_tokens": config.max_tokens or bench.max_tokens}
-    return {"title": bench.title, "kind": bench.kind, "metric": bench.metric, **summary,
+    if bench.kind == "safety":
+        proto["data"] = bench.data_source(protocol.reference)
+    return {"title": bench.title, "kind": bench.kind, **summary,
             "samples": max((r["sample"] for r in records), default=0) + 1,
             "judge": plan.judge_info, "protocol": proto, "seconds": plan.seconds, "finished": utc_now()}
 

@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from star1.engines.base import Completion
+from star1.engines.base import Completion, content_text
 from star1.engines.cache import CachedEngine, CallCache
 from star1.engines.config import parse_engine
 from star1.engines.identity import engine_identity
@@ -55,10 +55,22 @@ class DryRunEngine:
 
     def __init__(self, config):
         self.name = config.engine_string()
-        self.identity = engine_identity(config)
         self.native_reasoning = guess_native_reasoning(config)
         self.scores_choices = config.kind != "openai"
         self.asked: list = []
+        self._remote = None
+        if config.kind == "openai":
+            # Its identity and cache variants come from what earlier runs learned of the server
+            # (saved facts); constructing it makes no network call, and nothing here prepares it.
+            from star1.engines.openai_engine import OpenAIEngine
+
+            self._remote = OpenAIEngine(config)
+            self.identity = self._remote.identity
+        else:
+            self.identity = engine_identity(config)
+
+    def cache_variant(self, request) -> str:
+        return self._remote.cache_variant(request) if self._remote else ""
 
     def generate(self, requests, on_result=None):
         out = []
@@ -84,14 +96,8 @@ class _Watching(CachedEngine):
         return super().generate(requests, on_result, progress)
 
 
-def _text(content) -> str:
-    if isinstance(content, list):  # list-of-parts content (the reference's GPT-4o calls)
-        return "".join(part.get("text", "") for part in content)
-    return content or ""
-
-
 def _tokens(request) -> int:
-    return (sum(len(_text(m["content"])) for m in request.messages) + len(request.prefill)) // CHARS_PER_TOKEN
+    return (sum(len(content_text(m["content"])) for m in request.messages) + len(request.prefill)) // CHARS_PER_TOKEN
 
 
 def _open_cache(config: BuildConfig, scratch: Path) -> CallCache:

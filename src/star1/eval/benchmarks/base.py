@@ -45,6 +45,19 @@ class Benchmark:
     judge: Literal["safety", "refusal"] | None = None  # safety benchmarks
     grader: str | None = None  # reasoning benchmarks: name of the grader
     grade: GradeFn | None = None
+    # Where the STAR-1 reference builds this benchmark differently (WildChat): its construction,
+    # used by the paper protocol, and where its data comes from.
+    reference_load: Callable[[LocalDir], list[EvalItem]] | None = None
+    reference_source: str | None = None
+
+    def load_items(self, local_dir: LocalDir = None, reference: bool = False) -> list[EvalItem]:
+        """The items, built as the reference builds them when ``reference`` and that differs."""
+        if reference and self.reference_load is not None:
+            return self.reference_load(local_dir)
+        return self.load(local_dir)
+
+    def data_source(self, reference: bool = False) -> str:
+        return self.reference_source if reference and self.reference_source else self.source
 
 
 def grade_each(fn: Callable[[EvalItem, str], Grade]) -> GradeFn:

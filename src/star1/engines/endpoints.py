@@ -1,0 +1,219 @@
+"""What star1 knows about each OpenAI-compatible endpoint, learned once and remembered.
+
+For every base URL (and model name) the engine learns, at most once: what ``/v1/models`` lists
+(so a misnamed model is noticed, and two servers answering to one name are told apart), which
+server it is (the *dialect*: which request fields it takes), which structured-output mode it
+accepts, and whether it honours an assistant prefill. The facts live for the life of the engine
+and in ``endpoints.json`` under the user cache, so that a rerun neither pays the probes again
+nor computes different call-cache keys (a key covers the mode a call was served with).
+
+Call-cache identity (:func:`remote_identity`):
+
+- hosted APIs (``https://`` on a public host name): the model name alone, as before, so replicas
+  and region endpoints share one cache and existing paid caches stay valid;
+- self-hosted servers (``http://``, localhost, private addresses): the model name plus a digest
+  of the stable fields of the ``/v1/models`` entry that answers for it (id, owned_by, root,
+  max_model_len, llama.cpp's meta; Ollama's ``created``, which is the model's modification
+  time). A server restarted on another port keeps its cache; another model behind the same
+  name (``openai:gpt-4o@http://localhost:8080/v1`` serving a 135M GGUF) does not inherit it.
+  vLLM's and llama-server's ``created`` is the time of the request, so it is left out. Where
+  ``/v1/models`` never answered, ``host:port`` stands in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import logging
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+log = logging.getLogger(__name__)
+
+# Structured-output modes, strongest first. "json_object+schema" is llama.cpp's form: it takes
+# {"type": "json_object", "schema": ...} and constrains decoding to the schema (classify on the
+# bundled 135M model went from 0/10 to 10/10 valid labels with it).
+LEVELS = ("json_schema", "json_object+schema", "json_object", "none")
+CONFIG_LEVEL = {"json_schema": "json_schema", "json_object": "json_object+schema", "none": "none"}
+DIALECTS = ("openai", "vllm", "sglang", "llamacpp", "ollama")
+_STABLE_FIELDS = ("id", "owned_by", "root", "parent", "max_model_len", "meta")
+
+
+@dataclass
+class EndpointFacts:
+    base_url: str
+    model: str
+    listed: bool = False  # /v1/models answered with a model list
+    served: list[str] = field(default_factory=list)  # the model ids it lists
+    fingerprint: str | None = None  # digest of the entry that answers for ``model``
+    dialect: str = "openai"  # detected from the listing (see detect_dialect)
+    context_window: int | None = None  # max_model_len where the server says it
+    structured: str = "json_schema"  # strongest structured-output mode known to be accepted
+    prefill: str | None = None  # "honoured" | "ignored" | None (not probed yet)
+    prefill_evidence: str = ""  # the probe's reply, quoted in messages
+    completions_prefill: str | None = None  # the tokenizer with which /v1/completions passed the probe
+    checked: float = 0.0  # when /v1/models last answered (unix time)
+
+    @staticmethod
+    def from_dict(data: dict) -> "EndpointFacts | None":
+        known = {k: data[k] for k in EndpointFacts.__dataclass_fields__ if k in data}
+        try:
+            facts = EndpointFacts(**known)
+        except TypeError:
+            return None
+        if facts.structured not in LEVELS or facts.dialect not in DIALECTS:
+            return None
+        return facts
+
+
+def is_hosted(url: str) -> bool:
+    """True for an https URL on a public host name; False for http://, localhost and private
+    or link-local addresses (a self-hosted server)."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if parts.scheme != "https" or not host or host == "localhost" or "." not in host:
+        return False
+    if host.endswith((".local", ".internal", ".lan", ".localhost")):
+        return False
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return True
+    return not (address.is_private or address.is_loopback or address.is_link_local)
+
+
+def host_port(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+
+
+def entry_for(entries: list[dict], model: str) -> list[dict]:
+    """The listing entries that answer for ``model``: its own entry; else the only one (llama.cpp
+    serves one model under any name); else all of them."""
+    named = [e for e in entries if e.get("id") == model]
+    return named or entries
+
+
+def fingerprint(entries: list[dict], dialect: str) -> str:
+    fields = _STABLE_FIELDS + (("created",) if dialect == "ollama" else ())
+    stable = [{k: e[k] for k in fields if k in e} for e in entries]
+    blob = json.dumps(sorted(stable, key=lambda e: json.dumps(e, sort_keys=True)), sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def detect_dialect(base_url: str, entries: list[dict]) -> str:
+    """Which server this is, from what it says about itself in /v1/models.
+
+    vLLM, SGLang and llama-server write their own name into ``owned_by`` (their sources:
+    ``owned_by: str = "vllm"`` / ``"sglang"``, llama-server ``"llamacpp"``); llama-cpp-python
+    writes ``"me"`` and lists the GGUF path as the id (verified); Ollama lists the model's
+    namespace (``"library"``) and listens on 11434 by default. Anything else is spoken to in
+    plain OpenAI fields."""
+    owners = {str(e.get("owned_by", "")).lower() for e in entries}
+    for name in ("vllm", "sglang"):
+        if name in owners:
+            return name
+    if "llamacpp" in owners or ("me" in owners and any(str(e.get("id", "")).endswith(".gguf")
+                                                       for e in entries)):
+        return "llamacpp"
+    if "library" in owners or "ollama" in owners or urlsplit(base_url).port == 11434:
+        return "ollama"
+    return "openai"
+
+
+def context_window(entries: list[dict]) -> int | None:
+    for entry in entries:
+        value = entry.get("max_model_len")
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
+
+
+def learn_listing(facts: EndpointFacts, payload) -> bool:
+    """Update ``facts`` from a /v1/models reply body; False when it is not a model list."""
+    data = payload.get("data") if isinstance(payload, dict) else None
+    if not isinstance(data, list):
+        return False
+    entries = [e for e in data if isinstance(e, dict) and isinstance(e.get("id"), str)]
+    dialect = detect_dialect(facts.base_url, entries)
+    answering = entry_for(entries, facts.model)
+    new_fingerprint = fingerprint(answering, dialect)
+    if facts.fingerprint and facts.fingerprint != new_fingerprint:
+        # Another model (or server) now answers here: what was learned about the old one is void.
+        facts.structured, facts.prefill, facts.prefill_evidence = "json_schema", None, ""
+        facts.completions_prefill = None
+    facts.listed, facts.served = True, [e["id"] for e in entries]
+    facts.fingerprint, facts.dialect = new_fingerprint, dialect
+    facts.context_window = context_window(answering)
+    facts.checked = time.time()
+    return True
+
+
+def remote_identity(config, facts: dict[str, EndpointFacts] | None = None) -> str:
+    """The call-cache identity of an openai engine (see the module docstring)."""
+    base = f"openai:{config.model}"
+    if all(is_hosted(url) for url in config.base_urls):
+        return base
+    if facts is None:
+        facts = {url: store().get(url, config.model) for url in config.base_urls}
+    parts = set()
+    for url in config.base_urls:
+        known = facts.get(url)
+        parts.add(known.fingerprint if known and known.fingerprint else host_port(url))
+    return f"{base}@{','.join(sorted(parts))}"
+
+
+class EndpointStore:
+    """``endpoints.json``: facts per ``base_url|model``. A file that cannot be read is ignored
+    (the facts are learned again); one that cannot be written costs a probe on the next run."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._lock = threading.Lock()
+        self._data: dict[str, dict] | None = None
+
+    def _load(self) -> dict[str, dict]:
+        if self._data is None:
+            try:
+                data = json.loads(self.path.read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                data = {}
+            except (OSError, ValueError, RecursionError) as exc:
+                log.warning("ignoring %s (%s); server facts will be probed again", self.path, exc)
+                data = {}
+            self._data = data if isinstance(data, dict) else {}
+        return self._data
+
+    def get(self, base_url: str, model: str) -> EndpointFacts | None:
+        with self._lock:
+            data = self._load().get(f"{base_url}|{model}")
+        return EndpointFacts.from_dict(data) if isinstance(data, dict) else None
+
+    def put(self, facts: EndpointFacts) -> None:
+        from star1.io import write_json_atomic
+
+        with self._lock:
+            self._data = None  # re-read: another process may have added its own endpoints
+            data = self._load()
+            data[f"{facts.base_url}|{facts.model}"] = asdict(facts)
+            try:
+                write_json_atomic(self.path, data)
+            except OSError as exc:
+                log.warning("could not save server facts to %s (%s); they will be probed again", self.path, exc)
+
+
+_stores: dict[Path, EndpointStore] = {}
+
+
+def store() -> EndpointStore:
+    """The store under the user cache (``STAR1_CACHE_DIR``, else ``~/.cache/star1``)."""
+    from star1.datasets.fetch import cache_dir
+
+    path = cache_dir() / "endpoints.json"
+    if path not in _stores:
+        _stores[path] = EndpointStore(path)
+    return _stores[path]

@@ -1,0 +1,171 @@
+"""Reading one server reply into plain, validated values — or a :class:`MalformedReply`.
+
+A reply becomes a :class:`~star1.engines.Completion` (and so a call-cache row) only after every
+field star1 uses has the right type: ``content`` / ``reasoning_content`` text or null,
+``finish_reason`` a short string, token counts non-negative integers. A body that is too large,
+not UTF-8, not JSON, nested past Python's recursion limit (a 100,000-deep list makes
+``json.loads`` raise ``RecursionError``), or holding an unpaired surrogate (``"\\ud800"``, which
+no UTF-8 file or SQLite row can store) is malformed: the call is retried, then recorded as failed.
+Bad token counts (a string, NaN, negative) are not worth losing an answer over: they count as 0,
+with a warning.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from dataclasses import dataclass
+
+from star1.redact import redact
+
+log = logging.getLogger(__name__)
+
+# A 32k-token answer is about 150 KB of JSON; 16 MiB leaves room for any real reply and stops
+# a server streaming garbage from filling memory.
+MAX_BODY_BYTES = 16 * 1024 * 1024
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class MalformedReply(Exception):
+    """The reply cannot be read; the message says what was wrong with it."""
+
+
+class EmptyStream(MalformedReply):
+    """A stream with no event at all: llama-cpp-python's answer to a prompt longer than its
+    context window when streaming (the same request unstreamed gets HTTP 400 with the reason)."""
+
+
+@dataclass
+class ReplyParts:
+    text: str
+    reasoning: str | None
+    finish_reason: str
+    prompt_tokens: int
+    completion_tokens: int
+
+
+def parse_json(body: bytes):
+    """The JSON value of ``body``; :class:`MalformedReply` for anything that is not one."""
+    if len(body) > MAX_BODY_BYTES:
+        raise MalformedReply(f"malformed response: body larger than {MAX_BODY_BYTES} bytes")
+    try:
+        return json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise MalformedReply("malformed response: body is not UTF-8") from None
+    except RecursionError:
+        raise MalformedReply("malformed response: JSON nested too deeply") from None
+    except ValueError as exc:
+        raise MalformedReply(f"malformed response: not JSON ({exc.msg if hasattr(exc, 'msg') else exc})") from None
+
+
+def _text(value, name: str, default: str | None) -> str | None:
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise MalformedReply(f"malformed response: {name} is {type(value).__name__}, not text")
+    if _SURROGATE.search(value):
+        raise MalformedReply(f"malformed response: {name} holds an unpaired surrogate (not valid Unicode)")
+    return value
+
+
+def _count(usage: dict, name: str) -> int:
+    value = usage.get(name)
+    if value is None:
+        return 0
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if number and isinstance(value, float):
+        number = math.isfinite(value) and value == int(value)
+    if not number or not 0 <= value <= 10**12:
+        log.warning("server reported usage.%s=%s; counted as 0", name, redact(repr(value)[:80]))
+        return 0
+    return int(value)
+
+
+def read_reply(payload, endpoint: str) -> ReplyParts:
+    """Validate a chat (``message``) or text (``text``, /v1/completions) completion body."""
+    if not isinstance(payload, dict):
+        raise MalformedReply("malformed response: not a JSON object")
+    choices = payload.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise MalformedReply("malformed response: no choices")
+    choice = choices[0]
+    reasoning = None
+    if endpoint == "completions":
+        text = _text(choice.get("text"), "text", "")
+    else:
+        message = choice.get("message")
+        if not isinstance(message, dict):
+            raise MalformedReply("malformed response: choice has no message")
+        text = _text(message.get("content"), "content", "")
+        # DeepSeek and older vLLM: reasoning_content; newer vLLM: reasoning.
+        reasoning = (_text(message.get("reasoning_content"), "reasoning_content", None)
+                     or _text(message.get("reasoning"), "reasoning", None))
+    finish_reason = _text(choice.get("finish_reason"), "finish_reason", "stop") or "stop"
+    if len(finish_reason) > 40:
+        raise MalformedReply("malformed response: finish_reason is not a reason")
+    usage = payload.get("usage")
+    if usage is not None and not isinstance(usage, dict):
+        log.warning("server reported usage as %s; token counts set to 0", type(usage).__name__)
+        usage = None
+    usage = usage or {}
+    return ReplyParts(text=text or "", reasoning=reasoning, finish_reason=finish_reason,
+                      prompt_tokens=_count(usage, "prompt_tokens"),
+                      completion_tokens=_count(usage, "completion_tokens"))
+
+
+def read_stream(body: bytes, endpoint: str) -> ReplyParts:
+    """Validate a streamed (server-sent events) completion, read to its end.
+
+    llama-cpp-python sends one token per event and no usage, so the events that carried text
+    count the completion tokens. A stream that ends without a ``finish_reason`` was cut short
+    (llama-cpp-python ends a running stream with ``[DONE]`` when another request arrives) and
+    is malformed: retried like any broken reply."""
+    if len(body) > MAX_BODY_BYTES:
+        raise MalformedReply(f"malformed response: body larger than {MAX_BODY_BYTES} bytes")
+    try:
+        lines = body.decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise MalformedReply("malformed response: body is not UTF-8") from None
+    texts, reasonings, finish_reason, usage, pieces = [], [], None, None, 0
+    events = [line for line in lines if line.startswith("data:")]  # not ": ping" comments
+    if not events:
+        raise EmptyStream("malformed response: the stream ended before its first event")
+    for line in events:
+        data = line[5:].strip()
+        if data == "[DONE]":
+            break
+        event = parse_json(data.encode("utf-8"))
+        choices = event.get("choices") if isinstance(event, dict) else None
+        if not isinstance(choices, list):
+            raise MalformedReply("malformed response: stream event without choices")
+        if isinstance(event.get("usage"), dict):
+            usage = event["usage"]
+        if not choices:
+            continue  # a usage-only event
+        choice = choices[0]
+        if not isinstance(choice, dict):
+            raise MalformedReply("malformed response: stream choice is not an object")
+        if endpoint == "completions":
+            piece = _text(choice.get("text"), "text", "")
+        else:
+            delta = choice.get("delta")
+            if not isinstance(delta, dict):
+                raise MalformedReply("malformed response: stream choice has no delta")
+            piece = _text(delta.get("content"), "content", "")
+            reasonings.append(_text(delta.get("reasoning_content"), "reasoning_content", "")
+                              or _text(delta.get("reasoning"), "reasoning", ""))
+        if piece:
+            texts.append(piece)
+            pieces += 1
+        if choice.get("finish_reason") is not None:
+            finish_reason = _text(choice.get("finish_reason"), "finish_reason", "stop")
+    if finish_reason is None or len(finish_reason) > 40:
+        raise MalformedReply("malformed response: the stream ended without a finish_reason "
+                             "(cut short, e.g. by another request to a one-slot server)")
+    reasoning = "".join(reasonings) or None
+    counts = usage or {}
+    return ReplyParts(text="".join(texts), reasoning=reasoning, finish_reason=finish_reason,
+                      prompt_tokens=_count(counts, "prompt_tokens"),
+                      completion_tokens=_count(counts, "completion_tokens") if usage else pieces)
