@@ -33,6 +33,7 @@ from star1.pipeline.config import BenignScoreOptions, BenignStageOptions, Rewrit
 from star1.pipeline.stages import StageSummary
 from star1.pipeline.deliberate import ReasoningOptions, question_messages, reason
 from star1.pipeline import paper
+from star1.refusals import opens_with_refusal
 from star1.parsing import ParseError, parse_model
 from star1.runner import Failure, retry_sampling, run_stage
 from star1.pipeline.score import judge_input, judged_scores, scores_choice_template
@@ -45,9 +46,6 @@ REWRITE, CHECK, GENERATE, SCORE = "benign rewrite", "benign check", "benign gene
 BENIGN_SCORE_KEYS = ("Content_Safety", "Reasoning_Quality", "Compliance")
 BENIGN_SCORE_VALUES = tuple(str(v) for v in range(1, 6))
 
-# How an assistant starts a refusal; a "rewrite" that opens like this is not a request.
-REFUSAL_OPENERS = ("i'm sorry", "i’m sorry", "i am sorry", "sorry,", "i can't", "i can’t", "i cannot",
-                   "i won't", "i won’t", "i will not", "as an ai")
 # Labels models put before the answer although told not to ("Harmless: ...").
 _LABEL = re.compile(r"^(?:harmless(?: request| version| look-alike)?|look-alike|rewritten request|"
                     r"new request|rewrite)\s*:\s*", re.IGNORECASE)
@@ -129,7 +127,7 @@ def check_rewrite(original: Record, completion: Completion, options: RewriteOpti
     limit = max(options.max_length_floor, int(options.max_length_ratio * len(original.question)))
     if len(text) > limit:
         raise ParseError(f"too long: {len(text)} characters, limit {limit}")
-    if normalise_text(text).startswith(REFUSAL_OPENERS):
+    if opens_with_refusal(text):
         raise ParseError("a refusal, not a request")
     return text
 
