@@ -56,6 +56,15 @@ def add_roles(p: argparse.ArgumentParser, *roles: str) -> None:
         p.add_argument(role_flag(role), dest=role, metavar="ENGINE", help=ROLES[role])
 
 
+def add_protocol(p: argparse.ArgumentParser, choices=("star1", "paper"), what: str = "") -> None:
+    """``--protocol`` (= --set protocol=...) and ``--local-dir`` (= --set local_dir=...)."""
+    p.add_argument("--protocol", choices=choices, help=what or (
+        "star1: the project's own prompts and policies (default); paper: the STAR-1 reference's, "
+        "with its sampling and keep rules (docs/fidelity.md) (= --set protocol=...)"))
+    p.add_argument("--local-dir", metavar="DIR", help="folder of dataset snapshots and star1_reference/ "
+                   "(default: $STAR1_DATA_DIR, else downloads) (= --set local_dir=...)")
+
+
 def add_quiet(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 

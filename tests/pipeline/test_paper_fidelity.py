@@ -119,7 +119,7 @@ def sent_bodies(tmp_path, reply, run) -> list[dict]:
     answer = reply if callable(reply) else (lambda body: reply)
     with OpenAIStubServer(lambda body, n: Reply(content=answer(body))) as server:
         cache = CallCache(tmp_path / "calls.sqlite")
-        engine = make_engine(f"openai:gpt-4o@{server.base_url}?concurrency=64&max_retries=0")
+        engine = make_engine(f"openai:gpt-4o@{server.base_url}?concurrency=64&max_retries=3&backoff_base=0.05")
         try:
             run(lambda namespace: CachedEngine(engine, cache, namespace))
         finally:
@@ -134,7 +134,7 @@ def reference(shared_data):
 
 @pytest.fixture(scope="module")
 def config():
-    return load_build_config(None, ["input=unused.jsonl", "prompt_set=paper"])
+    return load_build_config(None, ["input=unused.jsonl", "protocol=paper"])
 
 
 def assert_same_requests(bodies, expected: list[list[dict]]):
@@ -287,7 +287,7 @@ def test_a_changed_reference_file_is_refused(tmp_path, shared_data):
 
 
 def test_paper_settings_apply_only_where_not_set():
-    config = load_build_config(None, ["input=x.jsonl", "prompt_set=paper", "deliberate.top_p=0.9",
+    config = load_build_config(None, ["input=x.jsonl", "protocol=paper", "deliberate.top_p=0.9",
                                       "classify.retries=0"])
     assert (config.deliberate.temperature, config.deliberate.top_p, config.deliberate.max_tokens) == (0.6, 0.9, 8000)
     assert (config.classify.retries, config.classify.temperature, config.classify.max_tokens) == (0, None, 1024)

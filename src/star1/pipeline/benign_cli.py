@@ -27,13 +27,15 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "benign", help="harmless look-alikes of harmful prompts, answered and judged (against over-refusal)")
     cliargs.add_io(p, "harmful records, e.g. star1.jsonl", "benign records (.json, .jsonl, .parquet)")
-    cliargs.add_settings(p, "BenignSettings: rewrite.*, generate.*, score.*, prompt_set, ...")
+    cliargs.add_settings(p, "BenignSettings: rewrite.*, generate.*, score.*, protocol, ...")
     cliargs.add_roles(p, "teacher", "judge", "classifier")
     cliargs.add_quiet(p)
     cliargs.alias(p, "--engine", key="teacher", instead="--teacher")
-    for flag in ("--policies", "--prompt-set", "--local-dir", "--cache"):
+    cliargs.add_protocol(p)
+    for flag in ("--policies", "--cache"):
         key = flag[2:].replace("-", "_")
         cliargs.alias(p, flag, key=key, instead=f"--set {key}=...")
+    cliargs.alias(p, "--prompt-set", key="protocol", instead="--protocol")
     p.set_defaults(func=run_benign_command)
 
     p = subparsers.add_parser("mix", help="concatenate record files and shuffle them with a seed")
@@ -67,15 +69,15 @@ def run_benign_command(args) -> int:
     from star1.settings import load_settings
 
     settings = load_settings(BenignSettings, args.config, args.overrides,
-                             values=cliargs.given(args, "teacher", "judge", "classifier"))
+                             values=cliargs.given(args, "teacher", "judge", "classifier", "protocol", "local_dir"))
     teacher = resolve_role("teacher", settings.teacher)
     judge, classifier = settings.judge or teacher, settings.classifier or teacher
     options = BenignStageOptions.model_validate(
         settings.model_dump(include=set(BenignStageOptions.model_fields), exclude_unset=True))
-    if settings.prompt_set == "paper":
+    if settings.protocol == "paper":
         for step in ("rewrite", "generate", "score"):
             setattr(options, step, with_reference_settings(f"benign.{step}", getattr(options, step)))
-    prompts = load_prompt_set(settings.prompt_set, settings.policies, settings.local_dir)
+    prompts = load_prompt_set(settings.protocol, settings.policies, settings.local_dir)
     records = read_records(args.input)
     cache = CallCache(settings.cache or cache_dir() / "llm_cache.sqlite")
     pool = EnginePool(cache)

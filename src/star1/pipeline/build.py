@@ -57,7 +57,7 @@ def _run_build(config: BuildConfig, command_line: str | None, show_progress: boo
                console) -> BuildSummary:
     started = time.perf_counter()
     run_dir = Path(config.run_dir)
-    prompts = load_prompt_set(config.prompt_set, config.policies, config.local_dir)
+    prompts = load_prompt_set(config.protocol, config.policies, config.local_dir)
     records = load_inputs(config)
     roles = config.roles()
     write_json_atomic(run_dir / "config.resolved.json", config.model_dump(mode="json"))

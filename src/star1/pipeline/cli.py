@@ -28,7 +28,7 @@ class _StageSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    prompt_set: Literal["star1", "paper"] = Field(
+    protocol: Literal["star1", "paper"] = Field(
         "star1", description="star1: the project's prompts and policies; paper: the STAR-1 "
                              "reference's, with its sampling (docs/fidelity.md)")
     local_dir: str | None = Field(None, description="paper prompt set: folder holding star1_reference/")
@@ -72,6 +72,7 @@ def add_parser(subparsers) -> None:
                    in_required=False, out_required=False)
     cliargs.add_settings(p, "BuildConfig")
     cliargs.add_roles(p, "classifier", "teacher", "judge")
+    cliargs.add_protocol(p)
     p.add_argument("--limit", type=int, help="use only the first N prompts (= --set limit=N)")
     p.add_argument("--dry-run", action="store_true",
                    help="say how many calls, tokens and dollars each stage would spend, then stop")
@@ -104,9 +105,11 @@ def _stage_parser(p, role: str, settings_name: str) -> None:
     cliargs.add_roles(p, role)
     cliargs.add_quiet(p)
     cliargs.alias(p, "--engine", key=role, instead=cliargs.role_flag(role))
-    for flag in ("--policies", "--prompt-set", "--local-dir", "--cache"):
+    cliargs.add_protocol(p)
+    for flag in ("--policies", "--cache"):
         key = flag[2:].replace("-", "_")
         cliargs.alias(p, flag, key=key, instead=f"--set {key}=...")
+    cliargs.alias(p, "--prompt-set", key="protocol", instead="--protocol")
 
 
 def _console():
@@ -132,7 +135,8 @@ def run_build_command(args) -> int:
     from star1.errors import ConfigError
     from star1.pipeline.config import load_build_config
 
-    values = cliargs.given(args, "input", "out=run_dir", "classifier", "teacher", "judge", "limit")
+    values = cliargs.given(args, "input", "out=run_dir", "classifier", "teacher", "judge", "limit",
+                           "protocol", "local_dir")
     if not args.config and "input" not in values and not any(o.startswith("input=") for o in args.overrides):
         raise ConfigError("give --config FILE or at least --in PROMPTS")
     config = load_build_config(args.config, args.overrides, values=values)
@@ -169,10 +173,10 @@ def stage_settings(command: str, args):
 
     stage, role, options_model, _ = STAGE_COMMANDS[command]
     settings = load_settings(SETTINGS[command], args.config, args.overrides,
-                             values=cliargs.given(args, role))
+                             values=cliargs.given(args, role, "protocol", "local_dir"))
     options = options_model.model_validate(settings.model_dump(include=set(options_model.model_fields),
                                                                exclude_unset=True))
-    if settings.prompt_set == "paper":
+    if settings.protocol == "paper":
         options = with_reference_settings(stage, options)
     return settings, options
 
@@ -193,7 +197,7 @@ def run_stage_command(args) -> int:
     stage = STAGES[stage_name]
     settings, options = stage_settings(args.command_name, args)
     spec = resolve_role(role, getattr(settings, role))  # before any file is read or created
-    prompts = load_prompt_set(settings.prompt_set, settings.policies, settings.local_dir)
+    prompts = load_prompt_set(settings.protocol, settings.policies, settings.local_dir)
     records = read_records(args.input)
     require_fields(records, args.input, stage)
     cache = CallCache(settings.cache or cache_dir() / "llm_cache.sqlite")

@@ -87,7 +87,7 @@ class BuildConfig(BaseModel):
 
     input: str = Field(description="prompts file (JSON list, JSONL or Parquet; needs 'question')")
     run_dir: str = Field("runs/star1", description="every output of the run goes here")
-    prompt_set: Literal["star1", "paper"] = Field(
+    protocol: Literal["star1", "paper"] = Field(
         "star1", description="star1: the project's prompts and policy pack; paper: the STAR-1 "
                              "reference's prompts, policies, sampling and keep rules, read from "
                              "the upstream files (see docs/fidelity.md)")
@@ -110,7 +110,7 @@ class BuildConfig(BaseModel):
     def _reference_settings(self) -> "BuildConfig":
         """The paper prompt set brings the reference's sampling, retries and keep rules for
         every option not set explicitly (star1.pipeline.paper.REFERENCE_SETTINGS)."""
-        if self.prompt_set == "paper":
+        if self.protocol == "paper":
             from star1.pipeline.paper import with_reference_settings
 
             for stage in ("classify", "deliberate", "score", "select"):

@@ -107,7 +107,7 @@ def _open_cache(config: BuildConfig, scratch: Path) -> CallCache:
 
 
 def plan_build(config: BuildConfig, records: list[Record]) -> list[StagePlan]:
-    prompts = load_prompt_set(config.prompt_set, config.policies, config.local_dir)
+    prompts = load_prompt_set(config.protocol, config.policies, config.local_dir)
     roles = config.roles()
     plans: list[StagePlan] = []
     unknown = 0  # records whose earlier answers are not cached: their calls cannot be built
@@ -205,7 +205,7 @@ def plan_notes(config: BuildConfig, plans: list[StagePlan]) -> list[str]:
     paper mode), each stage's sampling, and endpoints known to ignore the sampling asked of them."""
     from star1.pipeline.card import prompt_set_line
 
-    pack = load_prompt_set(config.prompt_set, config.policies, config.local_dir)
+    pack = load_prompt_set(config.protocol, config.policies, config.local_dir)
     notes = [prompt_set_line(pack).removeprefix("- ").replace("**", "").replace("`", "")]
     if getattr(pack, "kind", None) == "reference":
         notes += [f"  {path}: sha256 {digest}" for path, digest in pack.sha256.items()]

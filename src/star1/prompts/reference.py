@@ -187,15 +187,15 @@ def load_reference_prompts(local_dir: str | Path | None = None) -> ReferenceProm
 PROMPT_SETS = ("star1", "paper")
 
 
-def load_prompt_set(prompt_set: str = "star1", policies: str | None = None, local_dir=None):
+def load_prompt_set(protocol: str = "star1", policies: str | None = None, local_dir=None):
     """What the stages read their prompts and policies from: the project's own (a policy pack,
     ``policies`` or the bundled one) or, for ``paper``, the reference prompt set."""
-    if prompt_set == "paper":
+    if protocol == "paper":
         if policies:
             from star1.errors import ConfigError
 
             raise ConfigError("the paper prompt set brings its own policies; drop 'policies' "
-                              "(or use prompt_set: star1 with your policy pack)")
+                              "(or use protocol: star1 with your policy pack)")
         return load_reference_prompts(local_dir)
     from star1.policies import load_policy_pack
 
