@@ -63,12 +63,22 @@ def retry_sampling(sampling: SamplingParams, attempt: int) -> SamplingParams:
     return dataclasses.replace(sampling, temperature=temperature, seed=(sampling.seed or 0) + attempt)
 
 
+Review = Callable[[list[tuple[int, T, V]]], dict[int, str]]
+
+
 def run_stage(stage: str, items: Sequence[T], item_id: Callable[[T], str], engine: CachedEngine,
               build: Callable[[T, int], ChatRequest], parse: Callable[[T, Completion], V],
               retries: int = 2, show_progress: bool = True,
-              retry_on: Iterable[str] = ("unparseable",)) -> list[Outcome[V]]:
+              retry_on: Iterable[str] = ("unparseable",), review: Review | None = None,
+              unusable: str = "unparseable output") -> list[Outcome[V]]:
     """``retry_on``: which outcomes are asked again — ``unparseable`` output and/or answers
-    ``truncated`` at the token limit (only worth it when sampling, which a retry always does)."""
+    ``truncated`` at the token limit (only worth it when sampling, which a retry always does).
+
+    ``review`` sees each attempt's parsed values together, as ``(index, item, value)``, and
+    returns the indices it rejects with the reason (a check that needs the whole batch: another
+    model's verdict, duplicates among the answers); a rejection counts as unparseable.
+    ``unusable`` starts the reason of an unparseable or rejected answer.
+    """
     retry_on = frozenset(retry_on)
     outcomes: list[Outcome[V]] = [Outcome() for _ in items]
     pending = list(range(len(items)))
@@ -96,10 +106,18 @@ def run_stage(stage: str, items: Sequence[T], item_id: Callable[[T], str], engin
                 outcome.value = parse(items[i], completion)
                 outcome.failure = None
             except ParseError as exc:
-                outcome.failure = Failure(item_id(items[i]), stage, f"unparseable output: {exc}",
+                outcome.failure = Failure(item_id(items[i]), stage, f"{unusable}: {exc}",
                                           _raw(completion))
                 if "unparseable" in retry_on:
                     still_pending.append(i)
+        if review is not None:
+            fresh = [(i, items[i], outcomes[i].value) for i in pending if outcomes[i].failure is None]
+            for i, reason in review(fresh).items():
+                outcomes[i].failure = Failure(item_id(items[i]), stage, reason, str(outcomes[i].value))
+                outcomes[i].value = None
+                if "unparseable" in retry_on:
+                    still_pending.append(i)
+            still_pending.sort()
         pending = still_pending
     return outcomes
 

@@ -148,50 +148,39 @@ def rewrite(records: list[Record], engine: CachedEngine, checker: CachedEngine |
     # Ids in use → the input record holding them. An input's text counts too (its id may not be
     # prompt_id-based): the same question must not come back with a second, benign answer.
     owner = {key: r.id for r in records for key in (r.id, prompt_id(r.question))}
-    accepted: dict[int, str] = {}
-    failures: dict[int, Failure] = {}
-    pending = list(range(len(records)))
-    checked = flagged = check_failed = 0
-    for attempt in range(options.retries + 1):
-        if not pending:
-            break
-        label = REWRITE if attempt == 0 else f"{REWRITE} (retry {attempt})"
-        outcomes = run_stage(label, [records[i] for i in pending], lambda r: r.id, engine,
-                             lambda r, _: build(r, attempt), accept,
-                             retries=0, show_progress=show_progress)
-        retry, candidates = [], []
-        for i, outcome in zip(pending, outcomes):
-            if outcome.failure:
-                reason = outcome.failure.reason.replace("unparseable output: ", "rejected: ", 1)
-                failures[i] = dataclasses.replace(outcome.failure, stage=REWRITE, reason=reason)
-                # A failed call was retried by the engine already; a rewrite cut at the token
-                # limit is not, since a resampled one may well be shorter.
-                if outcome.completion is not None and outcome.completion.finish_reason != "error":
-                    retry.append(i)
-                continue
-            new_id = prompt_id(outcome.value)
-            if new_id in owner or any(prompt_id(text) == new_id for _, text in candidates):
-                failures[i] = Failure(records[i].id, REWRITE, "same text as another record", outcome.value)
-                retry.append(i)
-                continue
-            candidates.append((i, outcome.value))
+    counts = {"checked": 0, "flagged": 0, "check_failed": 0}
+
+    def review(batch: list[tuple[int, Record, str]]) -> dict[int, str]:
+        """Rewrites that repeat another record's text, or that the classifier still finds harmful."""
+        rejected: dict[int, str] = {}
+        candidates: list[tuple[int, str]] = []
+        for i, _, text in batch:
+            new_id = prompt_id(text)
+            if new_id in owner or any(prompt_id(other) == new_id for _, other in candidates):
+                rejected[i] = "same text as another record"
+            else:
+                candidates.append((i, text))
         verdicts = _harm_check(candidates, checker, pack, classify_options, show_progress) if check else {}
         for i, text in candidates:
             verdict = verdicts.get(i)
             if check:
-                checked += 1
-                flagged += isinstance(verdict, list)
-                check_failed += isinstance(verdict, Failure)
+                counts["checked"] += 1
+                counts["flagged"] += isinstance(verdict, list)
+                counts["check_failed"] += isinstance(verdict, Failure)
             if verdict is None:
-                accepted[i] = text
                 owner[prompt_id(text)] = records[i].id
-                failures.pop(i, None)
-                continue
-            reason = (f"still harmful: the classifier labels it {verdict}" if isinstance(verdict, list)
-                      else f"harm check failed: {verdict.reason}")
-            failures[i] = Failure(records[i].id, REWRITE, reason, text)
-            retry.append(i)
-        pending = retry
+            else:
+                rejected[i] = (f"still harmful: the classifier labels it {verdict}" if isinstance(verdict, list)
+                               else f"harm check failed: {verdict.reason}")
+        return rejected
+
+    # A failed call was retried by the engine already; a rewrite cut at the token limit is asked
+    # again, since a resampled one may well be shorter.
+    outcomes = run_stage(REWRITE, records, lambda r: r.id, engine, build, accept, retries=options.retries,
+                         show_progress=show_progress, retry_on=("unparseable", "truncated"),
+                         review=review, unusable="rejected")
+    accepted = {i: o.value for i, o in enumerate(outcomes) if o.failure is None}
+    failures = {i: o.failure for i, o in enumerate(outcomes) if o.failure is not None}
     out = []
     for i in sorted(accepted):
         provenance = Provenance(policy_pack=pack.name, policy_hash=pack.hash, teacher=engine.name,
@@ -202,8 +191,7 @@ def rewrite(records: list[Record], engine: CachedEngine, checker: CachedEngine |
             provenance.prompt_versions["classify"] = load_template("classify").version
         out.append(Record(id=prompt_id(accepted[i]), question=accepted[i], category=[OTHER], source=SOURCE,
                           origin_id=records[i].id, provenance=provenance))
-    return RewriteResult(out, [failures[i] for i in sorted(failures)], checked=checked, flagged=flagged,
-                         check_failed=check_failed)
+    return RewriteResult(out, [failures[i] for i in sorted(failures)], **counts)
 
 
 def _harm_check(candidates: list[tuple[int, str]], checker: CachedEngine, pack: PolicyPack,
