@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
-from star1.errors import ConfigError
+from star1.errors import ConfigError, first_error_message
 
 VALID_FORMS = (
     "bundled",
@@ -103,9 +103,8 @@ def parse_engine(spec: str | dict | EngineConfig, **overrides) -> EngineConfig:
             return EngineConfig(**{**data, **overrides})
         return EngineConfig(**{**_parse_string(spec), **overrides})
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
-        raise ConfigError(f"engine {spec!r}: option '{field}': {err['msg']}") from None
+        field, message = first_error_message(exc)
+        raise ConfigError(f"engine {spec!r}: option '{field}': {message}") from None
 
 
 def _yaml_mapping(text: str) -> dict:
