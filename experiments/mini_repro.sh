@@ -82,14 +82,14 @@ train star1_benign "$OUT/data/star1_plus_benign.jsonl"
 # 3. Evaluate every arm with the keyword judge, then (same responses, from the cache) the LLM judge.
 evaluate() {  # evaluate ARM LABEL ENGINE
     local cache="$OUT/eval/$1.calls.sqlite"
-    step "eval $1 (keyword judge)" "$STAR1" eval --model "$3" --label "$2" --benchmarks "$BENCHMARKS" \
-        --max-tokens "$EVAL_MAX_TOKENS" --batch-size "$EVAL_BATCH" --cache "$cache" \
-        --out "$OUT/eval/keyword/$1" --no-progress
+    local settings=(--set "label=$2" --set "max_tokens=$EVAL_MAX_TOKENS" --set "batch_size=$EVAL_BATCH"
+                    --set "cache=$cache")
+    step "eval $1 (keyword judge)" "$STAR1" eval --model "$3" --benchmarks "$BENCHMARKS" "${settings[@]}" \
+        --out "$OUT/eval/keyword/$1" -q
     if [ "$LLM_JUDGE" = 1 ]; then
-        step "eval $1 (bundled judge)" "$STAR1" eval --model "$3" --label "$2" --benchmarks "$BENCHMARKS" \
-            --max-tokens "$EVAL_MAX_TOKENS" --batch-size "$EVAL_BATCH" --cache "$cache" \
+        step "eval $1 (bundled judge)" "$STAR1" eval --model "$3" --benchmarks "$BENCHMARKS" "${settings[@]}" \
             --safety-judge "$(engine bundled)" --refusal-judge "$(engine bundled)" \
-            --out "$OUT/eval/bundled_judge/$1" --no-progress
+            --out "$OUT/eval/bundled_judge/$1" -q
     fi
 }
 evaluate base base "$(engine bundled)"
@@ -97,6 +97,11 @@ evaluate star1 +STAR-1 "$(engine transformers "$OUT/models/star1")"
 evaluate star1_benign +STAR-1+benign "$(engine transformers "$OUT/models/star1_benign")"
 
 # 4. Tables, plot, and (optionally) the comparison with a committed run.
-"$STAR1" report "$OUT"/eval/keyword/* --out "$OUT/report/keyword"
-[ "$LLM_JUDGE" = 1 ] && "$STAR1" report "$OUT"/eval/bundled_judge/* --out "$OUT/report/bundled_judge"
+report() {  # report JUDGE: one --in per arm's results folder
+    local ins=() folder
+    for folder in "$OUT/eval/$1"/*; do ins+=(--in "$folder"); done
+    "$STAR1" report "${ins[@]}" --out "$OUT/report/$1"
+}
+report keyword
+[ "$LLM_JUDGE" = 1 ] && report bundled_judge
 "$PYTHON" experiments/mini_repro_summary.py "$OUT" ${COMPARE:+--compare "$COMPARE"}

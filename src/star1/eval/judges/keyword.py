@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
-from star1.eval.judges.base import Progress, Verdict
+from star1.eval.judges.base import Verdict
 from star1.eval.judges.refusal import REFUSAL_LABELS
 from star1.refusals import REFUSAL_PHRASES, normalise
 
@@ -84,14 +84,14 @@ class KeywordRefusalJudge:
         return {"name": self.name, "kind": self.kind,
                 "note": "refusal-phrase rules (star1.eval.judges.keyword); no model involved"}
 
-    def judge(self, pairs: Sequence[tuple[str, str]], progress: Progress | None = None) -> list[Verdict]:
+    def judge(self, pairs: Sequence[tuple[str, str]], show_progress: bool = False,
+              label: str = "judge") -> list[Verdict]:
+        """Rules only: a few microseconds per reply, so no progress bar."""
         out = []
         for _prompt, response in pairs:
-            label, evidence = self.classify(response)
-            out.append(Verdict(label, evidence=evidence,
-                               readings={"strict": label, "reference": label}))
-        if progress:
-            progress(len(pairs), len(pairs))
+            decided, evidence = self.classify(response)
+            out.append(Verdict(label=decided, evidence=evidence,
+                               readings={"strict": decided, "reference": decided}))
         return out
 
     def classify(self, response: str) -> tuple[str, str | None]:
