@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 
 class RunLock:
-    """``with RunLock(folder, command, option="another --run-dir"):`` holds ``folder`` for one run.
+    """``with RunLock(folder, command, option="another --out"):`` holds ``folder`` for one run.
 
     The folder is created if needed, and removed again on release if it was created here and
     stayed empty (a run that stopped on bad input leaves nothing behind).
