@@ -17,6 +17,7 @@ from typing import Iterable
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from star1.errors import error_message
+from star1.engines.reasoning import split_reasoning
 from star1.io import InputError, read_rows, write_rows
 
 SCORE_KEYS = (
@@ -95,11 +96,11 @@ class Record(BaseModel):
 
     @property
     def reasoning(self) -> str | None:
-        return split_response(self.response)[0] if self.response else None
+        return split_reasoning(self.response)[0] if self.response else None
 
     @property
     def answer(self) -> str | None:
-        return split_response(self.response)[1] if self.response else None
+        return split_reasoning(self.response)[1] if self.response else None
 
 
 def stamped(record: Record, pack, prompt: tuple[str, str], **fields) -> Provenance:
@@ -123,20 +124,6 @@ def provenance_for(record: Record, pack) -> Provenance:
 def join_response(reasoning: str, answer: str) -> str:
     """The STAR-1 response layout: ``<think>\\nreasoning\\n</think>\\n\\nanswer``."""
     return f"<think>\n{reasoning.strip()}\n</think>\n\n{answer.strip()}"
-
-
-def split_response(response: str) -> tuple[str | None, str]:
-    """Split a response into (reasoning, answer). Reasoning is None when there is no think block.
-
-    Accepts a missing opening tag (templates of R1 distills put ``<think>`` in the prompt).
-    """
-    end = response.find("</think>")
-    if end < 0:
-        return None, response.strip()
-    head = response[:end]
-    start = head.find("<think>")
-    reasoning = head[start + len("<think>"):] if start >= 0 else head
-    return reasoning.strip(), response[end + len("</think>"):].strip()
 
 
 def _coerce_row(row: dict, make_ids: bool) -> dict:

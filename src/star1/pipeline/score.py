@@ -26,7 +26,8 @@ from star1.runner import (Failure, RetryCause, retry_sampling, run_stage, split_
                                    StageResult)
 from star1.policies import OTHER, PolicyPack
 from star1.prompts import load_template
-from star1.records import stamped, SCORE_KEYS, Record, split_response, utc_now
+from star1.engines.reasoning import split_reasoning
+from star1.records import stamped, SCORE_KEYS, Record, utc_now
 
 STAGE = "score"
 SCORE_VALUES = tuple(str(v) for v in range(11))
@@ -74,7 +75,7 @@ def sampling_for(options) -> SamplingParams:
 def judge_input(template, record: Record) -> str:
     """The judge's user turn: the request, then the reasoning and the answer apart, so it can
     tell what the model thought from what it told the user."""
-    reasoning, answer = split_response(record.response or "")
+    reasoning, answer = split_reasoning(record.response or "")
     return template.fill(question=record.question, reasoning=reasoning or "(none)",
                          answer=answer or "(none)")
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from star1.datasets.fetch import DatasetUnavailable, offline
 from star1.io import InputError
-from star1.records import Record, parse_record, read_records, split_response
+from star1.engines.reasoning import split_reasoning
+from star1.records import Record, parse_record, read_records
 
 EXAMPLES_KEPT = 5  # ids quoted per problem in the report
 
@@ -111,7 +112,7 @@ def to_samples(records: list[Record], missing_think: str, empty_answer: str,
             report.no_response.append(record.id)
             report.skipped += 1
             continue
-        reasoning, answer = split_response(record.response)
+        reasoning, answer = split_reasoning(record.response)
         if reasoning is None:
             report.missing_think.append(record.id)
             if missing_think == "skip":
