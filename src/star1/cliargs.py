@@ -53,7 +53,8 @@ def add_settings(p: argparse.ArgumentParser, model_name: str) -> None:
 
 def add_roles(p: argparse.ArgumentParser, *roles: str) -> None:
     for role in roles:
-        p.add_argument(role_flag(role), dest=role, metavar="ENGINE", help=ROLES[role])
+        p.add_argument(role_flag(role), dest=role, metavar="ENGINE",
+                       help=f"{ROLES[role]} (= --set {role}=ENGINE)")
 
 
 def add_protocol(p: argparse.ArgumentParser, choices=("star1", "paper"), what: str = "") -> None:

@@ -61,15 +61,17 @@ class EngineConfig(BaseModel):
     prefill: Literal["auto", "chat", "completions"] = Field(
         "auto", description="how an assistant prefill is sent: chat (continue_final_message), completions "
                             "(/v1/completions with a prompt star1 renders; needs tokenizer), auto: probed once")
-    tokenizer: str | None = Field(None, description="chat template for prefill=completions: a local path, "
-                                                    "a hub id, or 'bundled'")
+    tokenizer: str | None = Field(None, description="chat template for prefill=completions: a local path "
+                                                    "or .gguf, a hub id, or 'bundled' (default: the GGUF "
+                                                    "or folder a local server lists, if it lists one)")
     # transformers / bundled
     batch_size: int = Field(8, ge=1)
     device: str = "auto"
     dtype: str = Field("auto", description="auto: bfloat16 on GPUs and on CPUs with bf16 matrix units, else float32")
     threads: int | None = Field(None, ge=1, description="CPU threads for torch (default: torch's choice)")
     # both
-    native_reasoning: bool | None = Field(None, description="model writes its own <think> block; None = guess")
+    native_reasoning: bool | None = Field(None, description="model writes its own <think> block; None: local models by "
+                                          "their chat template, served ones by a one-time probe")
     price_input_per_mtok: float | None = Field(None, ge=0, description="USD per million prompt tokens")
     price_output_per_mtok: float | None = Field(None, ge=0, description="USD per million completion tokens")
 

@@ -21,7 +21,7 @@ from star1.errors import ConfigError
 
 ROLE_NAMES = {
     "classifier": "the classifier", "teacher": "the teacher", "judge": "the judge",
-    "model": "the model", "safety_judge": "the safety judge", "refusal_judge": "the refusal judge",
+    "model": "the model (under test, or to fine-tune)", "safety_judge": "the safety judge", "refusal_judge": "the refusal judge",
 }
 BUNDLED_NOTE = ("the bundled SmolLM2-135M-Instruct is the judge: this exercises the pipeline, "
                 "its verdicts are not a trustworthy safety measurement")
