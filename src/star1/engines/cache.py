@@ -216,9 +216,13 @@ class CachedEngine:
         self.cache = cache
         self.namespace = namespace
         self.name = engine.name
-        self.native_reasoning = engine.native_reasoning
         self.scores_choices = engine.scores_choices
         self.stats = CallStats()
+
+    @property
+    def native_reasoning(self) -> bool:
+        """Asked of the engine when a stage needs it (a served model is probed for it then)."""
+        return self.engine.native_reasoning
 
     @property
     def identity(self) -> str:

@@ -154,9 +154,12 @@ class OpenAIEngine:
             facts = self._facts[endpoint.url]
             if facts.reasoning is None:
                 outcome = run(lambda: self._probe_completion(endpoint, REASONING_PROBE, "chat"))
-                if not isinstance(outcome, Completion):
-                    continue
-                facts.reasoning = "native" if reasons(outcome) else "none"
+                if outcome is None:
+                    continue  # unreachable: asked again next time
+                # An error answer settles it as "native": the stage's own requests will show
+                # what the server objects to, and a model that writes no reasoning is then
+                # reported with the setting that fixes it (reasoning_mode=prefill).
+                facts.reasoning = "native" if not isinstance(outcome, Completion) or reasons(outcome) else "none"
                 log.info("reasoning probe at %s: %s", endpoint.url, facts.reasoning)
                 store().put(facts)
             found.append(facts.reasoning == "native")

@@ -22,11 +22,11 @@ from __future__ import annotations
 from star1.engines import ChatRequest, ChoiceTemplate, Completion, SamplingParams
 from star1.pipeline.literals import fenced_json_block, parse_literal
 from star1.parsing import ParseError
-from star1.prompts.reference import ReferencePromptSet
+from star1.prompts.reference import (GPT4O_MAX_TOKENS, ReferencePromptSet, gpt4o_messages, gpt4o_sampling,
+                                     r1_messages)
 from star1.records import Record
 
-# What the reference sends besides the messages.
-GPT4O_MAX_TOKENS = 1024
+# What the reference sends its teacher besides the messages.
 TEACHER_TEMPERATURE, TEACHER_TOP_P, TEACHER_MAX_TOKENS = 0.6, 0.7, 8000
 
 SCORE_KEYS = ("Content_Safety_Compliance", "Relevancy_and_No_Redundant_Content",
@@ -37,21 +37,6 @@ OVERREFUSAL_KEEP = 5  # overrefusal_ablation/scorer/scorer.py:176-186: every sco
 
 def is_reference(prompts) -> bool:
     return isinstance(prompts, ReferencePromptSet)
-
-
-def gpt4o_messages(text: str) -> tuple[dict, ...]:
-    """``[{"role": "user", "content": [{"type": "text", "text": text}]}]`` (every GPT-4o call)."""
-    return ({"role": "user", "content": [{"type": "text", "text": text}]},)
-
-
-def r1_messages(text: str) -> tuple[dict, ...]:
-    """``[{"role": "user", "content": text}]`` (every DeepSeek-R1 call)."""
-    return ({"role": "user", "content": text},)
-
-
-def gpt4o_sampling(max_tokens: int = GPT4O_MAX_TOKENS) -> SamplingParams:
-    return SamplingParams(max_tokens=max_tokens, temperature=None, top_p=None,
-                          max_tokens_field="max_completion_tokens")
 
 
 def related_policies(prompts: ReferencePromptSet, categories: list[str]) -> str:

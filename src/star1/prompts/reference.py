@@ -21,6 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from star1.datasets.fetch import DatasetFile, resolve
+from star1.engines.base import SamplingParams
 from star1.errors import SetupError
 
 UPSTREAM_REPO = "UCSC-VLAA/STAR-1"
@@ -200,3 +201,26 @@ def load_prompt_set(protocol: str = "star1", policies: str | None = None, local_
     from star1.policies import load_policy_pack
 
     return load_policy_pack(policies)
+
+
+# -- how the reference sends its requests ---------------------------------------------------------
+# Every GPT-4o call (classification, scoring, rewriting, over-refusal scoring, the XSTest refusal
+# judge) is one user message whose content is a list with one text part, max_completion_tokens
+# 1024 where it sets one, no temperature or top_p; every DeepSeek-R1 call is one user message
+# with string content.
+GPT4O_MAX_TOKENS = 1024
+
+
+def gpt4o_messages(text: str) -> tuple[dict, ...]:
+    """``[{"role": "user", "content": [{"type": "text", "text": text}]}]`` (every GPT-4o call)."""
+    return ({"role": "user", "content": [{"type": "text", "text": text}]},)
+
+
+def r1_messages(text: str) -> tuple[dict, ...]:
+    """``[{"role": "user", "content": text}]`` (every DeepSeek-R1 call)."""
+    return ({"role": "user", "content": text},)
+
+
+def gpt4o_sampling(max_tokens: int = GPT4O_MAX_TOKENS) -> SamplingParams:
+    return SamplingParams(max_tokens=max_tokens, temperature=None, top_p=None,
+                          max_tokens_field="max_completion_tokens")

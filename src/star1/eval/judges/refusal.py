@@ -133,7 +133,7 @@ class RefusalJudge(LLMJudge):
 
     def build_request(self, prompt: str, response: str, attempt: int) -> ChatRequest:
         if self.paper:
-            from star1.pipeline.paper import gpt4o_messages
+            from star1.prompts.reference import gpt4o_messages
 
             # eval.py:151 fills the template; eval.py:62-72 sends model and messages only.
             text = self.reference_prompt.format(QUESTION=prompt, RESPONSE=response)
