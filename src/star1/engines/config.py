@@ -13,6 +13,9 @@ Options after ``?`` set :class:`EngineConfig` fields, e.g.
 
 from __future__ import annotations
 
+import os
+import re
+from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import parse_qsl
 
@@ -22,9 +25,11 @@ from star1.errors import ConfigError
 
 VALID_FORMS = (
     "bundled",
-    "transformers:<path-or-hub-id>",
+    "transformers:<path-or-hub-id>, or just <org>/<name> (a hub id) or an existing local folder",
     "openai:<model>@<base_url>[,<base_url2>...][?api_key_env=VAR&concurrency=N&...]",
 )
+# A hub id written without "transformers:" (``deepseek-ai/DeepSeek-R1-Distill-Qwen-7B``).
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 
 class EngineConfig(BaseModel):
@@ -152,7 +157,10 @@ def _parse_string(spec: str) -> dict:
             else:
                 options[key] = value
         return {"kind": "openai", "model": model, "base_urls": base_urls, **options}
-    raise _bad(spec, f"unknown engine kind {kind!r}")
+    if not rest and (_HUB_ID.fullmatch(spec) or Path(os.path.expanduser(spec)).is_dir()):
+        return {"kind": "transformers", "model": spec}  # the shorthand, accepted everywhere
+    raise _bad(spec, f"unknown engine kind {kind!r}" if rest else "not an engine string, a hub id "
+               "(<org>/<name>) or an existing local folder")
 
 
 def _engine_value(value):
