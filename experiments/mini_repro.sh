@@ -69,12 +69,13 @@ fi
 [ -f "$OUT/data/star1_plus_benign.jsonl" ] || \
     step mix "$STAR1" mix "$STAR1_JSON" "$OUT/data/benign.jsonl" --out "$OUT/data/star1_plus_benign.jsonl" --seed "$SEED"
 
-# 2. Fine-tune: full weights, answers only (--no-think), the same settings for both arms.
+# 2. Fine-tune: full weights, answers only (think=false), the same settings for both arms.
 train() {  # train NAME DATA
     [ -f "$OUT/models/$1/train_report.json" ] && { echo "== train $1: done earlier"; return; }
-    step "train $1" "$STAR1" train --model bundled --data "$2" --out "$OUT/models/$1" --no-think \
-        --max-length "$MAX_LENGTH" --epochs "$EPOCHS" --learning-rate "$LEARNING_RATE" \
-        --global-batch-size "$GLOBAL_BATCH" --precision fp32 --seed "$SEED" --threads "$THREADS" --no-lora
+    step "train $1" "$STAR1" train --model bundled --in "$2" --out "$OUT/models/$1" --set think=false \
+        --set max_length="$MAX_LENGTH" --set epochs="$EPOCHS" --set learning_rate="$LEARNING_RATE" \
+        --set global_batch_size="$GLOBAL_BATCH" --set precision=fp32 --set seed="$SEED" \
+        --set threads="$THREADS" --set lora=false
 }
 train star1 "$STAR1_JSON"
 train star1_benign "$OUT/data/star1_plus_benign.jsonl"

@@ -74,14 +74,20 @@ class _Alias(argparse.Action):
     """An earlier release's spelling: stores its value under ``key`` (a setting, or the dest of a
     current flag) and says once what to write instead."""
 
-    def __init__(self, option_strings, dest, key: str, instead: str, const=None, nargs=None, **kwargs):
-        self.key, self.instead = key, instead
+    def __init__(self, option_strings, dest, key: str, instead: str, const=None, nargs=None,
+                 repeat: bool = False, **kwargs):
+        self.key, self.instead, self.repeat = key, instead, repeat
         super().__init__(option_strings, dest=argparse.SUPPRESS, nargs=0 if const is not None else nargs,
                          const=const, default=argparse.SUPPRESS, help=argparse.SUPPRESS, **kwargs)
 
     def __call__(self, parser, namespace, values, option_string=None):
         value = self.const if self.const is not None else values
         aliased = dict(getattr(namespace, "aliased", None) or {})
+        if self.repeat:  # each use adds to the earlier ones: a list of values, or one mapping
+            value = value if isinstance(value, (list, dict)) else [value]
+            before = aliased.get(self.key)
+            if before is not None:
+                value = {**before, **value} if isinstance(value, dict) else [*before, *value]
         aliased[self.key] = value
         namespace.aliased = aliased
         log.warning("%s is an old spelling and will go in the next release; use %s",
@@ -89,9 +95,12 @@ class _Alias(argparse.Action):
 
 
 def alias(p: argparse.ArgumentParser, *flags: str, key: str, instead: str, const: Any = None,
-          nargs: str | None = None, type=None) -> None:
-    """Keep ``flags`` working for a release: their value goes to ``key``."""
-    p.add_argument(*flags, action=_Alias, key=key, instead=instead, const=const, nargs=nargs, type=type)
+          nargs: str | None = None, type=None, repeat: bool = False) -> None:
+    """Keep ``flags`` working for a release: their value goes to ``key``. ``repeat``: the old
+    option could be given several times; the values are gathered in a list (or, when ``type``
+    makes mappings, merged into one)."""
+    p.add_argument(*flags, action=_Alias, key=key, instead=instead, const=const, nargs=nargs, type=type,
+                   repeat=repeat)
 
 
 def given(args: argparse.Namespace, *keys: str) -> dict:

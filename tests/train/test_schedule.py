@@ -25,7 +25,7 @@ def _rates(optimizer, scheduler, steps: int) -> list[float]:
 
 
 def _star1_rates(ratio: float, steps: int, tmp_path) -> tuple[int, list[float]]:
-    config = TrainConfig(model="tiny", data=["memory"], out=str(tmp_path), device="cpu", threads=1,
+    config = TrainConfig(data=["memory"], out=str(tmp_path), device="cpu", threads=1,
                          max_steps=steps, warmup_ratio=ratio, learning_rate=1e-5)
     resolved = resolve(config, find_model=False)
     schedule(resolved, config, steps)

@@ -118,7 +118,7 @@ def _validate(config: CollectConfig) -> tuple[list[str], list[str]]:
     if unknown:
         raise ConfigError(f"ngram_overrides names unknown sources: {', '.join(sorted(unknown))}")
     if not source_keys and not config.user_sources:
-        raise ConfigError("nothing to collect: give --sources or --from")
+        raise ConfigError("nothing to collect: give --sources, or your own files with --in")
     taken = {s.name for s in SOURCES if s.key in source_keys}
     for u in config.user_sources:
         name = u.source_name or Path(u.path).stem

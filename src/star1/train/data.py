@@ -83,7 +83,7 @@ def _read_hub(spec: str) -> list[Record]:
 def read_sources(sources: list[str]) -> list[Record]:
     """Read every source in order. A path that exists is a file; 'hub:x' or 'owner/name' is a hub id."""
     if not sources:
-        raise InputError(None, "no training data given (use --data FILE)")
+        raise InputError(None, "no training data given (use --in FILE)")
     records: list[Record] = []
     seen: dict[str, str] = {}
     for spec in sources:
