@@ -103,7 +103,7 @@ def load_settings(model: type[M], path: str | Path | None = None, overrides: Ite
     for key, value in (values or {}).items():
         if value is not None:
             set_path(data, key, value)
-            flagged[key] = f"the value given for {key}"
+            flagged[key] = f"setting '{key}' (given on the command line)"
     for override in overrides:
         key, value = parse_override(override)
         set_path(data, key, value)

@@ -57,9 +57,10 @@ def local_identity(config: EngineConfig) -> str:
 
 
 def template_writes_think(chat_template: str | None) -> bool:
-    """A chat template that mentions ``<think>`` is a reasoning model's: it opens or expects a
-    think block (the R1 distills end their generation prompt with ``<think>\\n``)."""
-    return "<think>" in (chat_template or "")
+    """A chat template that mentions a think block is a reasoning model's: the R1 distills end
+    their generation prompt with ``<think>\\n``; their first templates only strip earlier
+    turns' reasoning at ``</think>``."""
+    return any(tag in (chat_template or "") for tag in ("<think>", "</think>"))
 
 
 def guess_native_reasoning(config: EngineConfig) -> bool:
