@@ -61,13 +61,13 @@ with open(sys.argv[2], "w", encoding="utf-8") as fh:
 EOF
 if [ ! -f "$OUT/data/benign.jsonl" ]; then
     step benign "$STAR1" benign --in "$OUT/data/benign_inputs.jsonl" --out "$OUT/data/benign.jsonl" \
-        --engine "{kind: bundled, threads: $THREADS, length_is_failure: false}" --cache "$OUT/data/benign.calls.sqlite" \
+        --teacher "{kind: bundled, threads: $THREADS, length_is_failure: false}" --set cache="$OUT/data/benign.calls.sqlite" \
         --set rewrite.max_tokens=48 --set generate.reasoning_max_tokens=64 --set generate.answer_max_tokens=96 \
         --set generate.temperature=0 --set generate.repetition_penalty=1.2 --set rewrite.harm_check=off \
         --set score.min_safety=1 --set score.min_reasoning=1 --set score.min_compliance=1
 fi
 [ -f "$OUT/data/star1_plus_benign.jsonl" ] || \
-    step mix "$STAR1" mix "$STAR1_JSON" "$OUT/data/benign.jsonl" --out "$OUT/data/star1_plus_benign.jsonl" --seed "$SEED"
+    step mix "$STAR1" mix --in "$STAR1_JSON" --in "$OUT/data/benign.jsonl" --out "$OUT/data/star1_plus_benign.jsonl" --set seed="$SEED"
 
 # 2. Fine-tune: full weights, answers only (think=false), the same settings for both arms.
 train() {  # train NAME DATA

@@ -37,7 +37,7 @@ class SamplingParams:
     and judge calls. ``max_tokens_field`` names the request field that carries the token limit
     (the reference's GPT-4o calls send ``max_completion_tokens``)."""
 
-    max_tokens: int = 1024
+    max_tokens: int | None = 1024  # None: not sent (the server's own limit)
     temperature: float | None = 0.0  # 0 = greedy
     top_p: float | None = 1.0
     repetition_penalty: float | None = None
@@ -151,12 +151,14 @@ class Completion:
         return Completion(**known, cached=True)
 
 
-def length_error(max_tokens: int, produced: int) -> str:
+def length_error(max_tokens: int | None, produced: int) -> str:
     """The reason of a ``finish_reason == "length"`` failure, with the tokens actually produced.
 
     A server may cap ``max_tokens`` to what is left of its context window (llama.cpp does): the
     output then stops well below the limit star1 asked for, and saying "reached max_tokens" would
     send the user to the wrong setting."""
+    if max_tokens is None:
+        return f"length: the server stopped the output at its own limit ({produced} tokens)"
     if 0 < produced < max_tokens:
         return (f"length: output stopped after {produced} tokens, below max_tokens={max_tokens}: "
                 f"the server's context window most likely capped it (prompt + output must fit; "
@@ -164,7 +166,7 @@ def length_error(max_tokens: int, produced: int) -> str:
     return f"length: output reached max_tokens={max_tokens}" + (f" ({produced} tokens)" if produced else "")
 
 
-def apply_length_policy(completion: Completion, max_tokens: int, length_is_failure: bool) -> Completion:
+def apply_length_policy(completion: Completion, max_tokens: int | None, length_is_failure: bool) -> Completion:
     """Mark (or unmark) a cut-off completion as failed. Applied when a completion is made and
     again when one is read from the call cache: whether a cut answer counts as a failure does
     not change what the model wrote, so flipping ``length_is_failure`` re-reads paid calls
