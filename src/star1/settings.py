@@ -77,7 +77,7 @@ def validation_error(exc: ValidationError, source: str | None, flagged: dict[str
         message = "unknown setting"
     for key, origin in (flagged or {}).items():
         if field and (field == key or field.startswith(key + ".")):
-            return ConfigError(f"{origin} {field}: {message}" if origin == "--set" else f"{origin}: {message}")
+            return ConfigError(f"--set {field}: {message}" if origin == "--set" else f"{field}: {message}")
     where = f"{source}: " if source else ""
     return ConfigError(f"{where}setting '{field}': {message}" if field else f"{where}{message}")
 
@@ -103,7 +103,7 @@ def load_settings(model: type[M], path: str | Path | None = None, overrides: Ite
     for key, value in (values or {}).items():
         if value is not None:
             set_path(data, key, value)
-            flagged[key] = f"setting '{key}' (given on the command line)"
+            flagged[key] = key
     for override in overrides:
         key, value = parse_override(override)
         set_path(data, key, value)

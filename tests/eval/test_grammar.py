@@ -104,7 +104,7 @@ def test_a_missing_or_invalid_role_creates_nothing(tmp_path, monkeypatch, capsys
     err = capsys.readouterr().err
     assert not out.exists() and list(tmp_path.iterdir()) == []
     if command == ["eval", "--out", "OUT"]:
-        assert "no model for the model: give --model ENGINE" in err and "--in RESPONSES" in err
+        assert "no model for the model (under test, or to fine-tune): give --model ENGINE" in err and "--in RESPONSES" in err
         assert "use 'bundled'" in err
     else:
         assert "bundled" in err  # the valid forms are listed

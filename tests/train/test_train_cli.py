@@ -11,7 +11,7 @@ import pytest
 from star1.cli import build_parser, main
 from star1.train.cli import load_config
 
-NO_MODEL = "no model for the model: give --model ENGINE, or 'model:' in the config"
+NO_MODEL = "no model for the model (under test, or to fine-tune): give --model ENGINE, or 'model:' in the config"
 
 
 def _config(*args):
