@@ -14,8 +14,14 @@ import sys
 import pytest
 
 from star1.io import append_jsonl, read_rows, write_json_atomic, write_rows, write_text_atomic
-from star1.redact import (MASK, clear_secrets, install_log_redaction, is_secret_name,
-                          register_env_secrets, register_secret)
+from star1.redact import (
+    MASK,
+    clear_secrets,
+    install_log_redaction,
+    is_secret_name,
+    register_env_secrets,
+    register_secret,
+)
 from star1.testing.openai_server import OpenAIStubServer, Reply
 
 

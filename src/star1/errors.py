@@ -76,7 +76,7 @@ def error_message(error: dict) -> tuple[str | None, str]:
     return field, error["msg"]
 
 
-def first_error_message(exc: "ValidationError") -> tuple[str | None, str]:
+def first_error_message(exc: ValidationError) -> tuple[str | None, str]:
     """The first error of a pydantic ``ValidationError`` as (field, message); see
     :func:`error_message`. The one place that turns a validation error into user text."""
     return error_message(exc.errors()[0])

@@ -21,9 +21,10 @@ import os
 import re
 import tempfile
 import zlib
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from star1.errors import InputError  # re-exported: star1.io.InputError
 from star1.redact import redact, redact_obj

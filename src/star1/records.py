@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from star1.errors import error_message
 from star1.engines.reasoning import split_reasoning
+from star1.errors import error_message
 from star1.io import InputError, read_rows, write_rows
 
 SCORE_KEYS = (

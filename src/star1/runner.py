@@ -11,11 +11,12 @@ returned as a :class:`Failure` with the reason and the raw output, never raised.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Generic, Iterable, Literal, Sequence, TypeVar
+from typing import Generic, Literal, TypeVar
 
-from star1.engines import CachedEngine, ChatRequest, Completion, SamplingParams
 from star1.console import progress_bar
+from star1.engines import CachedEngine, ChatRequest, Completion, SamplingParams
 from star1.parsing import ParseError
 
 T = TypeVar("T")

@@ -9,8 +9,9 @@ option) and the setting. Values of ``--set`` are read as YAML, so numbers, boole
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 

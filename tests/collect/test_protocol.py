@@ -5,9 +5,9 @@ import csv
 import json
 
 import pytest
-from tiny_snapshots import TINY_BENCHMARKS, write_csv
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics.pairwise import cosine_similarity
+from tiny_snapshots import TINY_BENCHMARKS, write_csv
 
 from star1.cli import main
 from star1.collect.config import PAPER_DECONTAMINATION, CollectConfig

@@ -33,7 +33,7 @@ def test_every_staged_source_file_gives_its_manifest_row_count(shared_data):
     assert {key for key, *_ in staged} == {
         "gptfuzz", "simple_safety_tests", "malicious_instruct", "qharm", "tdc_redteaming", "malicious_instructions",
         "harmfulq", "harmbench", "attaq", "harmfulqa", "safety_instructions", "alert"}
-    for key, part, alt, path, entry in staged:
+    for key, _part, alt, path, entry in staged:
         result = alt.parse(path, LoadOptions())
         assert (result.rows, result.malformed) == (entry["rows"], []), (key, path.name)
         assert len(result.prompts) + result.excluded == entry["rows"]

@@ -7,8 +7,7 @@ import pytest
 from star1.engines import CachedEngine, CallCache, Completion, make_engine
 from star1.eval.judges.base import JudgeParseError
 from star1.eval.judges.keyword import KeywordRefusalJudge, KeywordSafetyProxy, classify_refusal
-from star1.eval.judges.llama_guard import (LlamaGuardJudge, guess_mode, parse_guard_output,
-                                           read_guard_reference)
+from star1.eval.judges.llama_guard import LlamaGuardJudge, guess_mode, parse_guard_output, read_guard_reference
 from star1.eval.judges.refusal import RefusalJudge, parse_refusal_output, read_refusal_reference
 from star1.testing.openai_server import OpenAIStubServer, Reply
 from star1.testing.scripted import ScriptedEngine

@@ -9,12 +9,19 @@ from star1.cli import main
 from star1.engines import CachedEngine, CallCache, Completion
 from star1.errors import ConfigError
 from star1.io import InputError
-from star1.pipeline.benign import (BENIGN_SCORE_KEYS, check_rewrite, clean_rewrite, generate,
-                                   parse_benign_scores, rewrite, score_benign)
+from star1.parsing import ParseError
+from star1.pipeline.benign import (
+    BENIGN_SCORE_KEYS,
+    check_rewrite,
+    clean_rewrite,
+    generate,
+    parse_benign_scores,
+    rewrite,
+    score_benign,
+)
 from star1.pipeline.config import BenignScoreOptions, RewriteOptions, load_build_config
 from star1.pipeline.deliberate import ReasoningOptions
 from star1.pipeline.mix import composition, mix, mix_files
-from star1.parsing import ParseError
 from star1.policies import load_policy_pack
 from star1.records import Record, prompt_id, read_records, write_records
 from star1.testing.scripted import ScriptedEngine

@@ -12,7 +12,6 @@ from star1.policies import load_policy_pack
 from star1.records import Record
 from star1.testing.scripted import ScriptedEngine
 
-
 Scripted = ScriptedEngine
 
 

@@ -4,10 +4,9 @@ import sys
 
 import pytest
 
-from star1.io import InputError
 from star1.engines.reasoning import split_reasoning
-from star1.records import (join_response, prompt_id, read_records,
-                           write_records)
+from star1.io import InputError
+from star1.records import join_response, prompt_id, read_records, write_records
 
 
 def test_released_star1_file_round_trips_byte_for_byte(shared_data, tmp_path):

@@ -12,13 +12,13 @@ import pytest
 import torch
 from transformers import TrainerCallback
 
+from conftest import tiny_qwen2
 from star1.train import attention
 from star1.train.config import TrainConfig
 from star1.train.packing import pack_rows, plan_steps
 from star1.train.render import IGNORE_INDEX, Tokenized
 from star1.train.resolve import resolve, schedule
 from star1.train.trainer import make_trainer, training_arguments
-from conftest import tiny_qwen2
 
 VOCAB = 300
 # Answer-token counts from 3 to 70: per-sample and per-token means differ clearly on these.

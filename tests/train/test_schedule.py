@@ -8,10 +8,10 @@ import pytest
 import torch
 from transformers import TrainingArguments, get_cosine_schedule_with_warmup
 
+from conftest import tiny_qwen2
 from star1.train.config import TrainConfig
 from star1.train.resolve import resolve, schedule
 from star1.train.trainer import make_trainer, training_arguments
-from conftest import tiny_qwen2
 
 
 def _rates(optimizer, scheduler, steps: int) -> list[float]:

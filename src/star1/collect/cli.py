@@ -6,9 +6,9 @@ import argparse
 from pathlib import Path
 
 from star1 import cliargs
-from star1.console import make_console
 from star1.collect.config import PAPER_DECONTAMINATION
 from star1.collect.sources import SOURCE_KEYS
+from star1.console import make_console
 from star1.datasets.safety import DECONTAMINATION_SETS
 
 EPILOG = f"""sources (processed in this order): {', '.join(SOURCE_KEYS)}
@@ -139,8 +139,8 @@ def run(args) -> int:
     from contextlib import nullcontext
 
     from star1.collect.pipeline import collect
-    from star1.console import Progress
     from star1.collect.report import build_report, print_report
+    from star1.console import Progress
     from star1.io import detect_format, write_json_atomic
     from star1.records import write_records
 

@@ -11,8 +11,7 @@ distinct config, shared by every role) → :class:`CachedEngine` (the call cache
 
 from __future__ import annotations
 
-from star1.engines.base import (ChatRequest, ChoiceTemplate, Completion, Engine, OnResult,
-                                SamplingParams)
+from star1.engines.base import ChatRequest, ChoiceTemplate, Completion, Engine, OnResult, SamplingParams
 from star1.engines.cache import CachedEngine, CallCache, CallStats, call_key
 from star1.engines.config import VALID_FORMS, EngineConfig, parse_engine
 from star1.engines.identity import engine_identity

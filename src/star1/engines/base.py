@@ -10,8 +10,9 @@ batch) so that callers can persist results immediately; the call cache relies on
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Literal, Protocol, Sequence
+from typing import Literal, Protocol
 
 OnResult = Callable[[int, "Completion"], None]
 
@@ -81,7 +82,7 @@ class ChatRequest:
     choices: ChoiceTemplate | None = None  # constrained answer for engines that score text
 
     @staticmethod
-    def chat(user: str, system: str | None = None, **kwargs) -> "ChatRequest":
+    def chat(user: str, system: str | None = None, **kwargs) -> ChatRequest:
         messages = ([{"role": "system", "content": system}] if system else []) + [
             {"role": "user", "content": user}]
         return ChatRequest(messages=tuple(messages), **kwargs)
@@ -133,7 +134,7 @@ class Completion:
         return text
 
     @staticmethod
-    def from_json(text: str) -> "Completion":
+    def from_json(text: str) -> Completion:
         """A completion from :meth:`to_json`; ``ValueError`` when the row is not one (a cache
         row written by a broken or foreign writer), so that the caller can treat it as absent."""
         try:

@@ -60,7 +60,7 @@ class EndpointFacts:
     checked: float = 0.0  # when /v1/models last answered (unix time)
 
     @staticmethod
-    def from_dict(data: dict) -> "EndpointFacts | None":
+    def from_dict(data: dict) -> EndpointFacts | None:
         known = {k: data[k] for k in EndpointFacts.__dataclass_fields__ if k in data}
         try:
             facts = EndpointFacts(**known)

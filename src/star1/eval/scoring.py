@@ -17,7 +17,7 @@ otherwise.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from typing import Callable
+from collections.abc import Callable
 
 from star1.eval.judges.keyword import PROXY_METRIC, PROXY_METRIC_LABEL
 from star1.eval.records import BenchmarkResult, CategoryScore, EvalRecord, Verdict, ViewSummary

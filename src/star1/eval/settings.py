@@ -68,7 +68,7 @@ class Protocol(BaseModel):
         return self.judging == "reference"
 
     @classmethod
-    def named(cls, name: str, samples: int | None = None) -> "Protocol":
+    def named(cls, name: str, samples: int | None = None) -> Protocol:
         if name in ("star1", "paper"):
             if samples not in (None, 1):
                 raise ConfigError(f"the {name} protocol is greedy, so every sample would be the same; "

@@ -20,26 +20,26 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Callable
 
 from pydantic import ConfigDict, Field, StrictInt, create_model
 
 from star1.engines import CachedEngine, ChatRequest, Completion, SamplingParams
 from star1.engines.pool import EnginePool
+from star1.parsing import ParseError, parse_model
+from star1.pipeline import paper
 from star1.pipeline.classify import ClassifyOptions, classify
 from star1.pipeline.config import BenignScoreOptions, BenignStageOptions, RewriteOptions
-from star1.pipeline.stages import StageSummary
 from star1.pipeline.deliberate import ReasoningOptions, question_messages, reason
-from star1.pipeline import paper
-from star1.refusals import opens_with_refusal
-from star1.parsing import ParseError, parse_model
-from star1.runner import Failure, retry_sampling, run_stage
 from star1.pipeline.score import judge_input, judged_scores, scores_choice_template
+from star1.pipeline.stages import StageSummary
 from star1.policies import OTHER, PolicyPack
 from star1.prompts import load_template
 from star1.records import Provenance, Record, join_response, normalise_text, prompt_id, utc_now
+from star1.refusals import opens_with_refusal
+from star1.runner import Failure, retry_sampling, run_stage
 
 SOURCE = "benign"
 REWRITE, CHECK, GENERATE, SCORE = "benign rewrite", "benign check", "benign generate", "benign score"

@@ -18,8 +18,7 @@ from star1.io import write_json_atomic
 from star1.pipeline.card import write_dataset_card
 from star1.pipeline.config import BuildConfig
 from star1.pipeline.select import select
-from star1.pipeline.stages import (STAGES, StageSummary, check_calls, first_transport_error,
-                                   write_failures)
+from star1.pipeline.stages import STAGES, StageSummary, check_calls, first_transport_error, write_failures
 from star1.prompts.reference import load_prompt_set
 from star1.records import Record, read_records, write_records
 from star1.runlock import RunLock

@@ -19,7 +19,6 @@ probability reaches ``secondary_min_prob`` are added (up to ``max_labels``).
 from __future__ import annotations
 
 import math
-
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,11 +26,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from star1.engines import CachedEngine, ChatRequest, ChoiceTemplate, Completion, SamplingParams
 from star1.parsing import ParseError, parse_model
 from star1.pipeline import paper
-from star1.runner import (Failure, RetryCause, retry_sampling, run_stage, split_outcomes,
-                                   StageResult)
 from star1.policies import OTHER, PolicyPack
 from star1.prompts import load_template
-from star1.records import stamped, Record, utc_now
+from star1.records import Record, stamped, utc_now
+from star1.runner import RetryCause, StageResult, retry_sampling, run_stage, split_outcomes
 
 STAGE = "classify"
 

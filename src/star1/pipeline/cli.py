@@ -81,7 +81,7 @@ def add_parser(subparsers) -> None:
     cliargs.alias(p, "--engine", key="engine", instead="--set engine=ENGINE (every role) or a role flag")
     p.set_defaults(func=run_build_command)
 
-    for name, (stage, role, options, help_text) in STAGE_COMMANDS.items():
+    for name, (_, role, _options, help_text) in STAGE_COMMANDS.items():
         p = subparsers.add_parser(name, help=help_text)
         _stage_parser(p, role, SETTINGS[name].__name__)
         p.set_defaults(func=run_stage_command, command_name=name)
@@ -185,8 +185,7 @@ def run_stage_command(args) -> int:
     from star1.datasets.fetch import cache_dir
     from star1.engines.cache import CallCache
     from star1.engines.pool import EnginePool, resolve_role
-    from star1.pipeline.stages import STAGES, check_calls, first_transport_error, require_fields, \
-        write_stage_outputs
+    from star1.pipeline.stages import STAGES, check_calls, first_transport_error, require_fields, write_stage_outputs
     from star1.prompts.reference import load_prompt_set
     from star1.records import read_records
 

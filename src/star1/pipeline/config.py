@@ -12,10 +12,9 @@ from star1.engines.pool import resolve_role
 from star1.pipeline.classify import ClassifyOptions
 from star1.pipeline.deliberate import DeliberateOptions, ReasoningOptions
 from star1.pipeline.score import ScoreOptions
-from star1.runner import RetryCause
 from star1.pipeline.select import SelectOptions
+from star1.runner import RetryCause
 from star1.settings import load_settings
-
 
 
 class RewriteOptions(BaseModel):
@@ -107,7 +106,7 @@ class BuildConfig(BaseModel):
     benign: BenignOptions = Field(default_factory=BenignOptions)
 
     @model_validator(mode="after")
-    def _reference_settings(self) -> "BuildConfig":
+    def _reference_settings(self) -> BuildConfig:
         """The paper prompt set brings the reference's sampling, retries and keep rules for
         every option not set explicitly (star1.pipeline.paper.REFERENCE_SETTINGS)."""
         if self.protocol == "paper":

@@ -9,18 +9,18 @@ whole think block is prefilled and the model writes the answer. Either way the r
 
 from __future__ import annotations
 
-from typing import Callable, Literal
+from collections.abc import Callable
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from star1.engines import CachedEngine, ChatRequest, Completion, SamplingParams
 from star1.parsing import ParseError
 from star1.pipeline import paper
-from star1.runner import (Failure, RetryCause, retry_sampling, run_stage, split_outcomes,
-                                   StageResult)
 from star1.policies import OTHER, PolicyPack
 from star1.prompts import load_template
-from star1.records import stamped, Record, join_response, utc_now
+from star1.records import Record, join_response, stamped, utc_now
+from star1.runner import RetryCause, StageResult, retry_sampling, run_stage, split_outcomes
 
 STAGE = "deliberate"
 

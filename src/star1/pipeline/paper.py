@@ -20,10 +20,9 @@ script it follows. What the reference does, in short:
 from __future__ import annotations
 
 from star1.engines import ChatRequest, ChoiceTemplate, Completion, SamplingParams
-from star1.pipeline.literals import fenced_json_block, parse_literal
 from star1.parsing import ParseError
-from star1.prompts.reference import (GPT4O_MAX_TOKENS, ReferencePromptSet, gpt4o_messages, gpt4o_sampling,
-                                     r1_messages)
+from star1.pipeline.literals import fenced_json_block, parse_literal
+from star1.prompts.reference import GPT4O_MAX_TOKENS, ReferencePromptSet
 from star1.records import Record
 
 # What the reference sends its teacher besides the messages.
@@ -169,7 +168,7 @@ def request(messages: tuple[dict, ...], sampling: SamplingParams, **kwargs) -> C
 
 # -- the reference's settings, per stage -------------------------------------------------------
 # Applied to every option the user did not set when the prompt set is the reference's. Retries:
-# the reference re-asks GPT-4o up to 3 times ("patience") on an exception (its eval() of an
+# the reference re-asks GPT-4o up to 3 times ("patience") on an exception (its ``eval`` of an
 # unparsable classification included) or a reply that did not stop, and R1 up to 10 times on a
 # reply that did not stop; a judge reply without a ```json block is recorded as an error at once.
 _GPT4O = dict(max_tokens=GPT4O_MAX_TOKENS, temperature=None, top_p=None,

@@ -14,20 +14,20 @@ slots before it.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import partial
-from typing import Callable, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from star1.engines import CachedEngine, ChatRequest, ChoiceTemplate, Completion, SamplingParams
+from star1.engines.reasoning import split_reasoning
 from star1.parsing import parse_model
 from star1.pipeline import paper
-from star1.runner import (Failure, RetryCause, retry_sampling, run_stage, split_outcomes,
-                                   StageResult)
 from star1.policies import OTHER, PolicyPack
 from star1.prompts import load_template
-from star1.engines.reasoning import split_reasoning
-from star1.records import stamped, SCORE_KEYS, Record, utc_now
+from star1.records import SCORE_KEYS, Record, stamped, utc_now
+from star1.runner import RetryCause, StageResult, retry_sampling, run_stage, split_outcomes
 
 STAGE = "score"
 SCORE_VALUES = tuple(str(v) for v in range(11))

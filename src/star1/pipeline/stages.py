@@ -5,9 +5,9 @@ against the call cache alone (:mod:`star1.pipeline.plan`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from star1.engines.cache import CallStats
 from star1.errors import InputError, RunFailed

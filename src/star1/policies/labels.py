@@ -20,7 +20,7 @@ whole.
 from __future__ import annotations
 
 import re
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from star1.errors import Star1Error
 

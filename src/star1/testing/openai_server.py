@@ -17,9 +17,10 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 
 DEFAULT_MODELS = ({"id": "stub", "object": "model", "owned_by": "star1-stub"},)
 
@@ -83,7 +84,7 @@ class OpenAIStubServer:
         with self._lock:
             return len(self.requests)
 
-    def start(self) -> "OpenAIStubServer":
+    def start(self) -> OpenAIStubServer:
         self._thread.start()
         return self
 
@@ -91,7 +92,7 @@ class OpenAIStubServer:
         self._server.shutdown()
         self._server.server_close()
 
-    def __enter__(self) -> "OpenAIStubServer":
+    def __enter__(self) -> OpenAIStubServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from star1.datasets.fetch import DatasetUnavailable, offline
-from star1.io import InputError
 from star1.engines.reasoning import split_reasoning
+from star1.io import InputError
 from star1.records import Record, parse_record, read_records
 
 EXAMPLES_KEPT = 5  # ids quoted per problem in the report
@@ -53,7 +53,7 @@ class DataReport:
     def problems(self) -> list[str]:
         """One line per kind of problem found, for the console."""
         lines = []
-        for name, ids, what in (
+        for _name, ids, what in (
             ("no_response", self.no_response, "have no response (always skipped)"),
             ("missing_think", self.missing_think, "have no </think> (no reasoning)"),
             ("empty_answer", self.empty_answer, "have an empty answer after </think>"),

@@ -13,7 +13,8 @@ pair. Every verdict records two readings of the judge's text:
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 from star1.engines import ChatRequest, Completion, SamplingParams
 from star1.eval.records import Verdict

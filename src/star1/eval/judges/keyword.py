@@ -19,7 +19,7 @@ answers to harmful-looking prompts.
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 from star1.eval.judges.base import Verdict
 from star1.eval.judges.refusal import REFUSAL_LABELS
