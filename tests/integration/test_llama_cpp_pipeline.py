@@ -69,6 +69,9 @@ def test_a_build_with_only_the_engine_string_and_its_rerun(llama_server, tmp_pat
     for record in read_records(run / "reasoned.jsonl"):
         assert record.response.startswith("<think>\n") and "\n</think>\n\n" in record.response
     assert summary["selected"] >= 3 and (run / "README.md").exists()
+    served = stages["deliberate"]["sampling_report"]  # recorded: what the server was asked, honours
+    assert served["dialect"] == "llamacpp" and served["prefill"] == "completions"
+    assert served["fields"]["temperature"] == {"asked": 0.6, "sent_as": "temperature", "honoured": True}
 
     capsys.readouterr()
     assert main(command) == 0  # the rerun is all cache
@@ -85,3 +88,20 @@ def test_a_wrong_address_exits_non_zero_with_the_hint(llama_server, tmp_path, ca
                "--classifier", f"openai:smollm2@{url}", "-q"]
     assert main(command) == 1
     assert hint in capsys.readouterr().err
+
+
+def test_eval_with_only_the_engine_string(llama_server, tmp_path, shared_data):
+    out = tmp_path / "eval"
+    assert main(["eval", "--model", llama_server.engine(), "--benchmarks", "strongreject,xstest",
+                 "--limit", "3", "--local-dir", str(shared_data), "--set", "max_tokens=64",
+                 "--out", str(out), "-q"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["model"] == "openai:smollm2"  # the short, stable label
+    for name in ("strongreject", "xstest"):
+        bench = results["benchmarks"][name]
+        assert bench["n"] == 3 and bench["errors"] == 0
+        # what the server was asked for and what it honours: llama.cpp's own penalty field
+        report = bench["protocol"]["sampling_report"]
+        assert report["dialect"] == "llamacpp"
+        assert report["fields"]["repetition_penalty"] == {"asked": 1.2, "sent_as": "repeat_penalty",
+                                                           "honoured": True}

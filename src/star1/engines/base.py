@@ -69,6 +69,15 @@ class ChoiceTemplate:
     def slots(self) -> list[tuple[str, ...]]:
         return [p for p in self.parts if isinstance(p, tuple)]
 
+    @staticmethod
+    def keyed(keys, values: tuple[str, ...], opening: str = "{", separator: str = ", ",
+              closing: str = "}") -> ChoiceTemplate:
+        """``{"key": <slot>, ...}``: one slot of ``values`` per key, in a layout of one's choosing."""
+        parts: list = []
+        for k, key in enumerate(keys):
+            parts += [(opening if k == 0 else separator) + f'"{key}": ', values]
+        return ChoiceTemplate((*parts, closing))
+
 
 @dataclass(frozen=True)
 class ChatRequest:

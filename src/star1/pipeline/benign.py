@@ -37,6 +37,7 @@ from star1.pipeline.score import judge_input, judged_scores, scores_choice_templ
 from star1.pipeline.stages import StageSummary
 from star1.policies import OTHER, PolicyPack
 from star1.prompts import load_template
+from star1.prompts.reference import gpt4o_messages
 from star1.records import Provenance, Record, join_response, normalise_text, prompt_id, utc_now
 from star1.refusals import opens_with_refusal
 from star1.runner import Failure, retry_sampling, run_stage
@@ -87,7 +88,7 @@ def rewrite_requests(options: RewriteOptions, pack: PolicyPack | None = None
                               top_p=options.top_p, max_tokens_field=options.max_tokens_field)
     if paper.is_reference(pack):
         def build_reference(record: Record, attempt: int) -> ChatRequest:
-            return paper.request(paper.gpt4o_messages(paper.rewrite_prompt(pack, record)),
+            return paper.request(gpt4o_messages(paper.rewrite_prompt(pack, record)),
                                  retry_sampling(sampling, attempt))
 
         return build_reference, pack.template_version("REWRITE_PROMPT_TEMPLATE")
@@ -257,7 +258,7 @@ def benign_score_requests(options: BenignScoreOptions, pack: PolicyPack | None =
         choices = paper.scores_choices(paper.OVERREFUSAL_KEYS, BENIGN_SCORE_VALUES)
 
         def build_reference(record: Record, attempt: int) -> ChatRequest:
-            return paper.request(paper.gpt4o_messages(paper.overrefusal_scorer_prompt(pack, record)),
+            return paper.request(gpt4o_messages(paper.overrefusal_scorer_prompt(pack, record)),
                                  retry_sampling(sampling, attempt), choices=choices)
 
         return build_reference, pack.template_version("OVERREFUSAL_SCORER_PROMPT_TEMPLATE")

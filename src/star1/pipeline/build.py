@@ -18,7 +18,14 @@ from star1.io import write_json_atomic
 from star1.pipeline.card import write_dataset_card
 from star1.pipeline.config import BuildConfig
 from star1.pipeline.select import select
-from star1.pipeline.stages import STAGES, StageSummary, check_calls, first_transport_error, write_failures
+from star1.pipeline.stages import (
+    STAGES,
+    StageSummary,
+    check_calls,
+    first_transport_error,
+    stage_sampling,
+    write_failures,
+)
 from star1.prompts.reference import load_prompt_set
 from star1.records import Record, read_records, write_records
 from star1.runlock import RunLock
@@ -72,9 +79,11 @@ def _run_build(config: BuildConfig, command_line: str | None, show_progress: boo
             result = stage.run(records, engine, prompts, getattr(config, stage.name), show_progress)
             write_records(run_dir / stage.output, result.records)
             write_failures(run_dir / "failed" / f"{stage.name}.jsonl", result.failures)
+            options = getattr(config, stage.name)
             summaries.append(StageSummary(stage.name, len(records), len(result.records),
                                           len(result.failures), len(result.skipped), engine.stats,
-                                          cost(spec, engine.stats)))
+                                          cost(spec, engine.stats),
+                                          engine.sampling_report(stage_sampling(options))))
             check_calls(stage.name, engine.stats, first_transport_error(result.failures))
             records = result.records
         selected = select(records, config.select)

@@ -28,6 +28,7 @@ from star1.parsing import ParseError, parse_model
 from star1.pipeline import paper
 from star1.policies import OTHER, PolicyPack
 from star1.prompts import load_template
+from star1.prompts.reference import gpt4o_messages
 from star1.records import Record, stamped, utc_now
 from star1.runner import RetryCause, StageResult, retry_sampling, run_stage, split_outcomes
 
@@ -68,7 +69,7 @@ def classify_requests(pack: PolicyPack, options: ClassifyOptions, local: bool = 
         choices = paper.classification_choices(pack) if local else None
 
         def build_reference(record: Record, attempt: int) -> ChatRequest:
-            return paper.request(paper.gpt4o_messages(paper.classification_prompt(pack, record.question)),
+            return paper.request(gpt4o_messages(paper.classification_prompt(pack, record.question)),
                                  retry_sampling(sampling, attempt), choices=choices)
 
         return build_reference, pack.template_version("CLASSIFICATION_PROMPT_TEMPLATE")

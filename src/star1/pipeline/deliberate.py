@@ -19,6 +19,7 @@ from star1.parsing import ParseError
 from star1.pipeline import paper
 from star1.policies import OTHER, PolicyPack
 from star1.prompts import load_template
+from star1.prompts.reference import r1_messages
 from star1.records import Record, join_response, stamped, utc_now
 from star1.runner import RetryCause, StageResult, retry_sampling, run_stage, split_outcomes
 
@@ -72,7 +73,7 @@ def policy_messages(pack: PolicyPack) -> Messages:
     """The teacher's request: the project's prompt with the record's policies as the system
     message, or — with the reference prompt set — its single user message."""
     if paper.is_reference(pack):
-        return lambda record: paper.r1_messages(paper.cot_prompt(pack, record))
+        return lambda record: r1_messages(paper.cot_prompt(pack, record))
     template = load_template("deliberate")
     return lambda record: ChatRequest.chat(
         record.question, system=template.fill(policies=pack.render(record.category or [OTHER]))).messages

@@ -109,12 +109,7 @@ def scorer_prompt(prompts: ReferencePromptSet, record: Record) -> str:
 
 def scores_choices(keys: tuple[str, ...], values: tuple[str, ...]) -> ChoiceTemplate:
     """For engines that score text: the fenced block of the format example, one slot per key."""
-    parts: list = []
-    for k, key in enumerate(keys):
-        parts.append(("```json\n{\n" if k == 0 else ", \n") + f'  "{key}": ')
-        parts.append(values)
-    parts.append("\n}\n```")
-    return ChoiceTemplate(tuple(parts))
+    return ChoiceTemplate.keyed(keys, values, "```json\n{\n  ", ", \n  ", "\n}\n```")
 
 
 def parse_fenced_scores(text: str, keys: tuple[str, ...], low: int, high: int) -> dict[str, int]:

@@ -26,6 +26,7 @@ from star1.parsing import parse_model
 from star1.pipeline import paper
 from star1.policies import OTHER, PolicyPack
 from star1.prompts import load_template
+from star1.prompts.reference import gpt4o_messages
 from star1.records import SCORE_KEYS, Record, stamped, utc_now
 from star1.runner import RetryCause, StageResult, retry_sampling, run_stage, split_outcomes
 
@@ -59,12 +60,7 @@ class _Scores(BaseModel):
 def scores_choice_template(keys: tuple[str, ...] = SCORE_KEYS,
                            values: tuple[str, ...] = SCORE_VALUES) -> ChoiceTemplate:
     """``{"key": <value>, ...}`` with one choice slot per key (also used by ``star1 benign``)."""
-    parts: list = []
-    for k, key in enumerate(keys):
-        parts.append(("{" if k == 0 else ", ") + f'"{key}": ')
-        parts.append(values)
-    parts.append("}")
-    return ChoiceTemplate(tuple(parts))
+    return ChoiceTemplate.keyed(keys, values)
 
 
 def sampling_for(options) -> SamplingParams:
@@ -86,7 +82,7 @@ def score_requests(pack: PolicyPack, options: ScoreOptions):
         choices = paper.scores_choices(SCORE_KEYS, SCORE_VALUES)
 
         def build_reference(record: Record, attempt: int) -> ChatRequest:
-            return paper.request(paper.gpt4o_messages(paper.scorer_prompt(pack, record)),
+            return paper.request(gpt4o_messages(paper.scorer_prompt(pack, record)),
                                  retry_sampling(sampling, attempt), choices=choices)
 
         return build_reference, pack.template_version("SCORER_PROMPT_TEMPLATE")

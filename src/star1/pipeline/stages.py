@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from star1.engines.base import SamplingParams
 from star1.engines.cache import CallStats
 from star1.errors import InputError, RunFailed
 from star1.io import write_rows
@@ -43,6 +44,16 @@ class StageSummary:
     skipped: int = 0
     calls: CallStats = field(default_factory=CallStats)
     cost_usd: float | None = None
+    # What a served model's server was asked for and is known to honour (None: a local model).
+    sampling_report: dict | None = None
+
+
+def stage_sampling(options) -> SamplingParams:
+    """The sampling a stage's options ask for (its first call's; prefill calls differ in length)."""
+    return SamplingParams(max_tokens=options.max_tokens, temperature=options.temperature,
+                          top_p=options.top_p, repetition_penalty=getattr(options, "repetition_penalty", None),
+                          seed=getattr(options, "seed", None),
+                          max_tokens_field=getattr(options, "max_tokens_field", "max_tokens"))
 
 
 def require_fields(records: list[Record], path, stage: Stage) -> None:

@@ -21,7 +21,6 @@ from functools import lru_cache
 from pathlib import Path
 
 from star1.datasets.fetch import DatasetFile, resolve
-from star1.engines.base import SamplingParams
 from star1.errors import SetupError
 
 UPSTREAM_REPO = "UCSC-VLAA/STAR-1"
@@ -219,8 +218,3 @@ def gpt4o_messages(text: str) -> tuple[dict, ...]:
 def r1_messages(text: str) -> tuple[dict, ...]:
     """``[{"role": "user", "content": text}]`` (every DeepSeek-R1 call)."""
     return ({"role": "user", "content": text},)
-
-
-def gpt4o_sampling(max_tokens: int = GPT4O_MAX_TOKENS) -> SamplingParams:
-    return SamplingParams(max_tokens=max_tokens, temperature=None, top_p=None,
-                          max_tokens_field="max_completion_tokens")
