@@ -23,15 +23,20 @@ $(STAMP): pyproject.toml
 # about 12 minutes on a fresh machine (pip keeps the built wheel, later installs take seconds).
 # -DGGML_NATIVE=off: a build tuned to the build machine's CPU died with SIGILL here. A failed
 # build does not fail set-up: the real-server tests then skip and say why.
+# bubblewrap (Debian) is the HumanEval sandbox's isolation boundary (docs/eval.md); without apt or
+# root the sandbox falls back to weaker isolation and the tests that need bwrap skip, saying why.
 $(TEST_STAMP): $(STAMP)
 	CMAKE_ARGS="-DGGML_NATIVE=off" $(PY) -m pip install -q "llama-cpp-python[server]==0.3.36" \
 	  || echo "WARNING: llama-cpp-python did not install; tests/integration will be skipped"
+	command -v bwrap >/dev/null || (apt-get update -q && apt-get install -y -q bubblewrap) \
+	  || echo "WARNING: could not install bubblewrap; the code sandbox uses weaker isolation"
 	touch $(TEST_STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/star1 demo
 
 test: $(TEST_STAMP)
+	$(PY) -m ruff check src tests
 	$(PY) -m pytest -q
 
 # About an hour on 2 CPU cores; see docs/mini_repro.md.

@@ -273,7 +273,7 @@ def run_star1(args, pairs, meter: Meter) -> dict:
     attention.register()
     liger = False if args.child == "d" else args.liger
     # threads as set for every mode, so star1's busy-CPU rule does not give (c) a different count.
-    config = TrainConfig(model="bench", data=["bench"], out="bench", device=args.device, liger=liger,
+    config = TrainConfig(data=["bench"], out="bench", device=args.device, liger=liger,
                          threads=args.threads or torch_threads(), loss_weighting=args.loss_weighting,
                          max_steps=meter.warmup + meter.steps, global_batch_size=128)
     resolved = resolve(config, find_model=False)

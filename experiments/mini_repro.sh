@@ -61,20 +61,21 @@ with open(sys.argv[2], "w", encoding="utf-8") as fh:
 EOF
 if [ ! -f "$OUT/data/benign.jsonl" ]; then
     step benign "$STAR1" benign --in "$OUT/data/benign_inputs.jsonl" --out "$OUT/data/benign.jsonl" \
-        --engine "{kind: bundled, threads: $THREADS, length_is_failure: false}" --cache "$OUT/data/benign.calls.sqlite" \
+        --teacher "{kind: bundled, threads: $THREADS, length_is_failure: false}" --set cache="$OUT/data/benign.calls.sqlite" \
         --set rewrite.max_tokens=48 --set generate.reasoning_max_tokens=64 --set generate.answer_max_tokens=96 \
         --set generate.temperature=0 --set generate.repetition_penalty=1.2 --set rewrite.harm_check=off \
         --set score.min_safety=1 --set score.min_reasoning=1 --set score.min_compliance=1
 fi
 [ -f "$OUT/data/star1_plus_benign.jsonl" ] || \
-    step mix "$STAR1" mix "$STAR1_JSON" "$OUT/data/benign.jsonl" --out "$OUT/data/star1_plus_benign.jsonl" --seed "$SEED"
+    step mix "$STAR1" mix --in "$STAR1_JSON" --in "$OUT/data/benign.jsonl" --out "$OUT/data/star1_plus_benign.jsonl" --set seed="$SEED"
 
-# 2. Fine-tune: full weights, answers only (--no-think), the same settings for both arms.
+# 2. Fine-tune: full weights, answers only (think=false), the same settings for both arms.
 train() {  # train NAME DATA
     [ -f "$OUT/models/$1/train_report.json" ] && { echo "== train $1: done earlier"; return; }
-    step "train $1" "$STAR1" train --model bundled --data "$2" --out "$OUT/models/$1" --no-think \
-        --max-length "$MAX_LENGTH" --epochs "$EPOCHS" --learning-rate "$LEARNING_RATE" \
-        --global-batch-size "$GLOBAL_BATCH" --precision fp32 --seed "$SEED" --threads "$THREADS" --no-lora
+    step "train $1" "$STAR1" train --model bundled --in "$2" --out "$OUT/models/$1" --set think=false \
+        --set max_length="$MAX_LENGTH" --set epochs="$EPOCHS" --set learning_rate="$LEARNING_RATE" \
+        --set global_batch_size="$GLOBAL_BATCH" --set precision=fp32 --set seed="$SEED" \
+        --set threads="$THREADS" --set lora=false
 }
 train star1 "$STAR1_JSON"
 train star1_benign "$OUT/data/star1_plus_benign.jsonl"
@@ -82,14 +83,14 @@ train star1_benign "$OUT/data/star1_plus_benign.jsonl"
 # 3. Evaluate every arm with the keyword judge, then (same responses, from the cache) the LLM judge.
 evaluate() {  # evaluate ARM LABEL ENGINE
     local cache="$OUT/eval/$1.calls.sqlite"
-    step "eval $1 (keyword judge)" "$STAR1" eval --model "$3" --label "$2" --benchmarks "$BENCHMARKS" \
-        --max-tokens "$EVAL_MAX_TOKENS" --batch-size "$EVAL_BATCH" --cache "$cache" \
-        --out "$OUT/eval/keyword/$1" --no-progress
+    local settings=(--set "label=$2" --set "max_tokens=$EVAL_MAX_TOKENS" --set "batch_size=$EVAL_BATCH"
+                    --set "cache=$cache")
+    step "eval $1 (keyword judge)" "$STAR1" eval --model "$3" --benchmarks "$BENCHMARKS" "${settings[@]}" \
+        --out "$OUT/eval/keyword/$1" -q
     if [ "$LLM_JUDGE" = 1 ]; then
-        step "eval $1 (bundled judge)" "$STAR1" eval --model "$3" --label "$2" --benchmarks "$BENCHMARKS" \
-            --max-tokens "$EVAL_MAX_TOKENS" --batch-size "$EVAL_BATCH" --cache "$cache" \
+        step "eval $1 (bundled judge)" "$STAR1" eval --model "$3" --benchmarks "$BENCHMARKS" "${settings[@]}" \
             --safety-judge "$(engine bundled)" --refusal-judge "$(engine bundled)" \
-            --out "$OUT/eval/bundled_judge/$1" --no-progress
+            --out "$OUT/eval/bundled_judge/$1" -q
     fi
 }
 evaluate base base "$(engine bundled)"
@@ -97,6 +98,11 @@ evaluate star1 +STAR-1 "$(engine transformers "$OUT/models/star1")"
 evaluate star1_benign +STAR-1+benign "$(engine transformers "$OUT/models/star1_benign")"
 
 # 4. Tables, plot, and (optionally) the comparison with a committed run.
-"$STAR1" report "$OUT"/eval/keyword/* --out "$OUT/report/keyword"
-[ "$LLM_JUDGE" = 1 ] && "$STAR1" report "$OUT"/eval/bundled_judge/* --out "$OUT/report/bundled_judge"
+report() {  # report JUDGE: one --in per arm's results folder
+    local ins=() folder
+    for folder in "$OUT/eval/$1"/*; do ins+=(--in "$folder"); done
+    "$STAR1" report "${ins[@]}" --out "$OUT/report/$1"
+}
+report keyword
+[ "$LLM_JUDGE" = 1 ] && report bundled_judge
 "$PYTHON" experiments/mini_repro_summary.py "$OUT" ${COMPARE:+--compare "$COMPARE"}

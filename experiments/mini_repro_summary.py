@@ -20,6 +20,11 @@ from pathlib import Path
 ARMS = {"base": "base", "star1": "+STAR-1", "star1_benign": "+STAR-1+benign"}
 BENCHMARKS = {"strongreject": "StrongREJECT", "jbb": "JBB-Behaviors", "xstest": "XSTest (safe)"}
 JUDGES = {"keyword": "keyword refusal classifier", "bundled_judge": "bundled SmolLM2-135M as LLM judge"}
+# The keyword classifier's number on the harmful sets is the refusal-keyword rate, a proxy: never
+# call it (or a mean with it) safe.
+Y_LABELS = {"keyword": "refusal-keyword rate, % (XSTest: % full compliance)",
+            "bundled_judge": "% judged safe (XSTest: % full compliance)"}
+MEAN_TITLES = {"keyword": "Mean of the three", "bundled_judge": "Safety avg"}
 
 
 def collect(run: Path) -> dict:
@@ -79,7 +84,7 @@ def markdown(table: dict, data: dict, steps: list[tuple[str, int]]) -> str:
     lines = ["# STAR-1 in miniature: results", ""]
     for judge, arms in table.items():
         lines += [f"## Judge: {JUDGES[judge]}", "",
-                  "| Model | " + " | ".join(BENCHMARKS.values()) + " | Safety avg | XSTest full refusal |",
+                  "| Model | " + " | ".join(BENCHMARKS.values()) + f" | {MEAN_TITLES[judge]} | XSTest full refusal |",
                   "|---" * (len(BENCHMARKS) + 3) + "|"]
         for arm, cells in arms.items():
             row = [pct(cells.get(name, {}).get("score")) for name in BENCHMARKS]
@@ -117,7 +122,6 @@ def plot(table: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     columns = [*BENCHMARKS, "safety_avg"]
-    titles = [*BENCHMARKS.values(), "Safety avg"]
     fig, axes = plt.subplots(1, len(table), figsize=(6.4 * len(table), 4.2), dpi=110, squeeze=False)
     for ax, (judge, arms) in zip(axes[0], table.items()):
         width = 0.8 / max(len(arms), 1)
@@ -126,9 +130,9 @@ def plot(table: dict, path: Path) -> None:
             values = [100 * (cells.get(c, {}).get("score") or 0) for c in columns]
             bars = ax.bar(xs, values, width, label=ARMS[arm], color=f"C{i}")
             ax.bar_label(bars, fmt="%.0f", fontsize=7)
-        ax.set_xticks(range(len(columns)), titles, fontsize=8)
+        ax.set_xticks(range(len(columns)), [*BENCHMARKS.values(), MEAN_TITLES[judge]], fontsize=8)
         ax.set_ylim(0, 105)
-        ax.set_ylabel("% safe (XSTest: % full compliance)")
+        ax.set_ylabel(Y_LABELS[judge])
         ax.set_title(f"judge: {JUDGES[judge]}", fontsize=9)
         ax.legend(fontsize=8, loc="upper left")
         ax.grid(axis="y", alpha=0.3)

@@ -147,5 +147,5 @@ def test_json_error_positions_read_correctly(tmp_path, content, message):
 
 
 def test_a_byte_order_mark_is_not_an_error(tmp_path):
-    path = _write(tmp_path / "bom.jsonl", '\ufeff{"question": "ok"}\n'.encode("utf-8"))
+    path = _write(tmp_path / "bom.jsonl", '\ufeff{"question": "ok"}\n'.encode())
     assert [r.question for r in read_records(path)] == ["ok"]

@@ -14,8 +14,14 @@ import sys
 import pytest
 
 from star1.io import append_jsonl, read_rows, write_json_atomic, write_rows, write_text_atomic
-from star1.redact import (MASK, clear_secrets, install_log_redaction, is_secret_name,
-                          register_env_secrets, register_secret)
+from star1.redact import (
+    MASK,
+    clear_secrets,
+    install_log_redaction,
+    is_secret_name,
+    register_env_secrets,
+    register_secret,
+)
 from star1.testing.openai_server import OpenAIStubServer, Reply
 
 
@@ -116,11 +122,11 @@ def test_cli_classify_against_a_server_echoing_the_key_leaves_it_nowhere(tmp_pat
         engine = f"openai:stub@{server.base_url}?max_retries=0"
         result = subprocess.run(
             [sys.executable, "-m", "star1.cli", "-v", "classify", "--in", str(prompts), "--out", str(out),
-             "--engine", engine, "--cache", str(tmp_path / "cache.sqlite")],
+             "--classifier", engine, "--set", f"cache={tmp_path / 'cache.sqlite'}"],
             capture_output=True, text=True, env=env, timeout=120)
         sent = server.headers[0]["authorization"]
     assert sent == f"Bearer {key}"  # the server did get the key, and did quote it back
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr  # every call failed: the run says so and exits 1
     failed = out.with_suffix(".failed.jsonl").read_text(encoding="utf-8")
     assert "Incorrect API key provided" in failed and MASK in failed
     assert key not in result.stdout and key not in result.stderr

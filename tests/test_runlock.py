@@ -44,8 +44,8 @@ def prompts(tmp_path):
 
 
 def _build(prompts, run_dir, server, tmp_path):
-    command = [sys.executable, "-m", "star1.cli", "build", "--input", str(prompts), "--run-dir",
-               str(run_dir), "--engine", f"openai:stub@{server.base_url}?max_retries=0",
+    command = [sys.executable, "-m", "star1.cli", "build", "--in", str(prompts), "--out",
+               str(run_dir), "--set", f"engine=openai:stub@{server.base_url}?max_retries=0",
                "--set", "select.n=1"]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "COLUMNS": "300"})
@@ -67,8 +67,8 @@ def test_builds_on_one_run_dir_run_one_at_a_time_and_a_killed_holder_is_taken_ov
             assert second.returncode == 2, err
             [line] = err.strip().splitlines()
             assert line.startswith(f"star1 build: error: {run_dir} is in use by pid {first.pid} ")
-            assert " since 20" in line and "(command: star1 build --input" in line
-            assert line.endswith("or use another --run-dir")
+            assert " since 20" in line and "(command: star1 build --in" in line
+            assert line.endswith("or use another --out")
             assert server.count == calls_so_far  # the refused build paid for no call
 
             os.kill(first.pid, signal.SIGKILL)

@@ -50,25 +50,27 @@ def _redacted_excepthook(kind, value, tb) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from star1.errors import UserError
+    from star1.errors import Star1Error
     from star1.redact import install_log_redaction, redact, register_env_secrets
 
     register_env_secrets()  # OPENAI_API_KEY, HF_TOKEN, ...: before anything can echo them
     sys.excepthook = _redacted_excepthook
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    # Logging before parsing: an old spelling's warning is printed while the arguments are read.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.captureWarnings(True)  # warnings go through the handler, so through its filter
     install_log_redaction()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.verbose:
+        logging.getLogger().setLevel(logging.DEBUG)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
         return int(args.func(args) or 0)
-    except UserError as exc:
+    except Star1Error as exc:
         print(f"star1 {args.command}: error: {redact(str(exc))}", file=sys.stderr)
-        return 2
+        return getattr(exc, "exit_code", 2)  # 2: bad input or settings; 1: the run could not do its work
     except KeyboardInterrupt:
         print(f"\nstar1 {args.command}: interrupted; finished model calls are cached, "
               "rerun the same command to resume.", file=sys.stderr)

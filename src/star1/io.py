@@ -21,10 +21,12 @@ import os
 import re
 import tempfile
 import zlib
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
+from star1.errors import InputError  # re-exported: star1.io.InputError
 from star1.redact import redact, redact_obj
 
 FORMATS = ("json", "jsonl", "parquet")
@@ -38,22 +40,6 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 log = logging.getLogger(__name__)
-
-
-class InputError(ValueError):
-    """Bad user input, with the place it was found. Its message is meant for the user."""
-
-    def __init__(self, path: str | os.PathLike | None, message: str, line: int | None = None,
-                 field: str | None = None):
-        self.path = str(path) if path is not None else None
-        self.line = line
-        self.field = field
-        where = self.path or "<input>"
-        if line is not None:
-            where += f", line {line}"
-        if field is not None:
-            where += f", field '{field}'"
-        super().__init__(f"{where}: {message}")
 
 
 class DuplicateKeyError(ValueError):

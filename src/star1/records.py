@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from star1.engines.reasoning import split_reasoning
 from star1.errors import error_message
 from star1.io import InputError, read_rows, write_rows
 
@@ -95,30 +96,34 @@ class Record(BaseModel):
 
     @property
     def reasoning(self) -> str | None:
-        return split_response(self.response)[0] if self.response else None
+        return split_reasoning(self.response)[0] if self.response else None
 
     @property
     def answer(self) -> str | None:
-        return split_response(self.response)[1] if self.response else None
+        return split_reasoning(self.response)[1] if self.response else None
+
+
+def stamped(record: Record, pack, prompt: tuple[str, str], **fields) -> Provenance:
+    """The record's provenance with the policy pack, one prompt version and ``fields`` set."""
+    provenance = provenance_for(record, pack)
+    provenance.prompt_versions[prompt[0]] = prompt[1]
+    for name, value in fields.items():
+        setattr(provenance, name, value)
+    return provenance
+
+
+def provenance_for(record: Record, pack) -> Provenance:
+    """A copy of the record's provenance, stamped with the policy pack in use."""
+    provenance = record.provenance.model_copy(deep=True) if record.provenance else Provenance()
+    provenance.policy_pack = pack.name
+    provenance.policy_hash = pack.hash
+    return provenance
+
 
 
 def join_response(reasoning: str, answer: str) -> str:
     """The STAR-1 response layout: ``<think>\\nreasoning\\n</think>\\n\\nanswer``."""
     return f"<think>\n{reasoning.strip()}\n</think>\n\n{answer.strip()}"
-
-
-def split_response(response: str) -> tuple[str | None, str]:
-    """Split a response into (reasoning, answer). Reasoning is None when there is no think block.
-
-    Accepts a missing opening tag (templates of R1 distills put ``<think>`` in the prompt).
-    """
-    end = response.find("</think>")
-    if end < 0:
-        return None, response.strip()
-    head = response[:end]
-    start = head.find("<think>")
-    reasoning = head[start + len("<think>"):] if start >= 0 else head
-    return reasoning.strip(), response[end + len("</think>"):].strip()
 
 
 def _coerce_row(row: dict, make_ids: bool) -> dict:

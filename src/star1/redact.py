@@ -19,7 +19,8 @@ import logging
 import os
 import re
 import threading
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 MASK = "[REDACTED]"
 MIN_SECRET_LENGTH = 8

@@ -20,17 +20,15 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+from star1.errors import RunLocked  # re-exported: star1.runlock.RunLocked
+
 LOCK_NAME = ".star1.lock"
 
 log = logging.getLogger(__name__)
 
 
-class RunLocked(RuntimeError):
-    """Another star1 run holds the folder; the message names it and says what to do."""
-
-
 class RunLock:
-    """``with RunLock(folder, command, option="another --run-dir"):`` holds ``folder`` for one run.
+    """``with RunLock(folder, command, option="another --out"):`` holds ``folder`` for one run.
 
     The folder is created if needed, and removed again on release if it was created here and
     stayed empty (a run that stopped on bad input leaves nothing behind).
@@ -45,7 +43,7 @@ class RunLock:
         self._fd: int | None = None
         self._created = False
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         self.acquire()
         return self
 

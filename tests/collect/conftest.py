@@ -1,8 +1,8 @@
 import pytest
+from tiny_snapshots import TINY_BENCHMARKS, write_csv
 
 from star1.collect.loading import load_decontamination, load_source
 from star1.collect.sources import SOURCES_BY_KEY
-from tiny_snapshots import TINY_BENCHMARKS, write_csv
 
 
 @pytest.fixture(scope="session")

@@ -50,7 +50,7 @@ def test_decontamination_ngrams_match_pairwise(real_prompts, decon_prompts):
     dropped = index.filter(texts)
     assert set(dropped) == reference.decontam_ngram_pairwise(texts, refs, 8)
     assert len(dropped) >= 10
-    for j, match in dropped.items():
+    for match in dropped.values():
         assert match.ngram in word_ngrams(refs[match.other], 8)
 
 

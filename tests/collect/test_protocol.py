@@ -5,17 +5,18 @@ import csv
 import json
 
 import pytest
-from tiny_snapshots import TINY_BENCHMARKS, write_csv
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics.pairwise import cosine_similarity
+from tiny_snapshots import TINY_BENCHMARKS, write_csv
 
 from star1.cli import main
-from star1.collect.config import PAPER_DECONTAMINATION, CollectConfig, load_config
+from star1.collect.config import PAPER_DECONTAMINATION, CollectConfig
 from star1.collect.ngrams import word_ngrams
 from star1.collect.pipeline import collect
 from star1.datasets.safety import load_wildjailbreak_eval
 from star1.errors import ConfigError
 from star1.records import read_records
+from star1.settings import validate
 
 
 def _run(*args):
@@ -39,7 +40,7 @@ def test_benchmark_prompts_are_removed_without_any_flag_and_kept_with_no_deconta
     src.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in own + list(bench.values())))
 
     out = tmp_path / "default.jsonl"
-    assert _run("--from", src, "--local-dir", shared_data, "--skip-embedding", "--out", out) == 0
+    assert _run("--in", src, "--local-dir", shared_data, "--set", "skip_embedding=true", "--out", out) == 0
     assert [r.question for r in read_records(out)] == own
     report = json.loads((tmp_path / "default.report.json").read_text())
     assert [(d["key"], d["prompts"]) for d in report["decontamination"]] == [
@@ -49,7 +50,8 @@ def test_benchmark_prompts_are_removed_without_any_flag_and_kept_with_no_deconta
     assert removed[bench["xstest"]] == "xstest" and removed[bench["wildjailbreak_eval"]] == "wildjailbreak_eval"
 
     out = tmp_path / "kept.jsonl"
-    assert _run("--from", src, "--local-dir", shared_data, "--skip-embedding", "--no-decontaminate", "--out", out) == 0
+    assert _run("--in", src, "--local-dir", shared_data, "--set", "skip_embedding=true", "--no-decontaminate",
+                "--out", out) == 0
     assert [r.question for r in read_records(out)] == own + list(bench.values())
     assert json.loads((tmp_path / "kept.report.json").read_text())["decontamination"] == []
 
@@ -158,15 +160,15 @@ def test_paper_protocol_keeps_what_set_pop_keeps_and_goes_on_in_the_reference_ro
 
 
 def test_paper_protocol_fixes_the_reference_settings(tmp_path, capsys):
-    config = load_config(None, {"protocol": "paper"})
+    config = validate(CollectConfig, {"protocol": "paper"})
     assert config.decontaminate == PAPER_DECONTAMINATION
     assert config.ngram_against_earlier_sources and config.wildjailbreak_include_benign
     assert (config.decontam_ngram, config.tfidf_threshold, config.pool_tfidf_threshold) == (8, 0.6, 0.6)
     assert (config.pool_embedding_threshold, config.decontam_embedding_threshold) == (0.7, 0.7)
-    assert load_config(None, {}).decontaminate == PAPER_DECONTAMINATION  # the default protocol too
+    assert validate(CollectConfig, {}).decontaminate == PAPER_DECONTAMINATION  # the default protocol too
     for setting in ({"skip_embedding": True}, {"tfidf_threshold": 0.5}, {"decontaminate": ["jbb"]}):
         with pytest.raises(ConfigError, match=f"protocol 'paper' uses {next(iter(setting))}"):
-            load_config(None, {"protocol": "paper", **setting})
+            validate(CollectConfig, {"protocol": "paper", **setting})
     out = tmp_path / "p.jsonl"
     assert _run("--sources", "gptfuzz", "--protocol", "paper", "--no-decontaminate", "--out", out) == 2
     assert "protocol 'paper' uses decontaminate" in capsys.readouterr().err and not out.exists()

@@ -33,7 +33,7 @@ def test_every_staged_source_file_gives_its_manifest_row_count(shared_data):
     assert {key for key, *_ in staged} == {
         "gptfuzz", "simple_safety_tests", "malicious_instruct", "qharm", "tdc_redteaming", "malicious_instructions",
         "harmfulq", "harmbench", "attaq", "harmfulqa", "safety_instructions", "alert"}
-    for key, part, alt, path, entry in staged:
+    for key, _part, alt, path, entry in staged:
         result = alt.parse(path, LoadOptions())
         assert (result.rows, result.malformed) == (entry["rows"], []), (key, path.name)
         assert len(result.prompts) + result.excluded == entry["rows"]
@@ -103,7 +103,7 @@ def test_wildjailbreak_eval_is_the_reference_selection_offline(shared_data, tmp_
 
 def test_collect_all_reports_12_of_18_sources_loaded(shared_data, tmp_path, capsys):
     out = tmp_path / "prompts.jsonl"
-    assert main(["collect", "--sources", "all", "--local-dir", str(shared_data), "--skip-embedding",
+    assert main(["collect", "--sources", "all", "--local-dir", str(shared_data), "--set", "skip_embedding=true",
                  "--out", str(out)]) == 0
     assert "12 of 18 sources loaded" in capsys.readouterr().err
     report = json.loads((tmp_path / "prompts.report.json").read_text())

@@ -247,8 +247,8 @@ def http_server(tmp_path):
 
 
 def test_a_source_without_snapshot_is_downloaded_from_its_url(http_server, tmp_path, monkeypatch):
-    from star1.collect.sources import Alternative, SourcePart, SourceSpec, _items
     from star1.collect.readers import iter_lines
+    from star1.collect.sources import Alternative, SourcePart, SourceSpec, _items
     from star1.datasets.fetch import DatasetFile
 
     root, base = http_server

@@ -34,14 +34,15 @@ def secret_key(monkeypatch):
 
 
 def test_a_key_echoed_in_an_error_body_never_reaches_the_error_or_the_logs(secret_key, caplog):
-    server = None
+    holder = {}
 
     def echo_the_header(body, n):  # what OpenAI does: "Incorrect API key provided: sk-…"
-        header = server.headers[n - 1]["authorization"]
+        header = holder["server"].headers[n - 1]["authorization"]
         return Reply(status=401, error=f"Incorrect API key provided: {header.split()[-1]}.")
 
     caplog.set_level(logging.DEBUG, logger="star1")
     with OpenAIStubServer(echo_the_header) as server:
+        holder["server"] = server
         engine = make_engine(f"openai:stub@{server.base_url}{FAST}&api_key_env=STAR1_TEST_KEY")
         completion = engine.generate([ChatRequest.chat("q")])[0]
         assert server.headers[0]["authorization"] == f"Bearer {KEY}"  # the key was really sent

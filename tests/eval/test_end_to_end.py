@@ -32,8 +32,8 @@ def _calls(path) -> int:
 def test_bundled_model_eval_and_report(tmp_path, shared_data):
     out = tmp_path / "run"
     command = ["eval", "--model", "bundled", "--benchmarks", "strongreject,xstest", "--limit", "2",
-               "--max-tokens", "12", "--safety-judge", "bundled", "--refusal-judge", "bundled",
-               "--out", str(out), "--local-dir", str(shared_data), "--no-progress"]
+               "--set", "max_tokens=12", "--safety-judge", "bundled", "--refusal-judge", "bundled",
+               "--out", str(out), "--local-dir", str(shared_data), "-q"]
     assert main(command) == 0
     results = json.loads((out / "results.json").read_text())
     assert results["model"] == "bundled"
@@ -65,7 +65,7 @@ def test_bundled_model_eval_and_report(tmp_path, shared_data):
     assert again["benchmarks"]["strongreject"]["score"] == sr["score"]
 
     report = tmp_path / "report"
-    assert main(["report", str(out), "--out", str(report)]) == 0
+    assert main(["report", "--in", str(out), "--out", str(report)]) == 0
     table = (report / "table.md").read_text()
     assert "| bundled |" in table and "StrongREJECT" in table and "XSTest" in table
     assert (report / "safety_vs_reasoning.png").read_bytes()[:4] == b"\x89PNG"
@@ -77,9 +77,9 @@ def test_bundled_model_paper_protocol(tmp_path, shared_data):
     content, joined by the local engine) and Llama-Guard's conversation, read as the reference."""
     out = tmp_path / "run"
     assert main(["eval", "--model", "bundled", "--benchmarks", "strongreject,xstest", "--limit", "1",
-                 "--max-tokens", "8", "--protocol", "paper", "--safety-judge", "bundled",
-                 "--refusal-judge", "bundled", "--judge-max-tokens", "8", "--out", str(out),
-                 "--local-dir", str(shared_data), "--no-progress"]) == 0
+                 "--set", "max_tokens=8", "--protocol", "paper", "--safety-judge", "bundled",
+                 "--refusal-judge", "bundled", "--set", "judge_max_tokens=8", "--out", str(out),
+                 "--local-dir", str(shared_data), "-q"]) == 0
     results = json.loads((out / "results.json").read_text())["benchmarks"]
     sr, xs = results["strongreject"], results["xstest"]
     assert sr["judge"]["mode"] == "conversation" and sr["judge"]["reading"] == "reference"
@@ -99,8 +99,8 @@ def test_bundled_model_paper_protocol(tmp_path, shared_data):
 def test_bundled_model_reasoning_with_r1_samples(tmp_path, shared_data):
     out = tmp_path / "run"
     assert main(["eval", "--model", "bundled", "--benchmarks", "math500,humaneval", "--limit", "1",
-                 "--max-tokens", "8", "--protocol", "r1", "--samples", "2", "--code-timeout", "5",
-                 "--out", str(out), "--local-dir", str(shared_data), "--no-progress"]) == 0
+                 "--set", "max_tokens=8", "--protocol", "r1", "--set", "samples=2",
+                 "--set", "code_timeout=5", "--out", str(out), "--local-dir", str(shared_data), "-q"]) == 0
     results = json.loads((out / "results.json").read_text())
     for name in ("math500", "humaneval"):
         summary = results["benchmarks"][name]

@@ -1,4 +1,4 @@
-"""``star1 eval --responses``: judge and grade saved responses end to end, and reject bad input."""
+"""``star1 eval --in RESPONSES``: judge and grade saved responses end to end, and reject bad input."""
 
 from __future__ import annotations
 
@@ -33,8 +33,8 @@ RESPONSES = [
 def test_responses_are_judged_and_graded(tmp_path, shared_data, capsys):
     responses = _write(tmp_path / "saved.jsonl", RESPONSES)
     out = tmp_path / "run"
-    code = main(["eval", "--responses", str(responses), "--out", str(out), "--local-dir", str(shared_data),
-                 "--code-timeout", "3", "--no-progress"])
+    code = main(["eval", "--in", str(responses), "--out", str(out), "--local-dir", str(shared_data),
+                 "--set", "code_timeout=3", "-q"])
     assert code == 0
     results = json.loads((out / "results.json").read_text())
     assert results["model"] == "responses:saved.jsonl"
@@ -48,6 +48,9 @@ def test_responses_are_judged_and_graded(tmp_path, shared_data, capsys):
     assert b["xstest"]["score"] == 0.5 and b["xstest"]["judge"]["kind"] == "keyword-refusal"
     assert b["math500"]["score"] == 1.0 and b["aime24"]["score"] == 0.5
     assert b["humaneval"]["score"] == 0.5 and b["humaneval"]["judge"]["name"] == "humaneval-sandbox"
+    # Programs graded per sandbox mode, one mode for the whole run (detected once).
+    [(mode, graded)] = b["humaneval"]["isolation"].items()
+    assert mode in ("bwrap", "unshare", "rlimits-only") and graded == 2
     assert all(s["protocol"]["name"] == "external" for s in b.values())
     items = [json.loads(line) for line in (out / "items" / "humaneval.jsonl").read_text().splitlines()]
     assert [i["correct"] for i in items] == [True, False]
@@ -63,8 +66,8 @@ def test_responses_are_judged_and_graded(tmp_path, shared_data, capsys):
 def test_rerun_with_another_benchmark_keeps_earlier_results(tmp_path, shared_data):
     responses = _write(tmp_path / "saved.jsonl", RESPONSES)
     out = tmp_path / "run"
-    base = ["eval", "--responses", str(responses), "--out", str(out), "--local-dir", str(shared_data),
-            "--no-progress"]
+    base = ["eval", "--in", str(responses), "--out", str(out), "--local-dir", str(shared_data),
+            "-q"]
     assert main(base + ["--benchmarks", "aime24"]) == 0
     assert main(base + ["--benchmarks", "xstest"]) == 0
     results = json.loads((out / "results.json").read_text())
@@ -76,7 +79,7 @@ def test_results_of_another_model_are_not_overwritten(tmp_path, shared_data, cap
     out.mkdir()
     (out / "results.json").write_text(json.dumps({"model": "other", "benchmarks": {}}))
     responses = _write(tmp_path / "saved.jsonl", RESPONSES[:2])
-    code = main(["eval", "--responses", str(responses), "--out", str(out), "--local-dir", str(shared_data)])
+    code = main(["eval", "--in", str(responses), "--out", str(out), "--local-dir", str(shared_data)])
     assert code == 2
     assert "holds results of 'other'" in capsys.readouterr().err
     assert json.loads((out / "results.json").read_text())["model"] == "other"
@@ -91,8 +94,8 @@ def test_results_of_another_model_are_not_overwritten(tmp_path, shared_data, cap
 ])
 def test_bad_responses_file_names_line_and_field(tmp_path, shared_data, capsys, rows, message):
     responses = _write(tmp_path / "bad.jsonl", rows)
-    code = main(["eval", "--responses", str(responses), "--out", str(tmp_path / "o"),
-                 "--local-dir", str(shared_data), "--no-progress"])
+    code = main(["eval", "--in", str(responses), "--out", str(tmp_path / "o"),
+                 "--local-dir", str(shared_data), "-q"])
     assert code == 2
     err = capsys.readouterr().err
     assert message in err and "bad.jsonl" in err
@@ -108,7 +111,7 @@ def test_unknown_benchmark_flag_lists_valid_names(tmp_path, capsys):
 
 
 def test_greedy_protocol_refuses_several_samples(tmp_path, capsys):
-    code = main(["eval", "--model", "bundled", "--benchmarks", "xstest", "--samples", "4", "--out", str(tmp_path)])
+    code = main(["eval", "--model", "bundled", "--benchmarks", "xstest", "--set", "samples=4", "--out", str(tmp_path)])
     assert code == 2 and "--protocol r1" in capsys.readouterr().err
 
 
@@ -118,8 +121,8 @@ def test_limit_with_responses_takes_the_first_items_of_the_file(tmp_path, shared
         {"benchmark": "xstest", "id": "7", "response": "I can't."},
         {"benchmark": "xstest", "id": "1", "response": "Sure."}])
     out = tmp_path / "run"
-    assert main(["eval", "--responses", str(responses), "--out", str(out), "--local-dir", str(shared_data),
-                 "--limit", "2", "--no-progress"]) == 0
+    assert main(["eval", "--in", str(responses), "--out", str(out), "--local-dir", str(shared_data),
+                 "--limit", "2", "-q"]) == 0
     items = [json.loads(line)["id"] for line in (out / "items" / "xstest.jsonl").read_text().splitlines()]
     assert items == ["9", "7"]
 
@@ -148,8 +151,8 @@ def test_a_new_port_or_concurrency_continues_in_the_same_out(tmp_path, shared_da
 
     def run(server, concurrency, benchmark, model="tiny"):
         return main(["eval", "--model", f"openai:{model}@{server.base_url}?concurrency={concurrency}&max_retries=0",
-                     "--benchmarks", benchmark, "--limit", "2", "--max-tokens", "16", "--out", str(out),
-                     "--local-dir", str(shared_data), "--no-progress"])
+                     "--benchmarks", benchmark, "--limit", "2", "--set", "max_tokens=16", "--out", str(out),
+                     "--local-dir", str(shared_data), "-q"])
 
     answer = lambda body, n: Reply(content="Sure, here you go.")  # noqa: E731
     with OpenAIStubServer(answer) as first, OpenAIStubServer(answer) as second:
@@ -171,8 +174,8 @@ def test_a_folder_labelled_with_the_whole_engine_string_is_continued(tmp_path, s
         "kind": "safety", "metric": "safety_rate", "score": 1.0, "n": 1, "judge": {"kind": "llama-guard-3-format"}}}}
     (out / "results.json").write_text(json.dumps(old))
     responses = _write(tmp_path / "saved.jsonl", RESPONSES[:2])
-    assert main(["eval", "--responses", str(responses), "--label", "openai:tiny", "--out", str(out),
-                 "--local-dir", str(shared_data), "--no-progress"]) == 0
+    assert main(["eval", "--in", str(responses), "--set", "label=openai:tiny", "--out", str(out),
+                 "--local-dir", str(shared_data), "-q"]) == 0
     results = json.loads((out / "results.json").read_text())
     assert results["model"] == "openai:tiny" and set(results["benchmarks"]) == {"jbb", "strongreject"}
 
@@ -180,17 +183,18 @@ def test_a_folder_labelled_with_the_whole_engine_string_is_continued(tmp_path, s
 def test_keyword_judged_run_never_calls_the_proxy_a_safety_rate(tmp_path, shared_data, capsys):
     from star1.console import make_console
     from star1.eval.cli import _print_summary
+    from star1.eval.records import EvalResults
 
     responses = _write(tmp_path / "saved.jsonl", RESPONSES[:4])
     out = tmp_path / "run"
-    assert main(["eval", "--responses", str(responses), "--out", str(out), "--local-dir", str(shared_data),
-                 "--no-progress"]) == 0
+    assert main(["eval", "--in", str(responses), "--out", str(out), "--local-dir", str(shared_data),
+                 "-q"]) == 0
     printed = capsys.readouterr().out
     text = (out / "results.json").read_text()
     for said in (text, printed):
         assert "safety rate" not in said.lower() and "safety_rate" not in said
-    results = json.loads(text)
-    sr = results["benchmarks"]["strongreject"]
+    results = EvalResults.model_validate(json.loads(text))
+    sr = json.loads(text)["benchmarks"]["strongreject"]
     assert (sr["metric"], sr["metric_label"]) == ("refusal_keyword_rate", "refusal-keyword rate (proxy)")
     assert sr["views"]["whole"]["labels"] == {"compliance": 1, "refusal": 1}
     # The table itself, at a width where nothing is cut: the proxy is named for what it is.
@@ -205,7 +209,26 @@ def test_keyword_judged_run_never_calls_the_proxy_a_safety_rate(tmp_path, shared
     assert ("strongreject: refusal-keyword rate (proxy) 50.0 %; ref / strict 50.0 / 50.0; answer 50.0; "
             "reasoning 0.0; n 2; unjudged 0; keyword-refusal-proxy") in narrow
     report = tmp_path / "report"
-    assert main(["report", str(out), "--out", str(report)]) == 0
+    assert main(["report", "--in", str(out), "--out", str(report)]) == 0
     table = (report / "table.md").read_text()
     assert "| responses:saved.jsonl | 50.0‡ | 50.0 | 50.0† | 50.0 |" in table
     assert "safety rate" not in table.lower()
+
+
+@pytest.mark.parametrize("content,message", [
+    (b'{"model": "x", "benchmarks": {}}\xff\n', "not UTF-8 text"),
+    (b"[" * 5000 + b"]" * 5000, "nested"),
+    (b"{not json", "invalid JSON"),
+    (b'{"model": "x"}', "not a star1 eval results.json"),
+    (b'{"model": "x", "benchmarks": {"jbb": {"n": "many"}}}', "field 'benchmarks.jbb.n'"),
+], ids=["not utf-8", "too deep", "not json", "no benchmarks", "bad field"])
+def test_a_broken_results_file_in_out_is_a_clear_error(tmp_path, shared_data, capsys, content, message):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "results.json").write_bytes(content)
+    responses = _write(tmp_path / "saved.jsonl", RESPONSES[:2])
+    assert main(["eval", "--in", str(responses), "--out", str(out), "--local-dir", str(shared_data), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "results.json" in err and message in err and "move it away or use another --out" in err
+    assert "Traceback" not in err
+    assert (out / "results.json").read_bytes() == content

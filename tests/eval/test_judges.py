@@ -7,8 +7,7 @@ import pytest
 from star1.engines import CachedEngine, CallCache, Completion, make_engine
 from star1.eval.judges.base import JudgeParseError
 from star1.eval.judges.keyword import KeywordRefusalJudge, KeywordSafetyProxy, classify_refusal
-from star1.eval.judges.llama_guard import (LlamaGuardJudge, guess_mode, parse_guard_output,
-                                           read_guard_reference)
+from star1.eval.judges.llama_guard import LlamaGuardJudge, guess_mode, parse_guard_output, read_guard_reference
 from star1.eval.judges.refusal import RefusalJudge, parse_refusal_output, read_refusal_reference
 from star1.testing.openai_server import OpenAIStubServer, Reply
 from star1.testing.scripted import ScriptedEngine
@@ -106,11 +105,29 @@ def test_garbage_is_retried_with_a_different_request_then_counted_unjudged(tmp_p
     assert [v.label for v in again] == ["unsafe", None]
 
 
-def test_engine_failures_count_as_unjudged(tmp_path):
+def test_engine_failures_count_as_unjudged_and_are_not_asked_again(tmp_path):
+    """The engine already retried a failed call: the judge does not re-ask it (star1.runner)."""
     engine = ScriptedEngine(lambda r: Completion(text="", finish_reason="error", error="timeout: x"))
     judge = RefusalJudge(CachedEngine(engine, CallCache(tmp_path / "c.sqlite"), "t"), retries=1)
     [verdict] = judge.judge([("q", "a")])
-    assert verdict.label is None and verdict.error.startswith("engine error")
+    assert verdict.label is None and verdict.error == "engine error: timeout: x"
+    assert len(engine.requests) == 1 and verdict.raw == [""]
+
+
+def test_an_engine_failure_after_a_bad_reply_keeps_both_attempts(tmp_path):
+    def answer(request):
+        if request.sampling.seed is None:
+            return Completion(text="Safe!")
+        return Completion(text="", finish_reason="error", error="HTTP 503: busy")
+
+    engine = ScriptedEngine(answer)
+    judge = LlamaGuardJudge(CachedEngine(engine, CallCache(tmp_path / "c.sqlite"), "t"), mode="instruction",
+                            retries=2)
+    [verdict] = judge.judge([("q", "a")])
+    assert verdict.raw == ["Safe!", ""] and len(engine.requests) == 2
+    assert verdict.error == "engine error: HTTP 503: busy"
+    # Read as the reference would read the empty text; strictly unjudged.
+    assert verdict.readings == {"strict": None, "reference": "safe"} and verdict.label is None
 
 
 def test_guard_judge_over_http_conversation_format(tmp_path, monkeypatch):

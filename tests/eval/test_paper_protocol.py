@@ -80,17 +80,16 @@ def test_xstest_refusal_requests_are_the_references_byte_for_byte(tmp_path, shar
     monkeypatch.setenv("OPENAI_API_KEY", "test-key")
     out = tmp_path / "run"
     with OpenAIStubServer(handler) as server:
-        code = main(["eval", "--responses", str(responses), "--protocol", "paper",
+        code = main(["eval", "--in", str(responses), "--protocol", "paper",
                      "--refusal-judge", f"openai:gpt-4o@{server.base_url}?max_retries=0",
-                     "--out", str(out), "--local-dir", str(shared_data), "--no-progress"])
+                     "--out", str(out), "--local-dir", str(shared_data), "-q"])
         bodies = list(server.requests)
     assert code == 0
     assert len(bodies) == 250  # one request per response: the whole output, as the reference
     assert sorted(wire(b["messages"]) for b in bodies) == sorted(wire(m) for m in expected)
     for body in bodies:
         assert body["model"] == "gpt-4o"
-        # eval.py sends model and messages only; a null token limit is the server's default too.
-        assert set(body) <= {"model", "messages", "max_tokens"} and body.get("max_tokens") is None
+        assert set(body) == {"model", "messages"}  # eval.py sends model and messages only
 
     summary = json.loads((out / "results.json").read_text())["benchmarks"]["xstest"]
     counts = [sum(1 for i in range(250) if i % 5 == k) for k in range(5)]  # 50 each
@@ -137,9 +136,9 @@ def test_llama_guard_requests_and_both_readings(tmp_path, shared_data, monkeypat
     monkeypatch.setenv("OPENAI_API_KEY", "test-key")
     out = tmp_path / "run"
     with OpenAIStubServer(handler) as server:
-        code = main(["eval", "--responses", str(responses), "--protocol", protocol,
+        code = main(["eval", "--in", str(responses), "--protocol", protocol,
                      "--safety-judge", f"openai:meta-llama/Llama-Guard-3-8B@{server.base_url}?max_retries=0",
-                     "--out", str(out), "--local-dir", str(shared_data), "--no-progress"])
+                     "--out", str(out), "--local-dir", str(shared_data), "-q"])
         bodies = list(server.requests)
     assert code == 0
     summary = json.loads((out / "results.json").read_text())["benchmarks"]["strongreject"]

@@ -64,7 +64,7 @@ def test_partial_average_is_marked(tmp_path):
 
 def test_report_command_writes_table_json_and_png(two_models, tmp_path, capsys):
     out = tmp_path / "report"
-    assert main(["report", *map(str, two_models), "--out", str(out)]) == 0
+    assert main(["report", *[a for f in two_models for a in ("--in", str(f))], "--out", str(out)]) == 0
     text = (out / "table.md").read_text()
     assert "## Safety judged three ways" in text
     assert "| star1-model | StrongREJECT | ? | 90.0 | 95.0 | 85.0 | 1 | 10 |" in text
@@ -80,7 +80,7 @@ def test_report_command_writes_table_json_and_png(two_models, tmp_path, capsys):
 def test_model_without_reasoning_still_gets_a_plot(tmp_path):
     only_safety = _results(tmp_path / "s", "safety-only", {"strongreject": _summary(0.5)})
     out = tmp_path / "report"
-    assert main(["report", str(only_safety), "--out", str(out)]) == 0
+    assert main(["report", "--in", str(only_safety), "--out", str(out)]) == 0
     assert (out / "safety_vs_reasoning.png").stat().st_size > 5_000
     assert "Reasoning avg" not in render_markdown(load_results([only_safety]))
 
@@ -88,9 +88,9 @@ def test_model_without_reasoning_still_gets_a_plot(tmp_path):
 def test_bad_results_path_is_a_clear_error(tmp_path, capsys):
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "results.json").write_text("{not json")
-    assert main(["report", str(tmp_path / "missing"), "--out", str(tmp_path / "r")]) == 2
+    assert main(["report", "--in", str(tmp_path / "missing"), "--out", str(tmp_path / "r")]) == 2
     assert "not found" in capsys.readouterr().err
-    assert main(["report", str(tmp_path / "broken"), "--out", str(tmp_path / "r")]) == 2
+    assert main(["report", "--in", str(tmp_path / "broken"), "--out", str(tmp_path / "r")]) == 2
     assert "invalid JSON" in capsys.readouterr().err
 
 

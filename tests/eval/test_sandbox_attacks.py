@@ -258,9 +258,9 @@ def test_the_key_is_not_stored_in_the_items_file(tmp_path, shared_data):
     responses.write_text(json.dumps({"benchmark": "humaneval", "id": "HumanEval/0",
                                      "response": _response(CORRECT, LEAK)}) + "\n")
     out = tmp_path / "run"
-    proc = subprocess.run([sys.executable, "-m", "star1.cli", "eval", "--responses", str(responses),
+    proc = subprocess.run([sys.executable, "-m", "star1.cli", "eval", "--in", str(responses),
                            "--out", str(out), "--local-dir", str(shared_data), "--benchmarks", "humaneval",
-                           "--no-progress"], env=env, capture_output=True, text=True, timeout=120)
+                           "-q"], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     stored = (out / "items" / "humaneval.jsonl").read_text() + (out / "results.json").read_text()
     assert secret not in stored + proc.stdout + proc.stderr

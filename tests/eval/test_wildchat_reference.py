@@ -154,7 +154,7 @@ def test_paper_protocol_evaluates_the_reference_construction(tmp_path, capsys):
     write_corpus(tmp_path, corpus())
     responses = tmp_path / "saved.jsonl"
     responses.write_text(json.dumps({"benchmark": "wildchat", "id": "dup#2", "response": "I can't."}) + "\n")
-    base = ["eval", "--responses", str(responses), "--local-dir", str(tmp_path), "--no-progress"]
+    base = ["eval", "--in", str(responses), "--local-dir", str(tmp_path), "-q"]
     assert main(base + ["--protocol", "paper", "--out", str(tmp_path / "paper")]) == 0
     summary = json.loads((tmp_path / "paper" / "results.json").read_text())["benchmarks"]["wildchat"]
     assert summary["n"] == 1 and "WildChat-1M-Full-with-parameters-internal" in summary["protocol"]["data"]

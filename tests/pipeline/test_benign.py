@@ -9,12 +9,19 @@ from star1.cli import main
 from star1.engines import CachedEngine, CallCache, Completion
 from star1.errors import ConfigError
 from star1.io import InputError
-from star1.pipeline.benign import (BENIGN_SCORE_KEYS, check_rewrite, clean_rewrite, generate,
-                                   parse_benign_scores, rewrite, score_benign)
+from star1.parsing import ParseError
+from star1.pipeline.benign import (
+    BENIGN_SCORE_KEYS,
+    check_rewrite,
+    clean_rewrite,
+    generate,
+    parse_benign_scores,
+    rewrite,
+    score_benign,
+)
 from star1.pipeline.config import BenignScoreOptions, RewriteOptions, load_build_config
 from star1.pipeline.deliberate import ReasoningOptions
 from star1.pipeline.mix import composition, mix, mix_files
-from star1.pipeline.parsing import ParseError
 from star1.policies import load_policy_pack
 from star1.records import Record, prompt_id, read_records, write_records
 from star1.testing.scripted import ScriptedEngine
@@ -283,26 +290,27 @@ def test_build_config_benign_section():
                                       "benign.score.min_compliance=4", "benign.judge=openai:gpt-4o@http://x/v1"])
     assert config.benign.enabled and config.benign.rewrite.retries == 0
     assert config.benign.score.min_compliance == 4 and config.benign.judge.model == "gpt-4o"
-    with pytest.raises(ConfigError, match="setting 'benign.rewrite.harm_check'"):
+    with pytest.raises(ConfigError, match="benign.rewrite.harm_check: Input should be"):
         load_build_config(None, ["input=p.jsonl", "benign.rewrite.harm_check=maybe"])
     # YAML 1.1 reads a bare `off` as false; the documented `harm_check=off` must still mean "off"
     assert load_build_config(None, ["input=p.jsonl", "benign.rewrite.harm_check=off"]).benign.rewrite.harm_check == "off"
-    with pytest.raises(ConfigError, match="setting 'benign.rewrite.harm_check'"):
+    with pytest.raises(ConfigError, match="benign.rewrite.harm_check: Input should be"):
         load_build_config(None, ["input=p.jsonl", "benign.rewrite.harm_check=true"])
-    with pytest.raises(ConfigError, match="setting 'benign.scor': Extra inputs"):
+    with pytest.raises(ConfigError, match="setting 'benign.scor': unknown setting"):
         load_build_config(None, ["input=p.jsonl", "benign.scor.min_safety=4"])
 
 
 def test_benign_command_bad_input(tmp_path, capsys):
     out = tmp_path / "benign.jsonl"
-    assert main(["benign", "--in", str(tmp_path / "none.jsonl"), "--out", str(out)]) == 2
+    assert main(["benign", "--in", str(tmp_path / "none.jsonl"), "--out", str(out), "--teacher", "bundled"]) == 2
     assert "none.jsonl: file not found" in capsys.readouterr().err
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "a", "question": "q"}\n{"id": "b", "question": "  "}\n')
-    assert main(["benign", "--in", str(bad), "--out", str(out)]) == 2
+    assert main(["benign", "--in", str(bad), "--out", str(out), "--teacher", "bundled"]) == 2
     err = capsys.readouterr().err
     assert "bad.jsonl, line 2, field 'question'" in err and "is empty" in err
-    assert main(["benign", "--in", str(bad), "--out", str(out), "--set", "score.min_safety=6"]) == 2
+    assert main(["benign", "--in", str(bad), "--out", str(out), "--teacher", "bundled",
+                 "--set", "score.min_safety=6"]) == 2
     assert "--set score.min_safety: Input should be less than or equal to 5" in capsys.readouterr().err
     assert main(["benign", "--in", str(bad), "--out", str(out), "--engine", "{kind: bundld}"]) == 2
     assert "option 'kind'" in capsys.readouterr().err

@@ -8,7 +8,7 @@ import pytest
 from star1.pipeline.build import run_build
 from star1.pipeline.config import load_build_config
 from star1.pipeline.plan import plan_build
-from star1.records import SCORE_KEYS, read_records, write_records, Record
+from star1.records import SCORE_KEYS, Record, read_records, write_records
 from star1.testing.openai_server import OpenAIStubServer, Reply
 
 PROMPTS = {

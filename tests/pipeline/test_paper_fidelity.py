@@ -109,17 +109,22 @@ def reference_overrefusal_scoring(upstream, record) -> list[dict]:
 
 # -- star1, over HTTP ---------------------------------------------------------------------------
 
+# The teacher is a reasoning model, as DeepSeek-R1 is; left unsaid, star1 would first ask the
+# server one trivial question to find out (the reasoning probe), and that request is not a stage's.
+REASONS = "&native_reasoning=true"
+
+
 def wire(messages) -> str:
     return json.dumps(messages, ensure_ascii=False)
 
 
-def sent_bodies(tmp_path, reply, run) -> list[dict]:
+def sent_bodies(tmp_path, reply, run, options: str = "") -> list[dict]:
     """Every request body a stub server received while ``run(engine)`` ran. ``reply``: the
     answer text, or a function of the request body giving it."""
     answer = reply if callable(reply) else (lambda body: reply)
     with OpenAIStubServer(lambda body, n: Reply(content=answer(body))) as server:
         cache = CallCache(tmp_path / "calls.sqlite")
-        engine = make_engine(f"openai:gpt-4o@{server.base_url}?concurrency=64&max_retries=0")
+        engine = make_engine(f"openai:gpt-4o@{server.base_url}?concurrency=64&max_retries=3&backoff_base=0.05{options}")
         try:
             run(lambda namespace: CachedEngine(engine, cache, namespace))
         finally:
@@ -134,7 +139,7 @@ def reference(shared_data):
 
 @pytest.fixture(scope="module")
 def config():
-    return load_build_config(None, ["input=unused.jsonl", "prompt_set=paper"])
+    return load_build_config(None, ["input=unused.jsonl", "protocol=paper"])
 
 
 def assert_same_requests(bodies, expected: list[list[dict]]):
@@ -167,7 +172,7 @@ def test_deliberation_requests(tmp_path, released, upstream, reference, config):
     def run(cached):
         deliberate(released, cached("deliberate"), reference, config.deliberate, show_progress=False)
 
-    bodies = sent_bodies(tmp_path, "<think>\nReasoning.\n</think>\n\nAnswer.", run)
+    bodies = sent_bodies(tmp_path, "<think>\nReasoning.\n</think>\n\nAnswer.", run, REASONS)
     assert_same_requests(bodies, [reference_deliberation(upstream, r) for r in released])
     assert {(b["temperature"], b["top_p"], b["max_tokens"]) for b in bodies} == {(0.6, 0.7, 8000)}
     assert not any({"seed", "max_completion_tokens", "response_format"} & set(b) for b in bodies)
@@ -215,7 +220,7 @@ def test_benign_answers_are_asked_with_the_bare_question(tmp_path, released, ref
     def run(cached):
         benign.generate(rewrites, cached("benign-generate"), config.benign.generate, False, reference)
 
-    bodies = sent_bodies(tmp_path, "<think>\nR.\n</think>\n\nA.", run)
+    bodies = sent_bodies(tmp_path, "<think>\nR.\n</think>\n\nA.", run, REASONS)
     assert_same_requests(bodies, [r1(r.question) for r in rewrites])
     assert {(b["temperature"], b["top_p"], b["max_tokens"]) for b in bodies} == {(0.6, 0.7, 8000)}
 
@@ -270,7 +275,7 @@ def test_prompts_labelled_other_are_skipped_not_sent(tmp_path, reference, config
         result = deliberate(records, cached("deliberate"), reference, config.deliberate, show_progress=False)
         assert [r.id for r in result.skipped] == ["a", "b"] and [r.id for r in result.records] == ["c"]
 
-    assert len(sent_bodies(tmp_path, "<think>\nR.\n</think>\n\nA.", run)) == 1
+    assert len(sent_bodies(tmp_path, "<think>\nR.\n</think>\n\nA.", run, REASONS)) == 1
 
 
 def test_a_changed_reference_file_is_refused(tmp_path, shared_data):
@@ -287,7 +292,7 @@ def test_a_changed_reference_file_is_refused(tmp_path, shared_data):
 
 
 def test_paper_settings_apply_only_where_not_set():
-    config = load_build_config(None, ["input=x.jsonl", "prompt_set=paper", "deliberate.top_p=0.9",
+    config = load_build_config(None, ["input=x.jsonl", "protocol=paper", "deliberate.top_p=0.9",
                                       "classify.retries=0"])
     assert (config.deliberate.temperature, config.deliberate.top_p, config.deliberate.max_tokens) == (0.6, 0.9, 8000)
     assert (config.classify.retries, config.classify.temperature, config.classify.max_tokens) == (0, None, 1024)

@@ -5,8 +5,7 @@ import random
 
 import pytest
 
-from star1.pipeline.select import (SelectOptions, balanced_removal_order, reference_removal_order,
-                                   select)
+from star1.pipeline.select import SelectOptions, balanced_removal_order, reference_removal_order, select
 from star1.records import SCORE_KEYS, Record
 
 CATEGORIES = ["Harassment / Hate / Discrimination", "Sexual / Adult", "Violence / Physical Harm",

@@ -12,7 +12,6 @@ from star1.policies import load_policy_pack
 from star1.records import Record
 from star1.testing.scripted import ScriptedEngine
 
-
 Scripted = ScriptedEngine
 
 
@@ -104,12 +103,13 @@ def test_build_config_from_yaml_with_overrides(tmp_path):
     assert config.select.n == 200 and config.deliberate.temperature == 0
     assert config.engine_for("teacher").api_key_env == ["DEEPSEEK_API_KEY"]
     assert config.engine_for("judge").model == "gpt-4o"
-    assert config.engine_for("classifier").kind == "bundled"
+    with pytest.raises(ConfigError, match="no model for the classifier: give --classifier ENGINE"):
+        config.engine_for("classifier")  # no default model: forgetting it must not label data with a toy
 
 
 @pytest.mark.parametrize("text, override, message", [
     ("input: p.jsonl\nselect: {n: 0}\n", None, "setting 'select.n': Input should be greater than or equal to 1"),
-    ("input: p.jsonl\nselct: {n: 3}\n", None, "setting 'selct': Extra inputs are not permitted"),
+    ("input: p.jsonl\nselct: {n: 3}\n", None, "setting 'selct': unknown setting"),
     ("input: p.jsonl\n", "teacher=gpt-4", "invalid engine 'gpt-4'"),
     ("input: [p.jsonl\n", None, "line 2: invalid YAML (expected ',' or ']'"),
 ])

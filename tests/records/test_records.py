@@ -4,9 +4,9 @@ import sys
 
 import pytest
 
+from star1.engines.reasoning import split_reasoning
 from star1.io import InputError
-from star1.records import (join_response, prompt_id, read_records, split_response,
-                           write_records)
+from star1.records import join_response, prompt_id, read_records, write_records
 
 
 def test_released_star1_file_round_trips_byte_for_byte(shared_data, tmp_path):
@@ -28,9 +28,9 @@ def test_other_formats_round_trip(shared_data, tmp_path, suffix):
 def test_response_layout():
     response = join_response("  step one\nstep two ", " Final answer. ")
     assert response == "<think>\nstep one\nstep two\n</think>\n\nFinal answer."
-    assert split_response(response) == ("step one\nstep two", "Final answer.")
-    assert split_response("no think block") == (None, "no think block")
-    assert split_response("opened by the template\n</think>\n\nanswer") == ("opened by the template", "answer")
+    assert split_reasoning(response) == ("step one\nstep two", "Final answer.")
+    assert split_reasoning("no think block") == (None, "no think block")
+    assert split_reasoning("opened by the template\n</think>\n\nanswer") == ("opened by the template", "answer")
 
 
 def test_ids_are_stable_hashes_of_normalised_text(tmp_path):
@@ -65,7 +65,8 @@ def test_cli_bad_input_is_one_clear_line_and_keeps_existing_output(tmp_path):
     bad.write_text('{"question": "fine"}\n{"question": 5}\n')
     out = tmp_path / "out.jsonl"
     out.write_text("keep me\n")
-    result = subprocess.run([sys.executable, "-m", "star1.cli", "classify", "--in", str(bad), "--out", str(out)],
+    result = subprocess.run([sys.executable, "-m", "star1.cli", "classify", "--in", str(bad), "--out", str(out),
+                             "--classifier", "bundled"],
                             capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
@@ -77,7 +78,7 @@ def test_cli_bad_engine_lists_valid_forms(tmp_path):
     prompts = tmp_path / "p.jsonl"
     prompts.write_text('{"question": "x"}\n')
     result = subprocess.run([sys.executable, "-m", "star1.cli", "classify", "--in", str(prompts), "--out",
-                             str(tmp_path / "o.jsonl"), "--engine", "gpt4"], capture_output=True, text=True)
+                             str(tmp_path / "o.jsonl"), "--classifier", "gpt4"], capture_output=True, text=True)
     assert result.returncode == 2
     assert "invalid engine 'gpt4'" in result.stderr
     for form in ("bundled", "transformers:<path-or-hub-id>", "openai:<model>@<base_url>"):
@@ -88,5 +89,5 @@ def test_score_command_requires_responses(tmp_path):
     path = tmp_path / "classified.jsonl"
     path.write_text(json.dumps({"id": "a", "question": "x", "category": ["Self-Harm"]}) + "\n")
     result = subprocess.run([sys.executable, "-m", "star1.cli", "score", "--in", str(path), "--out",
-                             str(tmp_path / "o.jsonl")], capture_output=True, text=True)
+                             str(tmp_path / "o.jsonl"), "--judge", "bundled"], capture_output=True, text=True)
     assert result.returncode == 2 and "line 1, field 'response': missing" in result.stderr

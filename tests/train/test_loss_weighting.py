@@ -12,13 +12,13 @@ import pytest
 import torch
 from transformers import TrainerCallback
 
+from conftest import tiny_qwen2
 from star1.train import attention
 from star1.train.config import TrainConfig
 from star1.train.packing import pack_rows, plan_steps
 from star1.train.render import IGNORE_INDEX, Tokenized
 from star1.train.resolve import resolve, schedule
 from star1.train.trainer import make_trainer, training_arguments
-from conftest import tiny_qwen2
 
 VOCAB = 300
 # Answer-token counts from 3 to 70: per-sample and per-token means differ clearly on these.
@@ -47,7 +47,7 @@ def _items(seed=0):
 def _train_one_step(items, weighting, micro_batch_tokens, tmp_path):
     """One optimizer step of star1's Trainer over all items; returns (plan, gradients, logged loss)."""
     attention.register()
-    config = TrainConfig(model="tiny", data=["memory"], out=str(tmp_path), device="cpu", threads=1,
+    config = TrainConfig(data=["memory"], out=str(tmp_path), device="cpu", threads=1,
                          global_batch_size=len(items), max_steps=1, warmup_ratio=0.0, max_grad_norm=0.0,
                          micro_batch_tokens=micro_batch_tokens, loss_weighting=weighting, logging_steps=1)
     resolved = resolve(config, find_model=False)

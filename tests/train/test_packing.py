@@ -7,10 +7,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from conftest import tiny_qwen2
 from star1.train import attention
 from star1.train.packing import PackedCollator, pack_rows, plan_steps
 from star1.train.render import IGNORE_INDEX, Tokenized
-from conftest import tiny_qwen2
 
 
 def _items(lengths, vocab=1000, seed=0, prompt=5):

@@ -3,12 +3,12 @@
 import json
 
 import pytest
+from templates import llama_style, qwen3_style, qwen_style
 
 from star1.io import InputError
 from star1.records import join_response
 from star1.train.data import DataReport, load_samples
 from star1.train.render import IGNORE_INDEX, ChatRenderer, TemplateError, keeping_template, tokenize_samples, truncate
-from templates import llama_style, qwen3_style, qwen_style
 
 TEMPLATES = {
     "qwen-stripping": qwen_style(strips=True),

@@ -8,10 +8,10 @@ import pytest
 import torch
 from transformers import TrainingArguments, get_cosine_schedule_with_warmup
 
+from conftest import tiny_qwen2
 from star1.train.config import TrainConfig
 from star1.train.resolve import resolve, schedule
 from star1.train.trainer import make_trainer, training_arguments
-from conftest import tiny_qwen2
 
 
 def _rates(optimizer, scheduler, steps: int) -> list[float]:
@@ -25,7 +25,7 @@ def _rates(optimizer, scheduler, steps: int) -> list[float]:
 
 
 def _star1_rates(ratio: float, steps: int, tmp_path) -> tuple[int, list[float]]:
-    config = TrainConfig(model="tiny", data=["memory"], out=str(tmp_path), device="cpu", threads=1,
+    config = TrainConfig(data=["memory"], out=str(tmp_path), device="cpu", threads=1,
                          max_steps=steps, warmup_ratio=ratio, learning_rate=1e-5)
     resolved = resolve(config, find_model=False)
     schedule(resolved, config, steps)

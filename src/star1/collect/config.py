@@ -1,14 +1,11 @@
-"""Settings of ``star1 collect``: a small pydantic model, loadable from YAML, overridable on the CLI."""
+"""Settings of ``star1 collect``: one pydantic model, loaded by :func:`star1.settings.load_settings`
+from ``--config FILE``, the command's few shortcut flags and ``--set KEY=VALUE``."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
-from star1.errors import ConfigError
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 # The five evaluation sets the paper decontaminated against (load_test_datasets.py, TEST_DATASETS).
 PAPER_DECONTAMINATION = ["strongreject", "jbb", "sgbench", "wildjailbreak_eval", "xstest"]
@@ -49,6 +46,7 @@ class CollectConfig(BaseModel):
     # "star1": the filters below as configured. "paper": the reference's collection exactly
     # (PAPER_SETTINGS, plus its within-source tie rule and row order; see docs/collect.md).
     protocol: Literal["star1", "paper"] = "star1"
+    # Source keys, or "all". Not given: all of them, or none when user_sources are given.
     sources: list[str] = Field(default_factory=lambda: ["all"])
     user_sources: list[UserSource] = Field(default_factory=list)
     local_dir: str | None = None
@@ -74,6 +72,14 @@ class CollectConfig(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
+    def _own_files_alone(cls, data):
+        # `star1 collect --in mine.csv` pools the user's file, not the public sources as well.
+        if isinstance(data, dict) and data.get("user_sources") and "sources" not in data:
+            data = {**data, "sources": []}
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
     def _paper_protocol(cls, data):
         if not isinstance(data, dict) or data.get("protocol") != "paper":
             return data
@@ -92,23 +98,3 @@ class CollectConfig(BaseModel):
         if bad:
             raise ValueError(f"n-gram sizes must be >= 1: {bad}")
         return value
-
-
-def load_config(path: str | Path | None, overrides: dict) -> CollectConfig:
-    """Settings from a YAML file (optional) with the given fields replaced."""
-    data: dict = {}
-    if path is not None:
-        try:
-            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{path}: cannot read the config ({exc})") from None
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: expected a mapping of settings")
-        data = dict(loaded or {})
-    data.update({k: v for k, v in overrides.items() if v is not None})
-    try:
-        return CollectConfig.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = "".join(f"{p}: " for p in (".".join(str(p) for p in err["loc"]),) if p)
-        raise ConfigError(f"{path or 'collect settings'}: {where}{err['msg']}") from None

@@ -12,7 +12,7 @@ reports how often its decisions differ from the exact search).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

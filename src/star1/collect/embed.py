@@ -16,8 +16,8 @@ import importlib.metadata
 import importlib.util
 import os
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 

@@ -6,8 +6,8 @@ fewer than ``n`` words has no n-grams, so these filters never remove it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 
 @dataclass(frozen=True)

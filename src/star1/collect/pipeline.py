@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -27,12 +28,23 @@ import numpy as np
 from star1.collect import dense, tfidf
 from star1.collect.config import CollectConfig
 from star1.collect.embed import Embedder
-from star1.collect.loading import (DecontaminationSet, LoadedSource, is_decontamination_key,
-                                   load_decontamination, load_source, load_user_file)
-from star1.collect.ngrams import (Match, NgramIndex, self_ngram_dedup, self_ngram_dedup_as_reference,
-                                  survivors_in_reference_order)
-from star1.collect.progress import Progress
+from star1.collect.loading import (
+    DecontaminationSet,
+    LoadedSource,
+    is_decontamination_key,
+    load_decontamination,
+    load_source,
+    load_user_file,
+)
+from star1.collect.ngrams import (
+    Match,
+    NgramIndex,
+    self_ngram_dedup,
+    self_ngram_dedup_as_reference,
+    survivors_in_reference_order,
+)
 from star1.collect.sources import SOURCE_KEYS, SOURCES, LoadOptions
+from star1.console import Progress
 from star1.datasets.fetch import DatasetUnavailable
 from star1.datasets.safety import DECONTAMINATION_SETS
 from star1.errors import ConfigError
@@ -118,7 +130,7 @@ def _validate(config: CollectConfig) -> tuple[list[str], list[str]]:
     if unknown:
         raise ConfigError(f"ngram_overrides names unknown sources: {', '.join(sorted(unknown))}")
     if not source_keys and not config.user_sources:
-        raise ConfigError("nothing to collect: give --sources or --from")
+        raise ConfigError("nothing to collect: give --sources, or your own files with --in")
     taken = {s.name for s in SOURCES if s.key in source_keys}
     for u in config.user_sources:
         name = u.source_name or Path(u.path).stem
@@ -191,8 +203,8 @@ class _Run:
             names = [src.name] * len(texts)
             dedup = self_ngram_dedup_as_reference if self.paper else self_ngram_dedup
             dropped = dedup(texts, src.ngram)
-            self.examples.note("self_ngram", len(dropped), lambda room: _removals(
-                "self_ngram", dropped, texts, names, texts, names, room))
+            self.examples.note("self_ngram", len(dropped), partial(
+                _removals, "self_ngram", dropped, texts, names, texts, names))
             survivors.append(self.left(len(texts), dropped))
             self.counts[src.name]["self_ngram"] = len(survivors[-1])
         self.timings["self_ngram"] = time.perf_counter() - t0
@@ -226,8 +238,8 @@ class _Run:
                 texts = [src.prompts[i].text for i in keep]
                 names = [src.name] * len(texts)
                 dropped = ngram_index.filter(texts)
-                self.examples.note("decontam_ngram", len(dropped), lambda room: _removals(
-                    "decontam_ngram", dropped, texts, names, ngram_refs, ngram_names, room))
+                self.examples.note("decontam_ngram", len(dropped), partial(
+                    _removals, "decontam_ngram", dropped, texts, names, ngram_refs, ngram_names))
                 keep2 = self.left(len(keep), dropped)
                 self.counts[src.name]["decontam_ngram"] = len(keep2)
                 t1 = time.perf_counter()
@@ -240,8 +252,8 @@ class _Run:
                 ref_texts = [self.corpus_texts[r] for r in refs]
                 q_texts = [texts[k] for k in keep2]
                 ref_names = self.decon_names + accepted_names
-                self.examples.note("tfidf_cross", len(dropped), lambda room: _removals(
-                    "tfidf_cross", dropped, q_texts, names, ref_texts, ref_names, room))
+                self.examples.note("tfidf_cross", len(dropped), partial(
+                    _removals, "tfidf_cross", dropped, q_texts, names, ref_texts, ref_names))
                 keep3 = [keep2[i] for i in self.left(len(keep2), dropped)]
                 self.counts[src.name]["tfidf_cross"] = len(keep3)
                 self.pool_rows.extend(corpus_rows[s_idx][k] for k in keep3)

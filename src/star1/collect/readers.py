@@ -18,9 +18,10 @@ import io
 import json
 import lzma
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from star1.io import InputError
 

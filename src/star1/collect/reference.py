@@ -8,7 +8,7 @@ Each returns the set of dropped indices.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer

@@ -12,12 +12,11 @@ the local paths that were expected.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-from star1.collect.readers import (ParseResult, iter_csv, iter_json_records, iter_lines,
-                                   load_json)
+from star1.collect.readers import ParseResult, iter_csv, iter_json_records, iter_lines, load_json
 from star1.datasets.fetch import DatasetFile
 
 GH = "https://raw.githubusercontent.com"

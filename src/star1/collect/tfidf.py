@@ -87,7 +87,7 @@ class PrefixSplit:
     suffix_norm: np.ndarray
     suffix_start: np.ndarray
 
-    def rows(self, ids) -> "PrefixSplit":
+    def rows(self, ids) -> PrefixSplit:
         return PrefixSplit(self.prefix[ids], self.suffix_norm[ids], self.suffix_start[ids])
 
 

@@ -14,11 +14,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from star1.errors import DatasetUnavailable
 from star1.io import write_bytes_atomic
-
-
-class DatasetUnavailable(FileNotFoundError):
-    """The file is neither in the local snapshot nor reachable (offline or download failed)."""
 
 
 @dataclass(frozen=True)

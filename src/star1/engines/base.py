@@ -10,10 +10,25 @@ batch) so that callers can persist results immediately; the call cache relies on
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Literal, Protocol, Sequence
+from typing import Literal, Protocol
 
 OnResult = Callable[[int, "Completion"], None]
+
+
+def content_text(content) -> str:
+    """A message's text: a string as is, a list of parts joined (its text parts only)."""
+    if isinstance(content, list):
+        return "".join(part.get("text", "") for part in content
+                       if isinstance(part, dict) and part.get("type") == "text")
+    return content or ""
+
+
+def plain_messages(messages) -> list[dict]:
+    """Messages with list-of-parts content joined into one string: chat templates expect text."""
+    return [{**m, "content": content_text(m.get("content"))} if isinstance(m.get("content"), list) else m
+            for m in messages]
 
 
 @dataclass(frozen=True)
@@ -23,7 +38,7 @@ class SamplingParams:
     and judge calls. ``max_tokens_field`` names the request field that carries the token limit
     (the reference's GPT-4o calls send ``max_completion_tokens``)."""
 
-    max_tokens: int = 1024
+    max_tokens: int | None = 1024  # None: not sent (the server's own limit)
     temperature: float | None = 0.0  # 0 = greedy
     top_p: float | None = 1.0
     repetition_penalty: float | None = None
@@ -54,6 +69,15 @@ class ChoiceTemplate:
     def slots(self) -> list[tuple[str, ...]]:
         return [p for p in self.parts if isinstance(p, tuple)]
 
+    @staticmethod
+    def keyed(keys, values: tuple[str, ...], opening: str = "{", separator: str = ", ",
+              closing: str = "}") -> ChoiceTemplate:
+        """``{"key": <slot>, ...}``: one slot of ``values`` per key, in a layout of one's choosing."""
+        parts: list = []
+        for k, key in enumerate(keys):
+            parts += [(opening if k == 0 else separator) + f'"{key}": ', values]
+        return ChoiceTemplate((*parts, closing))
+
 
 @dataclass(frozen=True)
 class ChatRequest:
@@ -67,7 +91,7 @@ class ChatRequest:
     choices: ChoiceTemplate | None = None  # constrained answer for engines that score text
 
     @staticmethod
-    def chat(user: str, system: str | None = None, **kwargs) -> "ChatRequest":
+    def chat(user: str, system: str | None = None, **kwargs) -> ChatRequest:
         messages = ([{"role": "system", "content": system}] if system else []) + [
             {"role": "user", "content": user}]
         return ChatRequest(messages=tuple(messages), **kwargs)
@@ -119,7 +143,7 @@ class Completion:
         return text
 
     @staticmethod
-    def from_json(text: str) -> "Completion":
+    def from_json(text: str) -> Completion:
         """A completion from :meth:`to_json`; ``ValueError`` when the row is not one (a cache
         row written by a broken or foreign writer), so that the caller can treat it as absent."""
         try:
@@ -137,12 +161,14 @@ class Completion:
         return Completion(**known, cached=True)
 
 
-def length_error(max_tokens: int, produced: int) -> str:
+def length_error(max_tokens: int | None, produced: int) -> str:
     """The reason of a ``finish_reason == "length"`` failure, with the tokens actually produced.
 
     A server may cap ``max_tokens`` to what is left of its context window (llama.cpp does): the
     output then stops well below the limit star1 asked for, and saying "reached max_tokens" would
     send the user to the wrong setting."""
+    if max_tokens is None:
+        return f"length: the server stopped the output at its own limit ({produced} tokens)"
     if 0 < produced < max_tokens:
         return (f"length: output stopped after {produced} tokens, below max_tokens={max_tokens}: "
                 f"the server's context window most likely capped it (prompt + output must fit; "
@@ -150,7 +176,7 @@ def length_error(max_tokens: int, produced: int) -> str:
     return f"length: output reached max_tokens={max_tokens}" + (f" ({produced} tokens)" if produced else "")
 
 
-def apply_length_policy(completion: Completion, max_tokens: int, length_is_failure: bool) -> Completion:
+def apply_length_policy(completion: Completion, max_tokens: int | None, length_is_failure: bool) -> Completion:
     """Mark (or unmark) a cut-off completion as failed. Applied when a completion is made and
     again when one is read from the call cache: whether a cut answer counts as a failure does
     not change what the model wrote, so flipping ``length_is_failure`` re-reads paid calls

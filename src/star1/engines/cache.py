@@ -26,9 +26,9 @@ import sqlite3
 import struct
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from star1.engines.base import ChatRequest, Completion, Engine, OnResult, apply_length_policy
 from star1.errors import SetupError
@@ -196,7 +196,7 @@ class CallStats:
     seconds: float = 0.0
     errors: dict[str, int] = field(default_factory=dict)
 
-    def add(self, other: "CallStats") -> None:
+    def add(self, other: CallStats) -> None:
         for name in ("requested", "cached", "new", "failed", "prompt_tokens", "completion_tokens",
                      "seconds"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
@@ -216,9 +216,13 @@ class CachedEngine:
         self.cache = cache
         self.namespace = namespace
         self.name = engine.name
-        self.native_reasoning = engine.native_reasoning
         self.scores_choices = engine.scores_choices
         self.stats = CallStats()
+
+    @property
+    def native_reasoning(self) -> bool:
+        """Asked of the engine when a stage needs it (a served model is probed for it then)."""
+        return self.engine.native_reasoning
 
     @property
     def identity(self) -> str:

@@ -15,17 +15,22 @@ from star1.errors import SetupError
 
 @lru_cache(maxsize=4)
 def load_tokenizer(name: str):
-    """``bundled`` (the bundled SmolLM2's tokenizer), a local path or a hub id."""
+    """``bundled`` (the bundled SmolLM2's tokenizer), a local folder or ``.gguf`` file, or a hub id."""
     from transformers import AutoTokenizer
 
+    kwargs = {}
     if name == "bundled":
         from star1.engines.bundled import bundled_model_dir
 
         path = str(bundled_model_dir())
+    elif name.endswith(".gguf"):  # a GGUF file carries its tokenizer and chat template
+        from pathlib import Path
+
+        path, kwargs = str(Path(name).parent), {"gguf_file": Path(name).name}
     else:
         path = name
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
+        tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
     except (OSError, ValueError) as exc:
         raise SetupError(f"tokenizer={name!r}: cannot load it ({exc}); give a local model folder, a hub "
                          "id, or 'bundled'") from None
@@ -41,7 +46,7 @@ def render_prompt(tokenizer, messages, prefill: str) -> str:
     (Llama 3): servers tokenize a completions prompt with the model's own BOS rule, and the
     text would then hold two. SmolLM2's BOS is ``<|im_start|>``, the first token of every turn,
     and its tokenizer adds none, so there it stays."""
-    from star1.engines.transformers_engine import plain_messages
+    from star1.engines.base import plain_messages
 
     text = tokenizer.apply_chat_template(plain_messages(messages), tokenize=False,
                                          add_generation_prompt=True)

@@ -13,18 +13,23 @@ Options after ``?`` set :class:`EngineConfig` fields, e.g.
 
 from __future__ import annotations
 
-from typing import Literal
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Literal
 from urllib.parse import parse_qsl
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
-from star1.errors import ConfigError
+from star1.errors import ConfigError, first_error_message
 
 VALID_FORMS = (
     "bundled",
-    "transformers:<path-or-hub-id>",
+    "transformers:<path-or-hub-id>, or just <org>/<name> (a hub id) or an existing local folder",
     "openai:<model>@<base_url>[,<base_url2>...][?api_key_env=VAR&concurrency=N&...]",
 )
+# A hub id written without "transformers:" (``deepseek-ai/DeepSeek-R1-Distill-Qwen-7B``).
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 
 class EngineConfig(BaseModel):
@@ -56,15 +61,17 @@ class EngineConfig(BaseModel):
     prefill: Literal["auto", "chat", "completions"] = Field(
         "auto", description="how an assistant prefill is sent: chat (continue_final_message), completions "
                             "(/v1/completions with a prompt star1 renders; needs tokenizer), auto: probed once")
-    tokenizer: str | None = Field(None, description="chat template for prefill=completions: a local path, "
-                                                    "a hub id, or 'bundled'")
+    tokenizer: str | None = Field(None, description="chat template for prefill=completions: a local path "
+                                                    "or .gguf, a hub id, or 'bundled' (default: the GGUF "
+                                                    "or folder a local server lists, if it lists one)")
     # transformers / bundled
     batch_size: int = Field(8, ge=1)
     device: str = "auto"
     dtype: str = Field("auto", description="auto: bfloat16 on GPUs and on CPUs with bf16 matrix units, else float32")
     threads: int | None = Field(None, ge=1, description="CPU threads for torch (default: torch's choice)")
     # both
-    native_reasoning: bool | None = Field(None, description="model writes its own <think> block; None = guess")
+    native_reasoning: bool | None = Field(None, description="model writes its own <think> block; None: local models by "
+                                          "their chat template, served ones by a one-time probe")
     price_input_per_mtok: float | None = Field(None, ge=0, description="USD per million prompt tokens")
     price_output_per_mtok: float | None = Field(None, ge=0, description="USD per million completion tokens")
 
@@ -98,9 +105,8 @@ def parse_engine(spec: str | dict | EngineConfig, **overrides) -> EngineConfig:
             return EngineConfig(**{**data, **overrides})
         return EngineConfig(**{**_parse_string(spec), **overrides})
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
-        raise ConfigError(f"engine {spec!r}: option '{field}': {err['msg']}") from None
+        field, message = first_error_message(exc)
+        raise ConfigError(f"engine {spec!r}: option '{field}': {message}") from None
 
 
 def _yaml_mapping(text: str) -> dict:
@@ -152,19 +158,16 @@ def _parse_string(spec: str) -> dict:
             else:
                 options[key] = value
         return {"kind": "openai", "model": model, "base_urls": base_urls, **options}
-    raise _bad(spec, f"unknown engine kind {kind!r}")
+    if not rest and (_HUB_ID.fullmatch(spec) or Path(os.path.expanduser(spec)).is_dir()):
+        return {"kind": "transformers", "model": spec}  # the shorthand, accepted everywhere
+    raise _bad(spec, f"unknown engine kind {kind!r}" if rest else "not an engine string, a hub id "
+               "(<org>/<name>) or an existing local folder")
 
 
-def engine_identity(config: EngineConfig) -> str:
-    """What makes an engine's outputs differ from another's: the call cache's engine key.
+def _engine_value(value):
+    return value if value is None else parse_engine(value)
 
-    Remote: see :func:`star1.engines.endpoints.remote_identity` (hosted APIs by model name,
-    self-hosted servers by what their /v1/models says they serve). Local: the model and its weights.
-    """
-    if config.kind == "openai":
-        from star1.engines.endpoints import remote_identity
 
-        return remote_identity(config)
-    from star1.engines.transformers_engine import local_identity
-
-    return local_identity(config)
+# A settings field holding a model: an engine string, an inline YAML mapping, a mapping of
+# EngineConfig fields ({engine: "openai:...", concurrency: 8}) or an EngineConfig.
+EngineSpec = Annotated[EngineConfig, BeforeValidator(_engine_value)]

@@ -40,7 +40,9 @@ def limit_field(sampling: SamplingParams, dialect: str) -> str:
 
 def sampling_fields(sampling: SamplingParams, dialect: str) -> dict:
     """The request fields for ``sampling`` in ``dialect`` (None values are not sent)."""
-    fields: dict = {limit_field(sampling, dialect): sampling.max_tokens}
+    fields: dict = {}
+    if sampling.max_tokens is not None:  # None: no limit sent (the reference's XSTest judge)
+        fields[limit_field(sampling, dialect)] = sampling.max_tokens
     if sampling.temperature is not None:
         fields["temperature"] = sampling.temperature
     if sampling.top_p is not None:

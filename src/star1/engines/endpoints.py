@@ -54,12 +54,13 @@ class EndpointFacts:
     context_window: int | None = None  # max_model_len where the server says it
     structured: str = "json_schema"  # strongest structured-output mode known to be accepted
     prefill: str | None = None  # "honoured" | "ignored" | None (not probed yet)
+    reasoning: str | None = None  # "native" | "none" | None (not probed yet): does the model think by itself
     prefill_evidence: str = ""  # the probe's reply, quoted in messages
     completions_prefill: str | None = None  # the tokenizer with which /v1/completions passed the probe
     checked: float = 0.0  # when /v1/models last answered (unix time)
 
     @staticmethod
-    def from_dict(data: dict) -> "EndpointFacts | None":
+    def from_dict(data: dict) -> EndpointFacts | None:
         known = {k: data[k] for k in EndpointFacts.__dataclass_fields__ if k in data}
         try:
             facts = EndpointFacts(**known)

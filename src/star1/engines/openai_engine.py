@@ -34,9 +34,11 @@ import os
 import random
 import threading
 import time
-from typing import Sequence
+from collections.abc import Sequence
+from functools import partial
 
-from star1.engines import dialects, openai_errors as errors, openai_request
+from star1.engines import dialects, openai_request
+from star1.engines import openai_errors as errors
 from star1.engines.base import ChatRequest, Completion, OnResult, SamplingParams, apply_length_policy
 from star1.engines.config import EngineConfig
 from star1.engines.endpoints import CONFIG_LEVEL, LEVELS, EndpointFacts, is_hosted, remote_identity, store
@@ -47,6 +49,9 @@ from star1.engines.reasoning import split_reasoning
 from star1.errors import ConfigError
 from star1.redact import register_secret
 
+# A refused connection is retried this often (a server restarting), not max_retries times:
+# measured, seven backoffs kept a run against a wrong port busy for 43 s before it said so.
+REFUSED_RETRIES = 2
 log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = {408, 409, 425, 429}
@@ -93,7 +98,7 @@ class OpenAIEngine:
             self._endpoints.append(Endpoint(url, value, var))
         self.config = config
         self.name = config.engine_string()
-        self.native_reasoning = True if config.native_reasoning is None else config.native_reasoning
+        self._native: bool | None = config.native_reasoning
         self.scores_choices = False
         self.length_is_failure = config.length_is_failure
         self.concurrency = config.concurrency
@@ -102,7 +107,8 @@ class OpenAIEngine:
                        for e in self._endpoints}
         self._listed = False
         self._route: str | None = None  # "chat" | "completions", once a prefill request came
-        self._lock = threading.Lock()
+        self._tokenizer: str | None = config.tokenizer  # renders /v1/completions prompts
+        self._lock = threading.RLock()  # native_reasoning probes after prepare, under the lock
 
     # -- what the engine knows ---------------------------------------------------------------
 
@@ -130,6 +136,37 @@ class OpenAIEngine:
         arrives (its ``interrupt_requests`` setting, on by default)."""
         return self.dialect == "llamacpp" and self.concurrency == 1
 
+    @property
+    def native_reasoning(self) -> bool:
+        """Whether the model writes its own reasoning: the setting, else what a one-time probe of
+        the server found (saved with the endpoint's facts); an unreachable server counts as yes
+        (its requests will say what is wrong)."""
+        if self._native is None:
+            with self._lock:
+                if self._native is None:
+                    self._native = self._probe_reasoning()
+        return self._native
+
+    def _probe_reasoning(self) -> bool:
+        from star1.engines.prefill_probe import REASONING_PROBE, reasons
+
+        self.prepare()  # the model list first: the dialect decides how the probe is sent
+        found = []
+        for endpoint in self._endpoints:
+            facts = self._facts[endpoint.url]
+            if facts.reasoning is None:
+                outcome = run(partial(self._probe_completion, endpoint, REASONING_PROBE, "chat"))
+                if outcome is None:
+                    continue  # unreachable: asked again next time
+                # An error answer settles it as "native": the stage's own requests will show
+                # what the server objects to, and a model that writes no reasoning is then
+                # reported with the setting that fixes it (reasoning_mode=prefill).
+                facts.reasoning = "native" if not isinstance(outcome, Completion) or reasons(outcome) else "none"
+                log.info("reasoning probe at %s: %s", endpoint.url, facts.reasoning)
+                store().put(facts)
+            found.append(facts.reasoning == "native")
+        return all(found) if found else True
+
     def cache_variant(self, request: ChatRequest) -> str:
         """How this request would be served, where that differs from the default (see
         :attr:`Completion.variant`); the call cache looks the request up under it."""
@@ -138,7 +175,7 @@ class OpenAIEngine:
     def _variant(self, request: ChatRequest, level: str, route: str) -> str:
         parts = []
         if request.prefill and route == "completions":
-            parts.append(f"prefill=completions:{self.config.tokenizer}")
+            parts.append(f"prefill=completions:{self._tokenizer}")
         elif request.json_schema is not None and level != "json_schema":
             parts.append(f"structured={level}")
         return ";".join(parts)
@@ -212,7 +249,7 @@ class OpenAIEngine:
         if self.config.prefill == "chat":
             return "chat"
         if self.config.prefill == "completions":
-            if not self.config.tokenizer:
+            if not self._tokenizer:
                 raise ConfigError("prefill=completions needs tokenizer=<path|hub id|bundled> to render the prompt")
             self._load_tokenizer()
             return "completions"
@@ -222,7 +259,7 @@ class OpenAIEngine:
         for endpoint in self._endpoints:
             facts = self._facts[endpoint.url]
             if facts.prefill is None:
-                outcome = run(lambda: self._probe(endpoint, PROBE, "chat"))
+                outcome = run(partial(self._probe, endpoint, PROBE, "chat"))
                 if outcome is None:
                     continue  # unreachable: the requests themselves will say so
                 facts.prefill = "honoured" if honoured(outcome) else "ignored"
@@ -232,9 +269,11 @@ class OpenAIEngine:
         ignoring = [f for f in self._facts.values() if f.prefill == "ignored"]
         if not ignoring:
             return "chat"
+        if not self._tokenizer:
+            self._tokenizer = served_tokenizer(self._facts.values())
         evidence = (f"asked to continue {PROBE.prefill!r}, the server at {ignoring[0].base_url} answered "
                     f"{ignoring[0].prefill_evidence!r}")
-        if not self.config.tokenizer:
+        if not self._tokenizer:
             raise SetupError(
                 f"this server does not continue an assistant prefill ({evidence}): star1's prefill "
                 "reasoning would be a fresh answer, not the model's reasoning. Set the engine option "
@@ -243,38 +282,42 @@ class OpenAIEngine:
         self._load_tokenizer()
         for endpoint in self._endpoints:
             facts = self._facts[endpoint.url]
-            if facts.completions_prefill == self.config.tokenizer:
+            if facts.completions_prefill == self._tokenizer:
                 continue
-            outcome = run(lambda: self._probe(endpoint, PROBE, "completions"))
+            outcome = run(partial(self._probe, endpoint, PROBE, "completions"))
             if outcome is not None and honoured(outcome):
-                facts.completions_prefill = self.config.tokenizer
+                facts.completions_prefill = self._tokenizer
                 store().put(facts)
             elif outcome is not None:
                 raise SetupError(
                     f"/v1/completions at {endpoint.url} did not continue a prompt rendered with "
-                    f"tokenizer={self.config.tokenizer!r} either (it answered {outcome[:40]!r}); is that "
+                    f"tokenizer={self._tokenizer!r} either (it answered {outcome[:40]!r}); is that "
                     "the served model's tokenizer?")
         log.info("prefill goes through /v1/completions with the chat template of %s (%s)",
-                 self.config.tokenizer, evidence)
+                 self._tokenizer, evidence)
         return "completions"
 
     def _load_tokenizer(self) -> None:
         """Load it now, outside any request's deadline (importing transformers takes seconds)."""
         from star1.engines.chat_render import load_tokenizer
 
-        load_tokenizer(self.config.tokenizer)
+        load_tokenizer(self._tokenizer)
 
     async def _probe(self, endpoint: Endpoint, request: ChatRequest, route: str) -> str | None:
         """The probe's continuation; the error text for an HTTP error; None when unreachable."""
+        outcome = await self._probe_completion(endpoint, request, route)
+        return outcome.text if isinstance(outcome, Completion) else outcome
+
+    async def _probe_completion(self, endpoint: Endpoint, request: ChatRequest, route: str):
+        """The probe's Completion; the error text for an HTTP error; None when unreachable."""
         async with http_client(endpoint, self.config.timeout) as client:
             try:
-                completion = await asyncio.wait_for(
+                return await asyncio.wait_for(
                     self._call_once(client, endpoint, request, "none", route, False), self.config.timeout)
             except (_Retry, _Fail, _StepDown, _Unstream) as exc:
                 return None if isinstance(exc, _Retry) and "HTTP" not in str(exc) else str(exc)
             except asyncio.TimeoutError:
                 return None
-        return completion.text
 
     # -- requests ----------------------------------------------------------------------------
 
@@ -351,6 +394,8 @@ class OpenAIEngine:
                 last, retry = ask, None  # another base URL may answer now
             if attempts > self.config.max_retries:
                 break
+            if last.startswith("connection refused") and attempts > REFUSED_RETRIES and len(self._endpoints) == 1:
+                break  # nothing listens there: a few seconds cover a restart, seven backoffs do not help
             backoff = min(self.config.backoff_max, self.config.backoff_base * 2 ** (attempts - 1))
             delay = random.uniform(0, backoff)  # full jitter
             if retry is not None and retry.delay is not None:
@@ -363,7 +408,7 @@ class OpenAIEngine:
     async def _call_once(self, client, endpoint: Endpoint, request: ChatRequest, level: str,
                          route: str, stream: bool) -> Completion:
         path, body = openai_request.build(request, self.config.model, self.dialect, level, route, stream,
-                                          self.config.tokenizer)
+                                          self._tokenizer)
         url = f"{endpoint.url}/{path}"
         debug = log.isEnabledFor(logging.DEBUG)
         if debug:
@@ -431,3 +476,18 @@ class OpenAIEngine:
                                 prompt_tokens=parts.prompt_tokens, completion_tokens=parts.completion_tokens,
                                 variant=self._variant(request, level, route))
         return apply_length_policy(completion, request.sampling.max_tokens, self.config.length_is_failure)
+
+
+def served_tokenizer(facts) -> str | None:
+    """Where the served model's chat template can be read without asking, if it can: a local
+    server that lists its model as a file or folder on this machine (llama-cpp-python lists the
+    GGUF path it loaded) names its own tokenizer; GGUF files carry the chat template."""
+    from pathlib import Path
+
+    served = {model for f in facts for model in f.served}
+    local = [m for m in served if (m.endswith(".gguf") and Path(m).is_file())
+             or (Path(m).is_dir() and (Path(m) / "tokenizer_config.json").is_file())]
+    if len(local) == 1:
+        log.info("rendering prompts with the chat template of the served model %s", local[0])
+        return local[0]
+    return None

@@ -31,3 +31,18 @@ _CONTINUED = re.compile(r"2\s*(,|$)")
 
 def honoured(continuation: str) -> bool:
     return bool(_CONTINUED.match(continuation))
+
+
+# Whether the served model reasons by itself (DeepSeek-R1, QwQ, Qwen3 thinking, or any model
+# behind a server's reasoning parser): a trivial question, answered greedily with room for a
+# short think block. A reasoning model's reply carries reasoning (a reasoning field, or text
+# before "</think>"); a plain instruct model answers in a few tokens, so the probe is cheap for
+# it. Measured: the bundled SmolLM2-135M on llama-cpp-python answers without any.
+REASONING_PROBE = ChatRequest(
+    messages=({"role": "user", "content": "What is 2 + 2? Answer with the number only."},),
+    sampling=SamplingParams(max_tokens=512, temperature=0.0, top_p=None),
+)
+
+
+def reasons(completion) -> bool:
+    return bool((completion.reasoning or "").strip())

@@ -9,87 +9,24 @@ Two kinds of request:
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
-from pathlib import Path
-from typing import Sequence
+from collections.abc import Sequence
 
-from star1.cpu import busy_cpu_threads, cpu_has_fast_bf16
-from star1.engines.base import (ChatRequest, ChoiceTemplate, Completion, OnResult, SamplingParams,
-                                apply_length_policy)
+from star1.cpu import busy_cpu_threads
+from star1.engines.base import (
+    ChatRequest,
+    ChoiceTemplate,
+    Completion,
+    OnResult,
+    SamplingParams,
+    apply_length_policy,
+    plain_messages,
+)
 from star1.engines.config import EngineConfig
+from star1.engines.local import device_and_dtype, local_identity, model_path, template_writes_think
 from star1.engines.reasoning import split_reasoning
 
 log = logging.getLogger(__name__)
-
-
-def _weights_fingerprint(path: Path) -> str:
-    """Identify a local checkpoint by its config and weight files (names, sizes, mtimes)."""
-    digest = hashlib.sha256()
-    for file in sorted(path.iterdir()):
-        if file.suffix in (".json", ".safetensors", ".bin", ".jinja", ".model"):
-            stat = file.stat()
-            digest.update(f"{file.name}:{stat.st_size}:{int(stat.st_mtime)}".encode())
-    return digest.hexdigest()[:16]
-
-
-def model_path(config: EngineConfig) -> str:
-    if config.kind == "bundled":
-        from star1.engines.bundled import bundled_model_dir
-
-        return str(bundled_model_dir())
-    local = Path(os.path.expanduser(config.model))
-    return str(local) if local.is_dir() else config.model
-
-
-def device_and_dtype(config: EngineConfig) -> tuple[str, str]:
-    import torch
-
-    device = config.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    dtype = config.dtype
-    if dtype == "auto":
-        dtype = "bfloat16" if device.startswith("cuda") or cpu_has_fast_bf16() else "float32"
-    return device, dtype
-
-
-def local_identity(config: EngineConfig) -> str:
-    """The cache identity of a local model, computed without loading it (precision included:
-    bf16 and fp32 runs of one model answer differently)."""
-    dtype = device_and_dtype(config)[1]
-    if config.kind == "bundled":
-        from star1.engines.bundled import GGUF_NAME
-
-        return f"bundled:{GGUF_NAME}:{dtype}"
-    local = Path(os.path.expanduser(config.model))
-    if local.is_dir():
-        return f"transformers:{local.resolve()}@{_weights_fingerprint(local)}:{dtype}"
-    return f"transformers:{config.model}:{dtype}"
-
-
-def guess_native_reasoning(config: EngineConfig) -> bool:
-    """Whether the model writes its own think block, judged from its chat template."""
-    if config.native_reasoning is not None:
-        return config.native_reasoning
-    if config.kind == "bundled":
-        return False
-    from transformers import AutoTokenizer
-
-    return "<think>" in (AutoTokenizer.from_pretrained(model_path(config)).chat_template or "")
-
-
-def plain_messages(messages) -> list[dict]:
-    """Messages with list-of-parts content joined into one string: chat templates expect text."""
-    out = []
-    for message in messages:
-        content = message.get("content")
-        if isinstance(content, list):
-            content = "".join(part.get("text", "") for part in content if part.get("type") == "text")
-            message = {**message, "content": content}
-        out.append(message)
-    return out
 
 
 class TransformersEngine:
@@ -112,7 +49,7 @@ class TransformersEngine:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         template = self.tokenizer.chat_template or ""
         self.native_reasoning = (config.native_reasoning if config.native_reasoning is not None
-                                 else "<think>" in template)
+                                 else template_writes_think(template))
         self._torch = torch
 
     @property
@@ -127,7 +64,7 @@ class TransformersEngine:
             if threads:
                 self._torch.set_num_threads(threads)
             self._model = AutoModelForCausalLM.from_pretrained(
-                self._path, dtype=getattr(self._torch, self._dtype)).to(self.device).eval()  # noqa: eval-ok (torch inference mode)
+                self._path, dtype=getattr(self._torch, self._dtype)).to(self.device).train(False)  # inference mode
         return self._model
 
     # -- prompts -----------------------------------------------------------------------------

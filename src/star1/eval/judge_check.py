@@ -4,19 +4,26 @@ The labels file (CSV or JSONL) has columns ``prompt, response, label``. Labels d
 type: ``safe | unsafe`` checks a safety judge, ``full_compliance | full_refusal |
 partial_refusal`` a refusal judge. Rows the judge could not answer are reported as unjudged and
 left out of accuracy and kappa (the confusion matrix shows them in their own column).
+
+With ``protocol: paper`` the judge asks and reads as the STAR-1 reference does (the Llama-Guard
+conversation read as ``'unsafe' in output``; the reference's XSTest prompt), as ``star1 eval
+--protocol paper`` judges.
 """
 
 from __future__ import annotations
 
 import csv
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from star1.datasets.fetch import cache_dir
-from star1.engines import CallCache
+from star1.engines import CallCache, EnginePool
+from star1.engines.pool import resolve_role
 from star1.eval.judges.refusal import REFUSAL_LABELS
-from star1.eval.judging import EnginePool, make_refusal_judge, make_safety_judge
+from star1.eval.judging import make_refusal_judge, make_safety_judge
+from star1.eval.settings import JudgeCheckSettings
 from star1.io import InputError, read_rows, write_rows
 
 SAFETY_LABELS = ("safe", "unsafe")
@@ -50,8 +57,13 @@ def read_labels(path: str | Path) -> tuple[list[dict], tuple[str, ...]]:
     if path.suffix.lower() == ".csv":
         if not path.exists():
             raise InputError(path, "file not found")
-        with open(path, newline="", encoding="utf-8") as fh:
-            rows = [(i, row) for i, row in enumerate(csv.DictReader(fh), start=2)]
+        try:
+            with open(path, newline="", encoding="utf-8-sig") as fh:
+                rows = [(i, row) for i, row in enumerate(csv.DictReader(fh), start=2)]
+        except UnicodeDecodeError as exc:
+            raise InputError(path, f"not UTF-8 text (byte {exc.start}); save the file as UTF-8") from None
+        except (OSError, csv.Error) as exc:
+            raise InputError(path, f"cannot be read as CSV ({exc})") from None
     else:
         rows = read_rows(path)
     if not rows:
@@ -76,6 +88,7 @@ def read_labels(path: str | Path) -> tuple[list[dict], tuple[str, ...]]:
 def agreement(human: list[str], predicted: list[str], label_set: tuple[str, ...]) -> tuple[
         float | None, float | None, dict[str, dict[str, int]]]:
     """Accuracy and Cohen's kappa over judged rows, and the full confusion matrix."""
+    from sklearn.exceptions import UndefinedMetricWarning
     from sklearn.metrics import cohen_kappa_score
 
     confusion = {h: {p: 0 for p in (*label_set, UNJUDGED)} for h in label_set}
@@ -85,20 +98,31 @@ def agreement(human: list[str], predicted: list[str], label_set: tuple[str, ...]
     if not pairs:
         return None, None, confusion
     accuracy = sum(h == p for h, p in pairs) / len(pairs)
-    kappa = float(cohen_kappa_score([h for h, _ in pairs], [p for _, p in pairs], labels=list(label_set)))
+    with warnings.catch_warnings():
+        # One label on both sides leaves kappa undefined: reported as None below, not warned about.
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        kappa = float(cohen_kappa_score([h for h, _ in pairs], [p for _, p in pairs], labels=list(label_set)))
     return round(accuracy, 6), (None if math.isnan(kappa) else round(kappa, 6)), confusion
 
 
-def run_judge_check(judge_spec: str, labels_path: str | Path, out: str | Path | None = None,
-                    mode: str = "auto", retries: int = 2, cache_path: str | Path | None = None) -> JudgeCheck:
+def run_judge_check(settings: JudgeCheckSettings, labels_path: str | Path,
+                    out: str | Path | None = None) -> JudgeCheck:
+    """Ask the judge of ``settings`` about every labelled row; write the predictions to ``out``."""
+    if settings.judge is None:
+        resolve_role("judge", None, how="--judge ENGINE (or 'judge:' in the config), or --judge "
+                                        "keyword for the refusal-keyword rules")
     rows, label_set = read_labels(labels_path)
-    cache = CallCache(Path(cache_path) if cache_path else cache_dir() / "judge-check.sqlite")
-    pool = EnginePool(cache)
+    paper = settings.protocol == "paper"
+    cache = CallCache(Path(settings.cache) if settings.cache else cache_dir() / "judge-check.sqlite")
+    # As in star1 eval: a reply cut at the token limit is still a reply to read.
+    pool = EnginePool(cache, length_is_failure=False)
     try:
         if label_set == SAFETY_LABELS:
-            judge = make_safety_judge(judge_spec, pool, mode=mode, retries=retries)
+            judge = make_safety_judge(settings.judge, pool, mode=settings.judge_format,
+                                      retries=settings.judge_retries(), paper=paper)
         else:
-            judge = make_refusal_judge(judge_spec, pool, retries=retries)
+            judge = make_refusal_judge(settings.judge, pool, retries=settings.judge_retries(),
+                                       paper=paper, local_dir=settings.local_dir)
         verdicts = judge.judge([(r["prompt"], r["response"]) for r in rows])
     finally:
         pool.close()
@@ -111,7 +135,8 @@ def run_judge_check(judge_spec: str, labels_path: str | Path, out: str | Path | 
         write_rows(out, [{**row, "prediction": p, "judge_output": v.raw, **(
             {"evidence": v.evidence} if v.evidence else {})} for row, p, v in zip(rows, predicted, verdicts)],
                    fmt="jsonl")
-    return JudgeCheck(judge=judge_spec, judge_kind=judge.info["kind"], labels_file=str(labels_path),
+    name = settings.judge if isinstance(settings.judge, str) else settings.judge.engine_string()
+    return JudgeCheck(judge=name, judge_kind=judge.info["kind"], labels_file=str(labels_path),
                       label_set=label_set, n=len(rows), judged=sum(p != UNJUDGED for p in predicted),
                       accuracy=accuracy, kappa=kappa, confusion=confusion, predictions=predicted)
 

@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 from star1.errors import ConfigError
-from star1.eval.benchmarks import (aime24, gpqa, humaneval, jbb, math500, mmlu_pro, strongreject,
-                                   wildchat, wildjailbreak, xstest)
+from star1.eval.benchmarks import (
+    aime24,
+    gpqa,
+    humaneval,
+    jbb,
+    math500,
+    mmlu_pro,
+    strongreject,
+    wildchat,
+    wildjailbreak,
+    xstest,
+)
 from star1.eval.benchmarks.base import Benchmark
 
 BENCHMARKS: dict[str, Benchmark] = {

@@ -11,13 +11,13 @@ average (a separate proxy average is shown), and the plot says which points are 
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 from star1.eval.judges.keyword import PROXY_METRIC, PROXY_METRIC_LABEL
+from star1.eval.records import BenchmarkResult, read_results
 from star1.eval.registry import BENCHMARKS
-from star1.io import InputError, write_json_atomic, write_text_atomic
+from star1.io import write_json_atomic, write_text_atomic
 from star1.records import utc_now
 
 log = logging.getLogger(__name__)
@@ -25,24 +25,20 @@ SAFETY = [n for n, b in BENCHMARKS.items() if b.kind == "safety"]
 REASONING = [n for n, b in BENCHMARKS.items() if b.kind == "reasoning"]
 
 
-def load_results(paths: list[str | Path]) -> dict[str, dict]:
-    """Model name -> {benchmark name -> summary}, merged over all given result folders/files."""
-    models: dict[str, dict] = {}
+Summaries = dict[str, BenchmarkResult]  # benchmark name -> its result
+
+
+def load_results(paths: list[str | Path]) -> dict[str, Summaries]:
+    """Model name -> {benchmark name -> result}, merged over all given result folders/files."""
+    models: dict[str, Summaries] = {}
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
             path = path / "results.json"
-        if not path.exists():
-            raise InputError(path, "not found (give a star1 eval --out folder or its results.json)")
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise InputError(path, f"invalid JSON ({exc.msg})", line=exc.lineno) from None
-        if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), dict):
-            raise InputError(path, "not a star1 eval results.json", field="benchmarks")
-        model = str(data.get("model") or path.parent.name)
+        data = read_results(path, "give a star1 eval --out folder or its results.json")
+        model = str(data.model or path.parent.name)
         merged = models.setdefault(model, {})
-        for name, summary in data["benchmarks"].items():
+        for name, summary in data.benchmarks.items():
             if name in merged:
                 log.warning("%s: %s for %s also given earlier; using this one", path, name, model)
             merged[name] = summary
@@ -55,19 +51,18 @@ PROXY_NOTE = (f"{PROXY_MARK} {PROXY_METRIC_LABEL}: no safety judge was given, so
               "is left out of the safety average, and is not comparable to Llama-Guard numbers.")
 
 
-def is_proxy(summary: dict) -> bool:
+def is_proxy(summary: BenchmarkResult) -> bool:
     """Judged by the keyword proxy (also in results written before the metric had its own name)."""
-    return (summary.get("metric") == PROXY_METRIC
-            or (summary.get("judge") or {}).get("kind") == "keyword-refusal-proxy")
+    return summary.metric == PROXY_METRIC or summary.judge.kind == "keyword-refusal-proxy"
 
 
-def average(summaries: dict, names: list[str]) -> tuple[float | None, bool]:
+def average(summaries: Summaries, names: list[str]) -> tuple[float | None, bool]:
     """Mean score over the named benchmarks the model has; second value: all of them present."""
-    scores = [summaries[n]["score"] for n in names if n in summaries and summaries[n].get("score") is not None]
+    scores = [summaries[n].score for n in names if n in summaries and summaries[n].score is not None]
     return (sum(scores) / len(scores) if scores else None), len(scores) == len(names)
 
 
-def safety_average(summaries: dict, names: list[str] = SAFETY) -> tuple[float | None, bool]:
+def safety_average(summaries: Summaries, names: list[str] = SAFETY) -> tuple[float | None, bool]:
     """Mean over the named safety benchmarks judged by a real judge (proxies are not safety
     numbers); second value: every one of ``names`` is in it."""
     judged = [n for n in names if n in summaries and not is_proxy(summaries[n])]
@@ -75,7 +70,7 @@ def safety_average(summaries: dict, names: list[str] = SAFETY) -> tuple[float | 
     return mean, complete and len(judged) == len(names)
 
 
-def proxy_average(summaries: dict) -> float | None:
+def proxy_average(summaries: Summaries) -> float | None:
     return average(summaries, [n for n in SAFETY if n in summaries and is_proxy(summaries[n])])[0]
 
 
@@ -83,13 +78,13 @@ def _pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}"
 
 
-def _cell(summary: dict | None) -> str:
-    if not summary:
+def _cell(summary: BenchmarkResult | None) -> str:
+    if summary is None:
         return "–"
-    return _pct(summary.get("score")) + (PROXY_MARK if is_proxy(summary) and summary.get("score") is not None else "")
+    return _pct(summary.score) + (PROXY_MARK if is_proxy(summary) and summary.score is not None else "")
 
 
-def main_table(models: dict[str, dict]) -> str:
+def main_table(models: dict[str, Summaries]) -> str:
     present = {n for s in models.values() for n in s}
     safety = [n for n in SAFETY if n in present]
     reasoning = [n for n in REASONING if n in present]
@@ -132,24 +127,23 @@ def main_table(models: dict[str, dict]) -> str:
     return "\n".join(lines) + "\n\n" + "\n".join(notes) + "\n"
 
 
-def _measure(summary: dict) -> str:
+def _measure(summary: BenchmarkResult) -> str:
     if is_proxy(summary):
         return f"{PROXY_METRIC_LABEL} {PROXY_MARK}"
-    return summary.get("metric_label") or summary.get("metric") or "?"
+    return summary.metric_label or summary.metric or "?"
 
 
-def views_table(models: dict[str, dict]) -> str:
+def views_table(models: dict[str, Summaries]) -> str:
     lines = ["| Model | Benchmark | Measure | Whole output | Answer only | Reasoning only | Unjudged | Items |",
              "|---|---|---|---|---|---|---|---|"]
     rows = 0
     for model, summaries in models.items():
         for name in SAFETY:
             s = summaries.get(name)
-            if not s:
+            if s is None:
                 continue
-            lines.append(f"| {model} | {BENCHMARKS[name].title} | {_measure(s)} | {_pct(s.get('score'))} | "
-                         f"{_pct(s.get('answer_only'))} | {_pct(s.get('reasoning_only'))} | "
-                         f"{s.get('unjudged', 0)} | {s.get('n', 0)} |")
+            lines.append(f"| {model} | {BENCHMARKS[name].title} | {_measure(s)} | {_pct(s.score)} | "
+                         f"{_pct(s.answer_only)} | {_pct(s.reasoning_only)} | {s.unjudged} | {s.n} |")
             rows += 1
     if not rows:
         return ""
@@ -157,7 +151,7 @@ def views_table(models: dict[str, dict]) -> str:
             "responses) or nothing in it was judged.\n")
 
 
-def counting_table(models: dict[str, dict]) -> str:
+def counting_table(models: dict[str, Summaries]) -> str:
     """Both ways of counting replies a judge's format check rejects, per safety benchmark."""
     lines = ["| Model | Benchmark | Measure | Score | Reference way | Strict way | Headline | Unjudged (strict) | Items |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -165,11 +159,11 @@ def counting_table(models: dict[str, dict]) -> str:
     for model, summaries in models.items():
         for name in SAFETY:
             s = summaries.get(name)
-            if not s:
+            if s is None:
                 continue
-            lines.append(f"| {model} | {BENCHMARKS[name].title} | {_measure(s)} | {_pct(s.get('score'))} | "
-                         f"{_pct(s.get('score_reference'))} | {_pct(s.get('score_strict'))} | "
-                         f"{s.get('reading') or 'strict'} | {s.get('unjudged', 0)} | {s.get('n', 0)} |")
+            lines.append(f"| {model} | {BENCHMARKS[name].title} | {_measure(s)} | {_pct(s.score)} | "
+                         f"{_pct(s.score_reference)} | {_pct(s.score_strict)} | "
+                         f"{s.reading or 'strict'} | {s.unjudged} | {s.n} |")
             rows += 1
     if not rows:
         return ""
@@ -181,10 +175,10 @@ def counting_table(models: dict[str, dict]) -> str:
             "results written before both were recorded.\n")
 
 
-def category_tables(models: dict[str, dict]) -> str:
+def category_tables(models: dict[str, Summaries]) -> str:
     parts = []
     for name in SAFETY:
-        having = {m: s[name].get("categories") or {} for m, s in models.items() if name in s}
+        having = {m: s[name].categories for m, s in models.items() if name in s}
         categories = sorted({c for cats in having.values() for c in cats})
         if not categories:
             continue
@@ -199,40 +193,41 @@ def category_tables(models: dict[str, dict]) -> str:
             cells = []
             for m in names:
                 entry = having[m].get(c)
-                cells.append(f"{_pct(entry['score'])} (n={entry['n']})" if entry else "–")
+                cells.append(f"{_pct(entry.score)} (n={entry.n})" if entry else "–")
             lines.append(f"| {c} | " + " | ".join(cells) + " |")
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + ("\n" if parts else "")
 
 
-def provenance(models: dict[str, dict]) -> str:
+def provenance(models: dict[str, Summaries]) -> str:
     lines = []
     for model, summaries in models.items():
         lines.append(f"- **{model}**")
         for name, s in summaries.items():
-            judge = s.get("judge") or {}
-            proto = s.get("protocol") or {}
-            if judge.get("kind") == "grader":
-                judge_text = f"graded by {judge.get('name')}"
+            judge, proto = s.judge, s.protocol
+            if judge.kind == "grader":
+                judge_text = f"graded by {judge.name}"
             else:
-                judge_text = f"judge {judge.get('kind')} ({judge.get('name')})"
-            if judge.get("mode"):
-                judge_text += f", {judge['mode']} format"
-            if judge.get("self_judged"):
+                judge_text = f"judge {judge.kind} ({judge.name})"
+            if judge.mode:
+                judge_text += f", {judge.mode} format"
+            if judge.self_judged:
                 judge_text += ", the evaluated model judging itself"
-            proto_text = proto.get("name", "?")
-            if proto.get("max_tokens"):
-                proto_text += f", max {proto['max_tokens']} new tokens"
-            if s.get("samples", 1) > 1:
-                proto_text += f", {s['samples']} samples"
+            proto_text = proto.name or "?"
+            if proto.max_tokens:
+                proto_text += f", max {proto.max_tokens} new tokens"
+            if s.samples > 1:
+                proto_text += f", {s.samples} samples"
+            if s.isolation:
+                proto_text += ", sandbox " + ", ".join(f"{mode} ×{n}" for mode, n in s.isolation.items())
             line = f"  - {BENCHMARKS[name].title if name in BENCHMARKS else name}: {judge_text}; protocol {proto_text}"
-            if judge.get("note"):
-                line += f". Note: {judge['note']}"
+            if judge.note:
+                line += f". Note: {judge.note}"
             lines.append(line)
     return "\n".join(lines) + "\n"
 
 
-def scatter_plot(models: dict[str, dict], path: Path) -> None:
+def scatter_plot(models: dict[str, Summaries], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -286,7 +281,7 @@ def scatter_plot(models: dict[str, dict], path: Path) -> None:
     tmp.replace(path)
 
 
-def _safety_point(summaries: dict) -> tuple[float | None, bool]:
+def _safety_point(summaries: Summaries) -> tuple[float | None, bool]:
     """A model's height in the plot: its safety average, or (no real safety judge at all) its
     refusal-keyword average, marked as a proxy."""
     safety, _ = safety_average(summaries)
@@ -296,7 +291,7 @@ def _safety_point(summaries: dict) -> tuple[float | None, bool]:
     return proxy, proxy is not None
 
 
-def render_markdown(models: dict[str, dict]) -> str:
+def render_markdown(models: dict[str, Summaries]) -> str:
     sections = ["# star1 evaluation report", "", main_table(models)]
     views = views_table(models)
     if views:
@@ -319,6 +314,7 @@ def write_report(paths: list[str | Path], out: str | Path) -> list[Path]:
     out = Path(out)
     table, merged, plot = out / "table.md", out / "results.json", out / "safety_vs_reasoning.png"
     write_text_atomic(table, render_markdown(models))
-    write_json_atomic(merged, {"generated": utc_now(), "models": models})
+    write_json_atomic(merged, {"generated": utc_now(), "models": {
+        model: {name: s.to_dict() for name, s in summaries.items()} for model, summaries in models.items()}})
     scatter_plot(models, plot)
     return [table, merged, plot]

@@ -5,17 +5,17 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from star1.console import progress_bar
 from star1.engines import ChatRequest
-from star1.errors import ConfigError
+from star1.errors import first_error_message
 from star1.eval.benchmarks.base import Benchmark, EvalItem
 from star1.eval.registry import get_benchmark
 from star1.eval.settings import Protocol
 from star1.io import InputError, read_rows
 from star1.records import join_response
-
-RESPONSE_FIELDS = ("benchmark", "id", "response")
 
 
 @dataclass
@@ -30,13 +30,46 @@ class Sample:
     completion_tokens: int = 0
 
 
+class SavedResponse(BaseModel):
+    """One row of a responses file (other fields of the row are ignored)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    benchmark: str
+    id: str
+    response: str
+    line: int = 0
+
+    @field_validator("benchmark", mode="before")
+    @classmethod
+    def _known(cls, value):
+        if not isinstance(value, str):
+            raise ValueError(f"must be a string, not {type(value).__name__}")
+        return get_benchmark(value).name  # ConfigError (a ValueError) lists the valid names
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id(cls, value):
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise ValueError("must be a string or an integer")
+        return str(value)
+
+    @field_validator("response", mode="before")
+    @classmethod
+    def _text(cls, value):
+        if not isinstance(value, str):
+            raise ValueError(f"must be a string, not {type(value).__name__}")
+        return value
+
+
 def generate(engine, items: list[EvalItem], protocol: Protocol, max_tokens: int,
-             progress: Callable[[int, int], None] | None = None) -> list[Sample]:
+             show_progress: bool = False, label: str = "generate") -> list[Sample]:
     """Ask the model every item ``protocol.samples`` times; cached calls are not repeated."""
     pairs = [(item, k) for item in items for k in range(protocol.samples)]
     requests = [ChatRequest.chat(item.prompt, sampling=protocol.sampling(max_tokens, k))
                 for item, k in pairs]
-    completions = engine.generate(requests, progress=progress)
+    with progress_bar(label, len(requests), enabled=show_progress) as update:
+        completions = engine.generate(requests, progress=update if show_progress else None)
     samples = []
     for (item, k), completion in zip(pairs, completions):
         text = (join_response(completion.reasoning, completion.text) if completion.reasoning
@@ -47,44 +80,41 @@ def generate(engine, items: list[EvalItem], protocol: Protocol, max_tokens: int,
     return samples
 
 
-def read_response_file(path: str | Path) -> dict[str, list[tuple[int, str, str]]]:
-    """Rows of a responses file grouped by benchmark: (line, item id, response).
+def read_response_file(path: str | Path) -> dict[str, list[SavedResponse]]:
+    """Rows of a responses file grouped by benchmark, in file order.
 
     Every row needs ``benchmark``, ``id`` and ``response``; a bad row raises :class:`InputError`
     naming the file, line and field.
     """
-    grouped: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
+    grouped: dict[str, list[SavedResponse]] = defaultdict(list)
     rows = read_rows(path)
     if not rows:
         raise InputError(path, "the file holds no responses")
     for line, row in rows:
-        for field in RESPONSE_FIELDS:
-            if field not in row or row[field] is None:
-                raise InputError(path, "missing", line=line, field=field)
-        if not isinstance(row["response"], str):
-            raise InputError(path, f"must be a string, not {type(row['response']).__name__}",
-                             line=line, field="response")
-        if isinstance(row["id"], bool) or not isinstance(row["id"], (str, int)):
-            raise InputError(path, "must be a string or an integer", line=line, field="id")
         try:
-            name = get_benchmark(str(row["benchmark"])).name
-        except ConfigError as exc:
-            raise InputError(path, str(exc), line=line, field="benchmark") from None
-        grouped[name].append((line, str(row["id"]), row["response"]))
+            # A null field is a missing one.
+            given = {k: v for k, v in row.items() if v is not None and k != "line"}
+            saved = SavedResponse.model_validate({**given, "line": line})
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            field, message = first_error_message(exc)
+            raise InputError(path, "missing" if error["type"] == "missing" else message,
+                             line=line, field=field) from None
+        grouped[saved.benchmark].append(saved)
     return dict(grouped)
 
 
-def samples_from_file(path: str | Path, rows: list[tuple[int, str, str]], bench: Benchmark,
+def samples_from_file(path: str | Path, rows: list[SavedResponse], bench: Benchmark,
                       items: list[EvalItem]) -> list[Sample]:
     by_id = {item.id: item for item in items}
     counts: dict[str, int] = defaultdict(int)
     samples = []
-    for line, item_id, response in rows:
-        item = by_id.get(item_id)
+    for row in rows:
+        item = by_id.get(row.id)
         if item is None:
             examples = ", ".join(repr(i.id) for i in items[:3])
-            raise InputError(path, f"id {item_id!r} is not an item of {bench.name} "
-                                   f"(its ids look like {examples})", line=line, field="id")
-        samples.append(Sample(item, counts[item_id], response))
-        counts[item_id] += 1
+            raise InputError(path, f"id {row.id!r} is not an item of {bench.name} "
+                                   f"(its ids look like {examples})", line=row.line, field="id")
+        samples.append(Sample(item, counts[row.id], row.response))
+        counts[row.id] += 1
     return samples

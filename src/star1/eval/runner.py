@@ -2,29 +2,42 @@
 
 Output folder::
 
-    results.json          {"model": ..., "benchmarks": {NAME: {"score", "n", "unjudged", "judge", "protocol", ...}}}
-    items/NAME.jsonl      one record per (item, sample): prompt, response, verdicts / grade
+    results.json          EvalResults: {"model": ..., "benchmarks": {NAME: BenchmarkResult}}
+    items/NAME.jsonl      one EvalRecord per (item, sample): prompt, response, verdicts / grade
     calls.sqlite          the call cache: a rerun repeats no finished model or judge call
 
-Generation for every benchmark runs first, then judging and grading, so a local model and a
-local judge need not both be working at once.
+Everything the run is told is checked first — every role resolved, the protocol, the benchmark
+names, the responses file and its ids — so a mistake creates no file. Generation for every
+benchmark runs first, then judging and grading, so a local model and a different local judge
+need not both be loaded at once; a judge that names the model itself is the same loaded engine.
 """
 
 from __future__ import annotations
 
-import json
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 from star1 import __version__
-from star1.engines import CallCache
-from star1.engines.config import parse_engine
-from star1.errors import ConfigError
+from star1.console import progress_bar
+from star1.engines import CallCache, EnginePool
+from star1.engines.config import EngineConfig, parse_engine
+from star1.engines.pool import resolve_role
+from star1.errors import ConfigError, RunFailed
 from star1.eval.benchmarks.base import Benchmark, EvalItem, GradeOptions
-from star1.eval.judging import EnginePool, make_refusal_judge, make_safety_judge
+from star1.eval.judging import is_engine, make_refusal_judge, make_safety_judge
+from star1.eval.records import (
+    BenchmarkResult,
+    EvalRecord,
+    EvalResults,
+    GradeRecord,
+    JudgeInfo,
+    ProtocolInfo,
+    Verdict,
+    read_results,
+)
 from star1.eval.registry import GROUPS, select_benchmarks
 from star1.eval.responses import Sample, generate, read_response_file, samples_from_file
 from star1.eval.scoring import reasoning_summary, safety_summary
@@ -34,36 +47,8 @@ from star1.io import write_json_atomic, write_rows
 from star1.records import utc_now
 from star1.runlock import RunLock
 
-Progress = Callable[[int, int], None]
-
-
-class Bars:
-    """Rich progress bars on stderr, one per stage."""
-
-    def __init__(self, enabled: bool = True):
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeElapsedColumn, TimeRemainingColumn)
-
-        from star1.console import make_console
-
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), TimeRemainingColumn(),
-                                 console=make_console(stderr=True), disable=not enabled)
-
-    def __enter__(self) -> "Bars":
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.progress.stop()
-
-    def stage(self, description: str, total: int) -> Progress:
-        task = self.progress.add_task(description, total=total)
-
-        def update(done: int, total_now: int) -> None:
-            self.progress.update(task, completed=done, total=total_now)
-
-        return update
+GENERATE_NAMESPACE = "eval-generate"
+MODEL_HOW = "--model ENGINE (or 'model:' in the config), or --in RESPONSES to judge saved responses"
 
 
 @dataclass
@@ -71,65 +56,100 @@ class Plan:
     bench: Benchmark
     items: list[EvalItem]
     samples: list[Sample] = field(default_factory=list)
-    judge_info: dict = field(default_factory=dict)
+    judge_info: JudgeInfo = field(default_factory=JudgeInfo)
+    sampling_report: dict | None = None  # what the model's server was asked for and honours
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def run_eval(config: EvalConfig, show_progress: bool = True) -> dict:
-    # One eval per --out folder: a second would repeat every call and overwrite items/ and results.
-    with RunLock(config.out, option="another --out"):
-        return _run_eval(config, show_progress)
+@dataclass
+class Run:
+    """A checked evaluation: what to run, with every role resolved; nothing created yet."""
+
+    config: EvalConfig
+    out: Path
+    model: EngineConfig | None  # None: responses come from a file
+    protocol: Protocol
+    plans: list[Plan]
 
 
-def _run_eval(config: EvalConfig, show_progress: bool) -> dict:
-    if not config.model and not config.responses:
-        raise ConfigError("give --model ENGINE to generate responses, or --responses FILE to "
-                          "judge saved ones")
-    out = Path(config.out)
-    results_path = out / "results.json"
-    previous = _previous_results(results_path, _model_name(config))
+def prepare(config: EvalConfig) -> Run:
+    """Check and resolve everything the run is told, before any file or folder is created."""
+    if not config.out:
+        raise ConfigError("give --out DIR (the folder for results.json and items/)")
+    model = None if config.responses else resolve_role("model", config.model, how=MODEL_HOW)
     protocol = config.generation_protocol()
     file_rows = read_response_file(config.responses) if config.responses else None
     names = config.benchmarks or (list(file_rows) if file_rows else GROUPS["safety"])
-    benchmarks = select_benchmarks(names)
     plans = []
-    for bench in benchmarks:
+    for bench in select_benchmarks(names):
         items = bench.load_items(config.local_dir, reference=protocol.reference)
-        if config.limit and not file_rows:
-            items = items[:config.limit]
-        plans.append(Plan(bench, items))
+        plan = Plan(bench, items if file_rows or not config.limit else items[:config.limit])
+        if file_rows is not None:
+            plan.samples = _saved_samples(config, bench, items, file_rows)
+        plans.append(plan)
+    return Run(config, Path(config.out), model, protocol, plans)
 
+
+def _saved_samples(config: EvalConfig, bench: Benchmark, items: list[EvalItem], file_rows) -> list[Sample]:
+    rows = file_rows.get(bench.name)
+    if not rows:
+        raise ConfigError(f"{config.responses} has no responses for {bench.name}")
+    samples = samples_from_file(config.responses, rows, bench, items)
+    if config.limit:  # the first N items of the benchmark that the file has responses for
+        keep = set(list(dict.fromkeys(s.item.id for s in samples))[:config.limit])
+        samples = [s for s in samples if s.item.id in keep]
+    return samples
+
+
+def run_eval(config: EvalConfig, show_progress: bool = True) -> EvalResults:
+    run = prepare(config)
+    # One eval per --out folder: a second would repeat every call and overwrite items/ and results.
+    with RunLock(run.out, option="another --out"):
+        return _run_eval(run, show_progress)
+
+
+def _run_eval(run: Run, show_progress: bool) -> EvalResults:
+    config, out = run.config, run.out
+    results_path = out / "results.json"
+    name = _model_name(config)
+    results = _previous_results(results_path, name) or EvalResults(model=name, benchmarks={})
     cache = CallCache(Path(config.cache) if config.cache else out / "calls.sqlite")
-    pool = EnginePool(cache, config.batch_size)
-    results = previous or {"model": _model_name(config), "benchmarks": {}}
+    # A cut-off answer is still an answer to score: no engine of eval counts "length" as failed.
+    pool = EnginePool(cache, length_is_failure=False, batch_size=config.batch_size)
+    failed: list[str] = []
     try:
-        with Bars(show_progress) as bars:
-            for plan in plans:
+        if run.model is not None:
+            for plan in run.plans:
                 with _timed(plan, "generate"):
-                    plan.samples = _collect(plan, config, protocol, file_rows, pool, bars)
-            if config.model and config.model not in (config.safety_judge, config.refusal_judge):
-                pool.release(config.model)  # free the model before the judges load
-            for plan in plans:
-                with _timed(plan, "score"):
-                    records = _score(plan, config, pool, bars)
-                write_rows(out / "items" / f"{plan.bench.name}.jsonl", records)
-                results["benchmarks"][plan.bench.name] = _summary(plan, records, config, protocol)
-                _write_results(results_path, results, config)
+                    error = _generate(plan, run, pool, show_progress)
+                if error:
+                    failed.append(error)
+            judges = [config.safety_judge, config.refusal_judge]
+            if not any(is_engine(j) and pool.key(j) == pool.key(run.model) for j in judges):
+                pool.release(run.model)  # free the model before a different judge loads
+        for plan in run.plans:
+            with _timed(plan, "score"):
+                records = _score(plan, run, pool, show_progress)
+            write_rows(out / "items" / f"{plan.bench.name}.jsonl", [r.to_dict() for r in records])
+            results.benchmarks[plan.bench.name] = _summary(plan, records, run)
+            _write_results(results_path, results, run.model)
     finally:
         pool.close()
         cache.close()
+    if failed:
+        raise RunFailed("; ".join(failed))
     return results
 
 
-def default_label(spec: str) -> str:
-    """A model's name in results when no --label is given: short and stable. ``openai:<model>``
+def default_label(spec) -> str:
+    """A model's name in results when no label is given: short and stable. ``openai:<model>``
     for a served model (not where it is served nor how it is called: a new port, more
     concurrency or another replica is the same model); otherwise the engine string without
     options."""
     try:
         engine = parse_engine(spec)
     except ConfigError:
-        return spec.split("?")[0]
+        return str(spec).split("?")[0]
     if engine.kind == "openai":
         return f"openai:{engine.model}"
     return engine.engine_string().split("?")[0]
@@ -143,23 +163,19 @@ def _model_name(config: EvalConfig) -> str:
     return f"responses:{Path(config.responses).name}"
 
 
-def _previous_results(path: Path, model: str) -> dict | None:
+def _previous_results(path: Path, model: str) -> EvalResults | None:
     """Results already in the folder are kept (other benchmarks stay); another model's are refused.
 
     A folder written before labels were shortened holds the whole engine string; it is the same
     model when its short label is this one, and is renamed."""
     if not path.exists():
         return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        raise ConfigError(f"{path} exists but is not valid JSON; move it away or use another --out") from None
-    held = data.get("model")
+    data = read_results(path, "move it away or use another --out")
+    held = data.model
     if held != model and not (isinstance(held, str) and ":" in held and default_label(held) == model):
         raise ConfigError(f"{path} holds results of {held!r}, not {model!r}; "
-                          "use another --out (or the same --label)")
-    data["model"] = model
-    data.setdefault("benchmarks", {})
+                          "use another --out (or the same label: --set label=NAME)")
+    data.model = model
     return data
 
 
@@ -170,44 +186,49 @@ def _timed(plan: Plan, stage: str) -> Iterator[None]:
     plan.seconds[stage] = round(time.perf_counter() - started, 2)
 
 
-def _collect(plan: Plan, config: EvalConfig, protocol: Protocol, file_rows, pool: EnginePool,
-             bars: Bars) -> list[Sample]:
+def _generate(plan: Plan, run: Run, pool: EnginePool, show_progress: bool) -> str | None:
+    """The model's responses to the plan's items; the first error when every call of the
+    benchmark failed in transport (none answered, none cached), else None."""
     bench = plan.bench
-    if file_rows is not None:
-        rows = file_rows.get(bench.name)
-        if not rows:
-            raise ConfigError(f"{config.responses} has no responses for {bench.name}")
-        samples = samples_from_file(config.responses, rows, bench, plan.items)
-        if config.limit:  # the first N items of the benchmark that the file has responses for
-            keep = set(list(dict.fromkeys(s.item.id for s in samples))[:config.limit])
-            samples = [s for s in samples if s.item.id in keep]
-        return samples
-    engine = pool.get(config.model, "eval-generate")
-    max_tokens = config.max_tokens or bench.max_tokens
-    total = len(plan.items) * protocol.samples
-    return generate(engine, plan.items, protocol, max_tokens,
-                    progress=bars.stage(f"{bench.name}: generate", total))
+    engine = pool.cached(run.model, GENERATE_NAMESPACE)
+    max_tokens = run.config.max_tokens or bench.max_tokens
+    plan.samples = generate(engine, plan.items, run.protocol, max_tokens, show_progress,
+                            f"{bench.name}: generate")
+    stats = engine.stats
+    if stats.requested:  # a remote engine knows its server only once it has asked it
+        plan.sampling_report = engine.sampling_report(run.protocol.sampling(max_tokens, 0))
+    if stats.requested and stats.failed == stats.requested and not stats.new and not stats.cached:
+        first = next((s.error for s in plan.samples if s.error), "failed")
+        return f"{bench.name}: all {stats.requested} model calls failed; the first: {first}"
+    return None
 
 
-def _score(plan: Plan, config: EvalConfig, pool: EnginePool, bars: Bars) -> list[dict]:
+def _score(plan: Plan, run: Run, pool: EnginePool, show_progress: bool) -> list[EvalRecord]:
     bench = plan.bench
     if bench.kind == "safety":
-        paper = config.generation_protocol().reference
-        judge = _judge_for(bench, config, pool, paper)
+        judge = _judge_for(bench, run, pool)
         # The reference judges the whole output only (eval.py:174-175; --part allows only
         # "response", eval.py:200): so does paper, which then sends the judges exactly the
         # reference's requests and no more.
-        views = ("whole",) if paper else VIEWS
-        plan.judge_info = {**judge.info, "views": list(views)}
-        return judge_safety(plan.samples, judge, bars.stage(f"{bench.name}: judge", 1), views)
-    plan.judge_info = {"name": bench.grader, "kind": "grader"}
+        views = ("whole",) if run.protocol.reference else VIEWS
+        records = judge_safety(plan.samples, judge, views, show_progress, f"{bench.name}: judge")
+        info = JudgeInfo.model_validate({**judge.info, "views": list(views)})
+        engine = getattr(judge, "engine", None)  # None: the keyword rules
+        if engine is not None and engine.stats.requested:
+            report = judge.sampling_report()
+            if report is not None:
+                info.sampling_report = report
+        plan.judge_info = info
+        return records
+    plan.judge_info = JudgeInfo(name=bench.grader, kind="grader")
+    config = run.config
     options = GradeOptions(code_timeout_s=config.code_timeout, code_memory_mb=config.code_memory_mb,
                            workers=config.workers)
-    return grade_reasoning(bench, plan.samples, options,
-                           bars.stage(f"{bench.name}: grade", len(plan.samples)))
+    return grade_reasoning(bench, plan.samples, options, show_progress, f"{bench.name}: grade")
 
 
-def _judge_for(bench: Benchmark, config: EvalConfig, pool: EnginePool, paper: bool):
+def _judge_for(bench: Benchmark, run: Run, pool: EnginePool):
+    config, paper = run.config, run.protocol.reference
     if bench.judge == "refusal":
         return make_refusal_judge(config.refusal_judge, pool, config.model, config.retries(),
                                   config.judge_max_tokens, paper=paper, local_dir=config.local_dir)
@@ -215,80 +236,85 @@ def _judge_for(bench: Benchmark, config: EvalConfig, pool: EnginePool, paper: bo
                              config.retries(), config.judge_max_tokens, paper=paper)
 
 
-def _base_record(sample: Sample) -> dict:
+def _base_record(sample: Sample) -> EvalRecord:
     item = sample.item
-    record = {"id": item.id, "sample": sample.sample, "category": item.category,
-              "prompt": item.prompt, "response": sample.response,
-              "finish_reason": sample.finish_reason, "completion_tokens": sample.completion_tokens}
+    record = EvalRecord(id=item.id, sample=sample.sample, category=item.category, prompt=item.prompt,
+                        response=sample.response, finish_reason=sample.finish_reason,
+                        completion_tokens=sample.completion_tokens)
     if sample.error:
-        record["error"] = sample.error
+        record.error = sample.error
     return record
 
 
-def judge_safety(samples: list[Sample], judge, progress: Progress | None = None,
-                 views: tuple[str, ...] = VIEWS) -> list[dict]:
+def judge_safety(samples: list[Sample], judge, views: tuple[str, ...] = VIEWS,
+                 show_progress: bool = False, label: str = "judge") -> list[EvalRecord]:
     """Judge every response three ways (whole, answer only, reasoning only; or only the named
     ``views``) in one batch. A view not judged is stored as None, like a view that is absent."""
     records = [_base_record(s) for s in samples]
+    found: list[dict[str, Verdict | None]] = [{} for _ in samples]
     jobs = []  # (record index, view, text)
     for index, sample in enumerate(samples):
-        records[index]["views"] = {}
         if sample.error:
             continue
         for view, text in split_views(sample.response).items():
             if text is None or view not in views:
-                records[index]["views"][view] = None
+                found[index][view] = None
             else:
                 jobs.append((index, view, text))
     # Without a think block the whole output and the answer are the same text: judge it once.
     unique = list(dict.fromkeys((samples[i].item.question, text) for i, _, text in jobs))
-    verdicts = dict(zip(unique, judge.judge(unique, progress)))
+    verdicts = dict(zip(unique, judge.judge(unique, show_progress, label)))
     for index, view, text in jobs:
-        verdict = verdicts[(samples[index].item.question, text)]
-        records[index]["views"][view] = verdict.to_dict() | {"label": verdict.label}
-    for record in records:
-        whole = record["views"].get("whole")
-        record["verdict"] = whole.get("label") if whole else None
-        record["views"] = {v: record["views"].get(v) for v in VIEWS}
+        found[index][view] = verdicts[(samples[index].item.question, text)].model_copy(deep=True)
+    for record, judged in zip(records, found):
+        record.views = {v: judged.get(v) for v in VIEWS}
+        whole = record.views["whole"]
+        record.verdict = whole.label if whole else None
     return records
 
 
 def grade_reasoning(bench: Benchmark, samples: list[Sample], options: GradeOptions,
-                    progress: Progress | None = None) -> list[dict]:
+                    show_progress: bool = False, label: str = "grade") -> list[EvalRecord]:
     records = [_base_record(s) for s in samples]
     todo = [i for i, s in enumerate(samples) if not s.error]
-    grades = bench.grade([samples[i].item for i in todo], [samples[i].response for i in todo],
-                         options, progress)
+    with progress_bar(label, len(todo), enabled=show_progress) as update:
+        grades = bench.grade([samples[i].item for i in todo], [samples[i].response for i in todo],
+                             options, update if show_progress else None)
     for i, grade in zip(todo, grades):
-        records[i]["gold"] = samples[i].item.gold
-        records[i]["grade"] = grade.to_dict()
-        records[i]["correct"] = grade.correct
+        records[i].gold = samples[i].item.gold
+        records[i].grade = GradeRecord.model_validate(grade.to_dict())
+        records[i].correct = grade.correct
     return records
 
 
-def _summary(plan: Plan, records: list[dict], config: EvalConfig, protocol: Protocol) -> dict:
-    bench = plan.bench
+def _summary(plan: Plan, records: list[EvalRecord], run: Run) -> BenchmarkResult:
+    bench, config, protocol = plan.bench, run.config, run.protocol
     if bench.kind == "safety":
         # The keyword proxy is not a safety judge: its rate has its own name (judge info).
-        metric = plan.judge_info.get("metric", bench.metric)
+        metric = plan.judge_info.metric or bench.metric
         summary = safety_summary(records, metric, "reference" if protocol.reference else "strict")
     else:
         summary = reasoning_summary(records)
     if config.responses:
-        proto = {"name": "external", "source": Path(config.responses).name,
-                 "judging": protocol.judging, "judged_as": protocol.name}
+        proto = ProtocolInfo(name="external", source=Path(config.responses).name,
+                             judging=protocol.judging, judged_as=protocol.name)
     else:
-        proto = {**protocol.model_dump(), "max_tokens": config.max_tokens or bench.max_tokens}
+        proto = ProtocolInfo(**protocol.model_dump(), max_tokens=config.max_tokens or bench.max_tokens)
+        if plan.sampling_report is not None:
+            proto.sampling_report = plan.sampling_report
     if bench.kind == "safety":
-        proto["data"] = bench.data_source(protocol.reference)
-    return {"title": bench.title, "kind": bench.kind, **summary,
-            "samples": max((r["sample"] for r in records), default=0) + 1,
-            "judge": plan.judge_info, "protocol": proto, "seconds": plan.seconds, "finished": utc_now()}
+        proto.data = bench.data_source(protocol.reference)
+    summary.title, summary.kind = bench.title, bench.kind
+    summary.samples = max((r.sample for r in records), default=0) + 1
+    summary.judge, summary.protocol = plan.judge_info, proto
+    summary.seconds, summary.finished = plan.seconds, utc_now()
+    return summary
 
 
-def _write_results(path: Path, results: dict, config: EvalConfig) -> None:
-    results["star1_version"] = __version__
-    results["updated"] = utc_now()
-    if config.model:
-        results["engine"] = config.model
-    write_json_atomic(path, results)
+def _write_results(path: Path, results: EvalResults, model: EngineConfig | None) -> None:
+    results.star1_version = __version__
+    results.updated = utc_now()
+    if model is not None:
+        results.engine = model.engine_string()
+    write_json_atomic(path, results.to_dict())
+

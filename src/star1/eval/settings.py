@@ -1,22 +1,43 @@
-"""Settings of an evaluation run: the generation protocol and everything ``star1 eval`` accepts.
+"""Settings of ``star1 eval`` (:class:`EvalConfig`) and ``star1 judge-check``
+(:class:`JudgeCheckSettings`), and the generation protocols.
 
-Loadable from YAML (``--config``); command-line flags override the file.
+Both are loaded by :func:`star1.settings.load_settings`: a YAML file (``--config``), the
+command's flags, then ``--set key=value``.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal, Union
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from star1.engines import SamplingParams
+from star1.engines.config import EngineConfig, EngineSpec, parse_engine
 from star1.errors import ConfigError
 
 R1_DEFAULT_SAMPLES = 4
 PROTOCOLS = ("star1", "paper", "r1")
 STRICT_RETRIES = 2  # re-asks of an unparsable judge reply under the strict reading
+KEYWORD = "keyword"
+JUDGE_FORMATS = ("auto", "conversation", "instruction")
+
+
+def _judge_value(value):
+    if value is None or isinstance(value, EngineConfig):
+        return value
+    if isinstance(value, str) and value.strip() == KEYWORD:
+        return KEYWORD
+    return parse_engine(value)
+
+
+def _names(value):
+    if isinstance(value, str):  # --benchmarks strongreject,xstest
+        return [name.strip() for name in value.split(",") if name.strip()]
+    return value
+
+
+# A judge: 'keyword' (the refusal-keyword rules) or an engine, spelt as any engine is.
+JudgeSpec = Annotated[Union[Literal["keyword"], EngineConfig], BeforeValidator(_judge_value)]
 
 
 class Protocol(BaseModel):
@@ -47,11 +68,11 @@ class Protocol(BaseModel):
         return self.judging == "reference"
 
     @classmethod
-    def named(cls, name: str, samples: int | None = None) -> "Protocol":
+    def named(cls, name: str, samples: int | None = None) -> Protocol:
         if name in ("star1", "paper"):
             if samples not in (None, 1):
                 raise ConfigError(f"the {name} protocol is greedy, so every sample would be the same; "
-                                  "use --protocol r1 for --samples > 1")
+                                  "use --protocol r1 for samples > 1 (--set samples=N)")
             return cls(name=name, judging="reference" if name == "paper" else "strict")
         if name == "r1":
             return cls(name="r1", temperature=0.6, top_p=0.95, repetition_penalty=None,
@@ -66,32 +87,37 @@ class Protocol(BaseModel):
 
 
 class EvalConfig(BaseModel):
+    """Everything ``star1 eval`` is told; each field is also ``--set FIELD=VALUE``."""
+
     model_config = ConfigDict(extra="forbid")
 
-    model: str | None = Field(None, description="engine string of the model under test")
-    benchmarks: list[str] | None = Field(
+    model: EngineSpec | None = Field(None, description="the model under test (not needed with responses)")
+    benchmarks: Annotated[list[str] | None, BeforeValidator(_names)] = Field(
         None, description="names or groups; default: the safety group, or (with responses) the file's")
-    out: str = Field(..., description="output folder: results.json and items/NAME.jsonl")
+    out: str | None = Field(None, description="output folder: results.json, items/NAME.jsonl, calls.sqlite")
     label: str | None = Field(None, description="name of this model in reports (default: openai:<model> "
                               "for a served model, else the engine string without options)")
     responses: str | None = Field(None, description="JSONL of saved responses to judge instead of generating")
-    safety_judge: str | None = Field(None, description="engine string, or 'keyword' (the default proxy)")
-    safety_judge_format: Literal["auto", "conversation", "instruction"] = "auto"
-    refusal_judge: str | None = Field(None, description="engine string, or 'keyword' (the default)")
+    safety_judge: JudgeSpec | None = Field(None, description="an engine, or 'keyword' (the default proxy)")
+    safety_judge_format: Literal["auto", "conversation", "instruction"] = Field(
+        "auto", description="conversation: a guard model's own template; instruction: a general model "
+                            "prompted with the format (auto: 'guard' in the name -> conversation)")
+    refusal_judge: JudgeSpec | None = Field(None, description="an engine, or 'keyword' (the default)")
     judge_retries: int | None = Field(None, ge=0, description="re-asks of an unparsable judge reply "
                                       "(default 2; 0 in the paper protocol, as the reference)")
-    judge_max_tokens: int | None = Field(None, ge=1, description="judges' answer budget (raise it for "
-                                         "reasoning models as judges)")
+    judge_max_tokens: int | None = Field(None, ge=1, description="judges' answer budget (default 24 "
+                                         "safety / 48 refusal; raise it for reasoning models as judges)")
     protocol: Literal["star1", "paper", "r1"] = "star1"
-    samples: int | None = Field(None, ge=1)
+    samples: int | None = Field(None, ge=1, description="samples per item (r1 protocol; default 4)")
     max_tokens: int | None = Field(None, ge=1, description="overrides every benchmark's default")
     limit: int | None = Field(None, ge=1, description="first N items of each benchmark")
-    local_dir: str | None = None
+    local_dir: str | None = Field(None, description="folder of dataset snapshots (default: $STAR1_DATA_DIR)")
     cache: str | None = Field(None, description="call cache file (default: OUT/calls.sqlite)")
     batch_size: int | None = Field(None, ge=1, description="local engines: requests per batch")
-    code_timeout: float = Field(10.0, gt=0)
+    code_timeout: float = Field(10.0, gt=0, description="seconds per HumanEval program")
     code_memory_mb: int = Field(1024, ge=64)
-    workers: int = Field(4, ge=1, description="parallel sandboxed programs")
+    workers: int = Field(4, ge=1, description="HumanEval programs run at once (they mostly wait on "
+                                              "process start-up)")
 
     def generation_protocol(self) -> Protocol:
         return Protocol.named(self.protocol, self.samples)
@@ -103,21 +129,22 @@ class EvalConfig(BaseModel):
         return 0 if self.protocol == "paper" else STRICT_RETRIES
 
 
-def load_config(path: str | Path | None, overrides: dict) -> EvalConfig:
-    data: dict = {}
-    if path:
-        path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: invalid YAML: {exc}") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: expected a mapping of settings")
-    data.update({k: v for k, v in overrides.items() if v is not None})
-    try:
-        return EvalConfig(**data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
-        where = f"{path}: " if path else ""
-        raise ConfigError(f"{where}setting '{field}': {err['msg']}") from None
+class JudgeCheckSettings(BaseModel):
+    """What ``star1 judge-check`` is told (besides the labels file and the predictions file)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    judge: JudgeSpec | None = Field(None, description="the judge to check: an engine, or 'keyword'")
+    judge_format: Literal["auto", "conversation", "instruction"] = Field(
+        "auto", description="safety judges: how to ask (see star1 eval's safety_judge_format)")
+    retries: int | None = Field(None, ge=0, description="re-asks of an unparsable judge reply "
+                                "(default 2; 0 in the paper protocol)")
+    protocol: Literal["star1", "paper"] = Field(
+        "star1", description="paper: ask and read as the STAR-1 reference does")
+    local_dir: str | None = Field(None, description="paper: folder holding star1_reference/")
+    cache: str | None = Field(None, description="call cache file (default: in the user cache folder)")
+
+    def judge_retries(self) -> int:
+        if self.retries is not None:
+            return self.retries
+        return 0 if self.protocol == "paper" else STRICT_RETRIES

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from star1.records import split_response
+from star1.engines.reasoning import split_reasoning
 
 VIEWS = ("whole", "answer", "reasoning")
 
@@ -13,9 +13,7 @@ def split_views(response: str) -> dict[str, str | None]:
     A response that opened ``<think>`` and never closed it (cut off by the token limit) has
     reasoning but no answer: its answer view is None rather than the unfinished reasoning.
     """
-    reasoning, answer = split_response(response)
-    if reasoning is None and answer.lstrip().startswith("<think>"):
-        reasoning, answer = answer.lstrip()[len("<think>"):].strip(), ""
+    reasoning, answer = split_reasoning(response)
     return {
         "whole": response.strip() or None,
         "answer": answer or None,

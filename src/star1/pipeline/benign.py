@@ -20,36 +20,33 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
-from typing import Callable
 
 from pydantic import ConfigDict, Field, StrictInt, create_model
 
 from star1.engines import CachedEngine, ChatRequest, Completion, SamplingParams
-from star1.pipeline.build import EnginePool, StageSummary, cost, namespace, write_failures
-from star1.pipeline.classify import ClassifyOptions, classify
-from star1.pipeline.config import (BenignScoreOptions, BenignStageOptions, BuildConfig,
-                                   RewriteOptions)
-from star1.pipeline.deliberate import ReasoningOptions, question_messages, reason
-from star1.pipeline.mix import mix
+from star1.engines.pool import EnginePool
+from star1.parsing import ParseError, parse_model
 from star1.pipeline import paper
-from star1.pipeline.parsing import ParseError, parse_model
-from star1.pipeline.runner import Failure, retry_sampling, run_stage
+from star1.pipeline.classify import ClassifyOptions, classify
+from star1.pipeline.config import BenignScoreOptions, BenignStageOptions, RewriteOptions
+from star1.pipeline.deliberate import ReasoningOptions, question_messages, reason
 from star1.pipeline.score import judge_input, judged_scores, scores_choice_template
+from star1.pipeline.stages import StageSummary
 from star1.policies import OTHER, PolicyPack
 from star1.prompts import load_template
-from star1.records import Provenance, Record, join_response, normalise_text, prompt_id, utc_now, write_records
+from star1.prompts.reference import gpt4o_messages
+from star1.records import Provenance, Record, join_response, normalise_text, prompt_id, utc_now
+from star1.refusals import opens_with_refusal
+from star1.runner import Failure, retry_sampling, run_stage
 
 SOURCE = "benign"
 REWRITE, CHECK, GENERATE, SCORE = "benign rewrite", "benign check", "benign generate", "benign score"
 BENIGN_SCORE_KEYS = ("Content_Safety", "Reasoning_Quality", "Compliance")
 BENIGN_SCORE_VALUES = tuple(str(v) for v in range(1, 6))
 
-# How an assistant starts a refusal; a "rewrite" that opens like this is not a request.
-REFUSAL_OPENERS = ("i'm sorry", "i’m sorry", "i am sorry", "sorry,", "i can't", "i can’t", "i cannot",
-                   "i won't", "i won’t", "i will not", "as an ai")
 # Labels models put before the answer although told not to ("Harmless: ...").
 _LABEL = re.compile(r"^(?:harmless(?: request| version| look-alike)?|look-alike|rewritten request|"
                     r"new request|rewrite)\s*:\s*", re.IGNORECASE)
@@ -91,7 +88,7 @@ def rewrite_requests(options: RewriteOptions, pack: PolicyPack | None = None
                               top_p=options.top_p, max_tokens_field=options.max_tokens_field)
     if paper.is_reference(pack):
         def build_reference(record: Record, attempt: int) -> ChatRequest:
-            return paper.request(paper.gpt4o_messages(paper.rewrite_prompt(pack, record)),
+            return paper.request(gpt4o_messages(paper.rewrite_prompt(pack, record)),
                                  retry_sampling(sampling, attempt))
 
         return build_reference, pack.template_version("REWRITE_PROMPT_TEMPLATE")
@@ -131,7 +128,7 @@ def check_rewrite(original: Record, completion: Completion, options: RewriteOpti
     limit = max(options.max_length_floor, int(options.max_length_ratio * len(original.question)))
     if len(text) > limit:
         raise ParseError(f"too long: {len(text)} characters, limit {limit}")
-    if normalise_text(text).startswith(REFUSAL_OPENERS):
+    if opens_with_refusal(text):
         raise ParseError("a refusal, not a request")
     return text
 
@@ -152,50 +149,39 @@ def rewrite(records: list[Record], engine: CachedEngine, checker: CachedEngine |
     # Ids in use → the input record holding them. An input's text counts too (its id may not be
     # prompt_id-based): the same question must not come back with a second, benign answer.
     owner = {key: r.id for r in records for key in (r.id, prompt_id(r.question))}
-    accepted: dict[int, str] = {}
-    failures: dict[int, Failure] = {}
-    pending = list(range(len(records)))
-    checked = flagged = check_failed = 0
-    for attempt in range(options.retries + 1):
-        if not pending:
-            break
-        label = REWRITE if attempt == 0 else f"{REWRITE} (retry {attempt})"
-        outcomes = run_stage(label, [records[i] for i in pending], lambda r: r.id, engine,
-                             lambda r, _: build(r, attempt), accept,
-                             retries=0, show_progress=show_progress)
-        retry, candidates = [], []
-        for i, outcome in zip(pending, outcomes):
-            if outcome.failure:
-                reason = outcome.failure.reason.replace("unparseable output: ", "rejected: ", 1)
-                failures[i] = dataclasses.replace(outcome.failure, stage=REWRITE, reason=reason)
-                # A failed call was retried by the engine already; a rewrite cut at the token
-                # limit is not, since a resampled one may well be shorter.
-                if outcome.completion is not None and outcome.completion.finish_reason != "error":
-                    retry.append(i)
-                continue
-            new_id = prompt_id(outcome.value)
-            if new_id in owner or any(prompt_id(text) == new_id for _, text in candidates):
-                failures[i] = Failure(records[i].id, REWRITE, "same text as another record", outcome.value)
-                retry.append(i)
-                continue
-            candidates.append((i, outcome.value))
+    counts = {"checked": 0, "flagged": 0, "check_failed": 0}
+
+    def review(batch: list[tuple[int, Record, str]]) -> dict[int, str]:
+        """Rewrites that repeat another record's text, or that the classifier still finds harmful."""
+        rejected: dict[int, str] = {}
+        candidates: list[tuple[int, str]] = []
+        for i, _, text in batch:
+            new_id = prompt_id(text)
+            if new_id in owner or any(prompt_id(other) == new_id for _, other in candidates):
+                rejected[i] = "same text as another record"
+            else:
+                candidates.append((i, text))
         verdicts = _harm_check(candidates, checker, pack, classify_options, show_progress) if check else {}
         for i, text in candidates:
             verdict = verdicts.get(i)
             if check:
-                checked += 1
-                flagged += isinstance(verdict, list)
-                check_failed += isinstance(verdict, Failure)
+                counts["checked"] += 1
+                counts["flagged"] += isinstance(verdict, list)
+                counts["check_failed"] += isinstance(verdict, Failure)
             if verdict is None:
-                accepted[i] = text
                 owner[prompt_id(text)] = records[i].id
-                failures.pop(i, None)
-                continue
-            reason = (f"still harmful: the classifier labels it {verdict}" if isinstance(verdict, list)
-                      else f"harm check failed: {verdict.reason}")
-            failures[i] = Failure(records[i].id, REWRITE, reason, text)
-            retry.append(i)
-        pending = retry
+            else:
+                rejected[i] = (f"still harmful: the classifier labels it {verdict}" if isinstance(verdict, list)
+                               else f"harm check failed: {verdict.reason}")
+        return rejected
+
+    # A failed call was retried by the engine already; a rewrite cut at the token limit is asked
+    # again, since a resampled one may well be shorter.
+    outcomes = run_stage(REWRITE, records, lambda r: r.id, engine, build, accept, retries=options.retries,
+                         show_progress=show_progress, retry_on=("unparseable", "truncated"),
+                         review=review, unusable="rejected")
+    accepted = {i: o.value for i, o in enumerate(outcomes) if o.failure is None}
+    failures = {i: o.failure for i, o in enumerate(outcomes) if o.failure is not None}
     out = []
     for i in sorted(accepted):
         provenance = Provenance(policy_pack=pack.name, policy_hash=pack.hash, teacher=engine.name,
@@ -206,8 +192,7 @@ def rewrite(records: list[Record], engine: CachedEngine, checker: CachedEngine |
             provenance.prompt_versions["classify"] = load_template("classify").version
         out.append(Record(id=prompt_id(accepted[i]), question=accepted[i], category=[OTHER], source=SOURCE,
                           origin_id=records[i].id, provenance=provenance))
-    return RewriteResult(out, [failures[i] for i in sorted(failures)], checked=checked, flagged=flagged,
-                         check_failed=check_failed)
+    return RewriteResult(out, [failures[i] for i in sorted(failures)], **counts)
 
 
 def _harm_check(candidates: list[tuple[int, str]], checker: CachedEngine, pack: PolicyPack,
@@ -273,7 +258,7 @@ def benign_score_requests(options: BenignScoreOptions, pack: PolicyPack | None =
         choices = paper.scores_choices(paper.OVERREFUSAL_KEYS, BENIGN_SCORE_VALUES)
 
         def build_reference(record: Record, attempt: int) -> ChatRequest:
-            return paper.request(paper.gpt4o_messages(paper.overrefusal_scorer_prompt(pack, record)),
+            return paper.request(gpt4o_messages(paper.overrefusal_scorer_prompt(pack, record)),
                                  retry_sampling(sampling, attempt), choices=choices)
 
         return build_reference, pack.template_version("OVERREFUSAL_SCORER_PROMPT_TEMPLATE")
@@ -349,11 +334,11 @@ def benign_engines(pool: EnginePool, pack: PolicyPack, teacher, classifier, judg
                    options: BenignStageOptions) -> BenignEngines:
     check = options.rewrite.harm_check == "other_only"
     return BenignEngines(
-        rewriter=pool.cached(teacher, namespace("benign-rewrite", pack)),
+        rewriter=pool.cached(teacher, "benign-rewrite", pack),
         # The harm check asks exactly what classification asks, so it shares that namespace.
-        classifier=pool.cached(classifier, namespace("classify", pack)) if check else None,
-        generator=pool.cached(teacher, namespace("benign-generate", pack)),
-        judge=pool.cached(judge, namespace("benign-score", pack)))
+        classifier=pool.cached(classifier, "classify", pack) if check else None,
+        generator=pool.cached(teacher, "benign-generate", pack),
+        judge=pool.cached(judge, "benign-score", pack))
 
 
 def run_benign(records: list[Record], engines: BenignEngines, pack: PolicyPack,
@@ -377,29 +362,3 @@ def run_benign(records: list[Record], engines: BenignEngines, pack: PolicyPack,
     origin = {r.id: r.origin_id for r in rewritten.records}
     later = [dataclasses.replace(f, id=origin.get(f.id, f.id)) for f in answered.failures + scored.failures]
     return BenignRun(scored.records, rewritten.failures + later, steps)
-
-
-def run_benign_for_build(config: BuildConfig, selected_records: list[Record], pool: EnginePool,
-                         pack: PolicyPack, run_dir: Path, show_progress: bool = True) -> list[StageSummary]:
-    """``benign.enabled`` in ``star1 build``: benign.jsonl (+ star1_plus_benign.jsonl) in the run dir."""
-    options = config.benign
-    if options.classify is None:
-        options = options.model_copy(update={"classify": config.classify})
-    specs = {"teacher": options.teacher or config.engine_for("teacher"),
-             "classifier": config.engine_for("classifier"),
-             "judge": options.judge or config.engine_for("judge")}
-    engines = benign_engines(pool, pack, specs["teacher"], specs["classifier"], specs["judge"], options)
-    run = run_benign(selected_records, engines, pack, options, show_progress)
-    role = {REWRITE: "teacher", CHECK: "classifier", GENERATE: "teacher", SCORE: "judge"}
-    for step in run.steps:
-        step.cost_usd = cost(step.calls, specs[role[step.stage]])
-    write_records(run_dir / "benign.jsonl", run.records)
-    for step in (REWRITE, GENERATE, SCORE):
-        write_failures(run_dir, step.replace(" ", "_"),
-                       [f for f in run.failures if f.stage.startswith(step)])
-    steps = run.steps
-    if options.mix:
-        mixed = mix([("star1.jsonl", selected_records), ("benign.jsonl", run.records)], options.seed)
-        write_records(run_dir / "star1_plus_benign.jsonl", mixed)
-        steps.append(StageSummary("mix", len(selected_records) + len(run.records), len(mixed), 0))
-    return steps

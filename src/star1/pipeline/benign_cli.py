@@ -2,32 +2,48 @@
 
 from __future__ import annotations
 
+from pydantic import BaseModel, ConfigDict, Field
+
+from star1 import cliargs
 from star1.console import make_console
-from star1.pipeline.cli import ENGINE_HELP, _prompt_set_args, write_stage_outputs
+from star1.engines.config import EngineSpec
+from star1.pipeline.cli import _StageSettings
+from star1.pipeline.config import BenignStageOptions
+
+
+class BenignSettings(BenignStageOptions, _StageSettings):
+    teacher: EngineSpec | None = Field(None, description="writes the rewrites and their answers")
+    judge: EngineSpec | None = Field(None, description="scores the answers (default: the teacher)")
+    classifier: EngineSpec | None = Field(None, description="the rewrites' harm check (default: the teacher)")
+
+
+class MixSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    seed: int = Field(0, description="shuffle seed")
 
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "benign", help="harmless look-alikes of harmful prompts, answered and judged (against over-refusal)")
-    p.add_argument("--in", dest="input", required=True, help="harmful records, e.g. star1.jsonl")
-    p.add_argument("--out", required=True, help="benign records (.json, .jsonl, .parquet)")
-    p.add_argument("--engine", default="bundled",
-                   help=f"rewrites and answers; {ENGINE_HELP}; or a YAML mapping of engine settings, "
-                        "e.g. '{kind: bundled, length_is_failure: false}'")
-    p.add_argument("--judge", help="scores the answers (default: --engine)")
-    p.add_argument("--classifier", help="harm check of the rewrites (default: --engine)")
-    p.add_argument("--policies", help="policy pack folder for the harm check (default: the bundled pack)")
-    _prompt_set_args(p)
-    p.add_argument("--cache", help="call cache file (default: in the user cache folder)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override an option, e.g. rewrite.max_tokens=64, generate.answer_max_tokens=256, "
-                        "score.min_compliance=4, rewrite.harm_check=off")
+    cliargs.add_io(p, "harmful records, e.g. star1.jsonl", "benign records (.json, .jsonl, .parquet)")
+    cliargs.add_settings(p, "BenignSettings: rewrite.*, generate.*, score.*, protocol, ...")
+    cliargs.add_roles(p, "teacher", "judge", "classifier")
+    cliargs.add_quiet(p)
+    cliargs.alias(p, "--engine", key="teacher", instead="--teacher")
+    cliargs.add_protocol(p)
+    for flag in ("--policies", "--cache"):
+        key = flag[2:].replace("-", "_")
+        cliargs.alias(p, flag, key=key, instead=f"--set {key}=...")
+    cliargs.alias(p, "--prompt-set", key="protocol", instead="--protocol")
     p.set_defaults(func=run_benign_command)
 
     p = subparsers.add_parser("mix", help="concatenate record files and shuffle them with a seed")
-    p.add_argument("inputs", nargs="+", metavar="FILE", help="record files, e.g. star1.jsonl benign.jsonl")
-    p.add_argument("--out", required=True, help="the mixed records")
-    p.add_argument("--seed", type=int, default=0, help="shuffle seed (default 0)")
+    cliargs.add_io(p, "a record file (repeat --in for each), e.g. --in star1.jsonl --in benign.jsonl",
+                   "the mixed records", in_required=False, many_in=True)
+    cliargs.add_settings(p, "MixSettings: seed")
+    p.add_argument("old_inputs", nargs="*", metavar="FILE", help="(old spelling of --in FILE)")
+    cliargs.alias(p, "--seed", key="seed", instead="--set seed=N", type=int)
     p.set_defaults(func=run_mix_command)
 
 
@@ -35,53 +51,39 @@ def _console():
     return make_console()
 
 
-def engine_arg(text: str):
-    """An engine string, or a YAML mapping of :class:`EngineConfig` settings (``{kind: ...}``)."""
-    from star1.engines import parse_engine
-
-    return parse_engine(text)
-
-
 def steps_table(steps, title: str):
-    from rich.table import Table
+    from star1.pipeline.stages import summary_table
 
-    table = Table(title=title)
-    for column in ("step", "in", "out", "failed", "filtered", "cached calls", "new calls",
-                   "prompt tok", "completion tok", "seconds"):
-        table.add_column(column, justify="left" if column == "step" else "right")
-    for s in steps:
-        c = s.calls
-        table.add_row(s.stage, str(s.records_in), str(s.records_out), str(s.failed), str(s.skipped),
-                      str(c.cached), str(c.new), str(c.prompt_tokens), str(c.completion_tokens),
-                      f"{c.seconds:.1f}")
-    return table
+    return summary_table(title, steps, first="step")
 
 
 def run_benign_command(args) -> int:
     from star1.datasets.fetch import cache_dir
-    from star1.engines import CallCache
+    from star1.engines.cache import CallCache
+    from star1.engines.pool import EnginePool, resolve_role
     from star1.pipeline.benign import benign_engines, run_benign
-    from star1.pipeline.build import EnginePool
-    from star1.pipeline.cli import options_from_overrides
-    from star1.pipeline.config import BenignStageOptions
     from star1.pipeline.paper import with_reference_settings
+    from star1.pipeline.stages import write_stage_outputs
     from star1.prompts.reference import load_prompt_set
     from star1.records import read_records
+    from star1.settings import load_settings
 
-    options = options_from_overrides(BenignStageOptions, args.overrides)
-    if args.prompt_set == "paper":
+    settings = load_settings(BenignSettings, args.config, args.overrides,
+                             values=cliargs.given(args, "teacher", "judge", "classifier", "protocol", "local_dir"))
+    teacher = resolve_role("teacher", settings.teacher)
+    judge, classifier = settings.judge or teacher, settings.classifier or teacher
+    options = BenignStageOptions.model_validate(
+        settings.model_dump(include=set(BenignStageOptions.model_fields), exclude_unset=True))
+    if settings.protocol == "paper":
         for step in ("rewrite", "generate", "score"):
             setattr(options, step, with_reference_settings(f"benign.{step}", getattr(options, step)))
-    engine = engine_arg(args.engine)
-    classifier = engine_arg(args.classifier) if args.classifier else engine
-    judge = engine_arg(args.judge) if args.judge else engine
-    pack = load_prompt_set(args.prompt_set, args.policies, args.local_dir)
+    prompts = load_prompt_set(settings.protocol, settings.policies, settings.local_dir)
     records = read_records(args.input)
-    cache = CallCache(args.cache or cache_dir() / "llm_cache.sqlite")
+    cache = CallCache(settings.cache or cache_dir() / "llm_cache.sqlite")
     pool = EnginePool(cache)
     try:
-        engines = benign_engines(pool, pack, engine, classifier, judge, options)
-        run = run_benign(records, engines, pack, options)
+        engines = benign_engines(pool, prompts, teacher, classifier, judge, options)
+        run = run_benign(records, engines, prompts, options, not args.quiet)
     finally:
         pool.close()
         cache.close()
@@ -94,10 +96,19 @@ def run_benign_command(args) -> int:
 
 
 def run_mix_command(args) -> int:
+    from star1.errors import ConfigError
     from star1.pipeline.mix import composition_table, mix_files
     from star1.records import write_records
+    from star1.settings import load_settings
 
-    mixed = mix_files(args.inputs, args.seed)
+    if args.old_inputs:
+        cliargs.log.warning("positional files are an old spelling and will go in the next "
+                            "release; use --in FILE for each")
+    inputs = (args.input or []) + args.old_inputs
+    if not inputs:
+        raise ConfigError("give the files to mix: --in FILE (repeat it for each)")
+    settings = load_settings(MixSettings, args.config, args.overrides, values=cliargs.given(args))
+    mixed = mix_files(inputs, settings.seed)
     write_records(args.out, mixed)
-    _console().print(composition_table(mixed, f"star1 mix — {args.out} (seed {args.seed})"))
+    _console().print(composition_table(mixed, f"star1 mix — {args.out} (seed {settings.seed})"))
     return 0

@@ -19,20 +19,18 @@ probability reaches ``secondary_min_prob`` are added (up to ``max_labels``).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from star1.engines import CachedEngine, ChatRequest, ChoiceTemplate, Completion, SamplingParams
-from star1.pipeline.parsing import ParseError, parse_model
+from star1.parsing import ParseError, parse_model
 from star1.pipeline import paper
-from star1.pipeline.runner import (Failure, RetryCause, retry_sampling, run_stage, split_outcomes,
-                                   stamped)
 from star1.policies import OTHER, PolicyPack
 from star1.prompts import load_template
-from star1.records import Record, utc_now
+from star1.prompts.reference import gpt4o_messages
+from star1.records import Record, stamped, utc_now
+from star1.runner import RetryCause, StageResult, retry_sampling, run_stage, split_outcomes
 
 STAGE = "classify"
 
@@ -58,10 +56,6 @@ class _Answer(BaseModel):
     categories: list[str] = Field(min_length=1)
 
 
-@dataclass
-class ClassifyResult:
-    records: list[Record]
-    failures: list[Failure]
 
 
 def classify_requests(pack: PolicyPack, options: ClassifyOptions, local: bool = False):
@@ -75,7 +69,7 @@ def classify_requests(pack: PolicyPack, options: ClassifyOptions, local: bool = 
         choices = paper.classification_choices(pack) if local else None
 
         def build_reference(record: Record, attempt: int) -> ChatRequest:
-            return paper.request(paper.gpt4o_messages(paper.classification_prompt(pack, record.question)),
+            return paper.request(gpt4o_messages(paper.classification_prompt(pack, record.question)),
                                  retry_sampling(sampling, attempt), choices=choices)
 
         return build_reference, pack.template_version("CLASSIFICATION_PROMPT_TEMPLATE")
@@ -172,7 +166,7 @@ def _secondary_labels(scores: dict[str, float], chosen: list[str], options: Clas
 
 
 def classify(records: list[Record], engine: CachedEngine, pack: PolicyPack,
-             options: ClassifyOptions | None = None, show_progress: bool = True) -> ClassifyResult:
+             options: ClassifyOptions | None = None, show_progress: bool = True) -> StageResult:
     options = options or ClassifyOptions()
     build, version = classify_requests(pack, options, local=engine.scores_choices)
     calibration = calibration_scores(engine, pack, options)
@@ -180,6 +174,6 @@ def classify(records: list[Record], engine: CachedEngine, pack: PolicyPack,
                          lambda r, c: labels_from_answer(pack, c, options, calibration),
                          retries=options.retries, show_progress=show_progress, retry_on=options.retry_on)
     done, failures = split_outcomes(records, outcomes)
-    return ClassifyResult([record.model_copy(update={"category": labels, "provenance": stamped(
+    return StageResult([record.model_copy(update={"category": labels, "provenance": stamped(
         record, pack, (STAGE, version), classifier=engine.name, classified_at=utc_now())})
         for record, labels in done], failures)

@@ -1,75 +1,123 @@
-"""Subcommands for the data pipeline: demo, build, classify, generate, score, select."""
+"""Subcommands of the data pipeline: demo, build, classify, deliberate, score, select.
+
+The grammar is :mod:`star1.cliargs`: ``--in`` / ``--out``, ``--config`` / ``--set``, one flag per
+model role. A single-stage command's settings are its stage's options (``--set max_tokens=64``)
+plus its role, the prompt set, the policy pack and the call cache.
+"""
 
 from __future__ import annotations
 
-import argparse
 import shlex
 import sys
-from pathlib import Path
+from typing import Literal
 
+from pydantic import BaseModel, ConfigDict, Field
+
+from star1 import cliargs
 from star1.console import make_console
-from star1.engines import VALID_FORMS
+from star1.engines.config import EngineSpec
+from star1.pipeline.classify import ClassifyOptions
+from star1.pipeline.deliberate import DeliberateOptions
+from star1.pipeline.score import ScoreOptions
+from star1.pipeline.select import SelectOptions
+from star1.records import SCORE_KEYS
 
-ENGINE_HELP = "engine string: " + " | ".join(VALID_FORMS)
+
+class _StageSettings(BaseModel):
+    """What every single-stage command has besides its stage's options and its model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    protocol: Literal["star1", "paper"] = Field(
+        "star1", description="star1: the project's prompts and policies; paper: the STAR-1 "
+                             "reference's, with its sampling (docs/fidelity.md)")
+    local_dir: str | None = Field(None, description="paper prompt set: folder holding star1_reference/")
+    policies: str | None = Field(None, description="policy pack folder (default: the bundled pack)")
+    cache: str | None = Field(None, description="call cache file (default: in the user cache folder)")
+
+
+class ClassifySettings(ClassifyOptions, _StageSettings):
+    classifier: EngineSpec | None = Field(None, description=cliargs.ROLES["classifier"])
+
+
+class DeliberateSettings(DeliberateOptions, _StageSettings):
+    teacher: EngineSpec | None = Field(None, description=cliargs.ROLES["teacher"])
+
+
+class ScoreSettings(ScoreOptions, _StageSettings):
+    judge: EngineSpec | None = Field(None, description=cliargs.ROLES["judge"])
+
+
+STAGE_COMMANDS = {
+    # command: (stage, role, options, help)
+    "classify": ("classify", "classifier", ClassifyOptions, "sort prompts into safety categories"),
+    "deliberate": ("deliberate", "teacher", DeliberateOptions,
+                   "policy-grounded reasoning and answers from a teacher model"),
+    "score": ("score", "judge", ScoreOptions, "judge samples on the three STAR-1 criteria"),
+}
+SETTINGS = {"classify": ClassifySettings, "deliberate": DeliberateSettings, "score": ScoreSettings}
 
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("demo", help="the whole pipeline on the bundled model and built-in prompts")
-    p.add_argument("--run-dir", default="runs/demo", help="output folder (default: runs/demo)")
-    p.add_argument("--limit", type=int, help="use only the first N demo prompts")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a build setting, e.g. deliberate.answer_max_tokens=64")
+    cliargs.add_io(p, "prompts (default: the built-in demo prompts)", "run folder (default: runs/demo)",
+                   in_required=False, out_required=False)
+    cliargs.add_settings(p, "BuildConfig, on top of the demo's own")
+    p.add_argument("--limit", type=int, help="use only the first N prompts (= --set limit=N)")
+    cliargs.alias(p, "--run-dir", key="out", instead="--out")
     p.set_defaults(func=run_demo)
 
     p = subparsers.add_parser("build", help="classify → deliberate → score → select from a config; rerun = resume")
-    p.add_argument("--config", help="YAML build config")
-    p.add_argument("--input", help="prompts file (overrides the config's input)")
-    p.add_argument("--run-dir", help="output folder (overrides the config's run_dir)")
-    p.add_argument("--engine", help=f"default engine for every stage; {ENGINE_HELP}")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override any setting, e.g. select.n=500 or teacher=openai:...")
+    cliargs.add_io(p, "prompts file (= the config's input)", "run folder (= the config's run_dir)",
+                   in_required=False, out_required=False)
+    cliargs.add_settings(p, "BuildConfig")
+    cliargs.add_roles(p, "classifier", "teacher", "judge")
+    cliargs.add_protocol(p)
+    p.add_argument("--limit", type=int, help="use only the first N prompts (= --set limit=N)")
     p.add_argument("--dry-run", action="store_true",
                    help="say how many calls, tokens and dollars each stage would spend, then stop")
+    cliargs.alias(p, "--input", key="input", instead="--in")
+    cliargs.alias(p, "--run-dir", key="out", instead="--out")
+    cliargs.alias(p, "--engine", key="engine", instead="--set engine=ENGINE (every role) or a role flag")
     p.set_defaults(func=run_build_command)
 
-    for name, help_text, options in (
-        ("classify", "sort prompts into safety categories", "ClassifyOptions"),
-        ("generate", "policy-grounded reasoning and answers from a teacher model", "DeliberateOptions"),
-        ("score", "judge samples on the three STAR-1 criteria", "ScoreOptions"),
-    ):
+    for name, (_, role, _options, help_text) in STAGE_COMMANDS.items():
         p = subparsers.add_parser(name, help=help_text)
-        _io_args(p)
-        p.add_argument("--engine", default="bundled", help=ENGINE_HELP)
-        p.add_argument("--policies", help="policy pack folder (default: the bundled pack)")
-        _prompt_set_args(p)
-        p.add_argument("--cache", help="call cache file (default: in the user cache folder)")
-        p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                       help=f"override a stage option ({options})")
-        p.set_defaults(func=run_stage_command, stage=name)
+        _stage_parser(p, role, SETTINGS[name].__name__)
+        p.set_defaults(func=run_stage_command, command_name=name)
+    p = subparsers.add_parser("generate", help="old name of 'deliberate'")
+    _stage_parser(p, "teacher", SETTINGS["deliberate"].__name__)
+    p.set_defaults(func=run_stage_command, command_name="deliberate", old_name="generate")
 
     p = subparsers.add_parser("select", help="the paper's balanced selection of N samples")
-    _io_args(p)
-    p.add_argument("--n", type=int, default=1000, help="samples to keep (default 1000)")
-    p.add_argument("--min-score", type=int, help="one minimum for all three scores (default 10)")
-    p.add_argument("--keep-other", action="store_true", help="do not exclude the Other category")
+    cliargs.add_io(p, "scored records (.json, .jsonl, .parquet)", "selected records")
+    cliargs.add_settings(p, "SelectOptions")
+    cliargs.alias(p, "--n", key="n", instead="--set n=N", type=int)
+    cliargs.alias(p, "--min-score", key="min_scores", instead="--set min_scores.KEY=N",
+                  type=lambda v: {k: int(v) for k in SCORE_KEYS})
+    cliargs.alias(p, "--keep-other", key="exclude_other", instead="--set exclude_other=false", const=False)
     p.set_defaults(func=run_select_command)
 
 
-def _prompt_set_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--prompt-set", choices=["star1", "paper"], default="star1",
-                   help="star1: the project's prompts and policies (default); paper: the STAR-1 "
-                        "reference's, with its sampling (docs/fidelity.md)")
-    p.add_argument("--local-dir", help="paper prompt set: folder holding star1_reference/ "
-                                       "(default: $STAR1_DATA_DIR, else the pinned download)")
-
-
-def _io_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--in", dest="input", required=True, help="input records (.json, .jsonl, .parquet)")
-    p.add_argument("--out", required=True, help="output records (.json, .jsonl, .parquet)")
+def _stage_parser(p, role: str, settings_name: str) -> None:
+    cliargs.add_io(p, "input records (.json, .jsonl, .parquet)", "output records (.json, .jsonl, .parquet)")
+    cliargs.add_settings(p, settings_name)
+    cliargs.add_roles(p, role)
+    cliargs.add_quiet(p)
+    cliargs.alias(p, "--engine", key=role, instead=cliargs.role_flag(role))
+    cliargs.add_protocol(p)
+    for flag in ("--policies", "--cache"):
+        key = flag[2:].replace("-", "_")
+        cliargs.alias(p, flag, key=key, instead=f"--set {key}=...")
+    cliargs.alias(p, "--prompt-set", key="protocol", instead="--protocol")
 
 
 def _console():
     return make_console()
+
+
+def _command_line() -> str:
+    return "star1 " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
 def run_demo(args) -> int:
@@ -77,24 +125,21 @@ def run_demo(args) -> int:
     from star1.pipeline.config import load_build_config
     from star1.pipeline.demo import DEMO_SETTINGS
 
-    base = {**DEMO_SETTINGS, "input": str(demo_prompts_path()), "run_dir": args.run_dir}
-    if args.limit:
-        base["limit"] = args.limit
-    config = load_build_config(None, args.overrides, base=base)
-    return _build(config, "star1 demo" + "".join(f" {shlex.quote(a)}" for a in sys.argv[2:]))
+    base = {**DEMO_SETTINGS, "input": str(demo_prompts_path()), "run_dir": "runs/demo"}
+    values = cliargs.given(args, "input", "out=run_dir", "limit")
+    config = load_build_config(args.config, args.overrides, base=base, values=values)
+    return _build(config, _command_line())
 
 
 def run_build_command(args) -> int:
     from star1.errors import ConfigError
     from star1.pipeline.config import load_build_config
 
-    overrides = list(args.overrides)
-    for key, value in (("input", args.input), ("run_dir", args.run_dir), ("engine", args.engine)):
-        if value:
-            overrides.insert(0, f"{key}={value}")
-    if not args.config and not args.input:
-        raise ConfigError("give --config FILE or at least --input PROMPTS")
-    config = load_build_config(args.config, overrides)
+    values = cliargs.given(args, "input", "out=run_dir", "classifier", "teacher", "judge", "limit",
+                           "protocol", "local_dir")
+    if not args.config and "input" not in values and not any(o.startswith("input=") for o in args.overrides):
+        raise ConfigError("give --config FILE or at least --in PROMPTS")
+    config = load_build_config(args.config, args.overrides, values=values)
     if args.dry_run:
         from star1.pipeline.build import load_inputs
         from star1.pipeline.plan import plan_build, plan_notes, plan_table
@@ -105,106 +150,79 @@ def run_build_command(args) -> int:
         for note in plan_notes(config, plans):
             console.print(note, soft_wrap=True, markup=False)
         return 0
-    return _build(config, "star1 " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+    return _build(config, _command_line())
 
 
 def _build(config, command_line: str) -> int:
-    from star1.pipeline.build import run_build, summary_table
+    from star1.pipeline.build import run_build
+    from star1.pipeline.stages import summary_table
 
     console = _console()
     summary = run_build(config, command_line=command_line, console=console)
-    console.print(summary_table(summary))
-    console.print(f"{summary.selected} samples → {summary.output}  ({summary.seconds:.0f} s; "
-                  f"card: {Path(summary.run_dir) / 'README.md'})")
+    console.print(summary_table(f"star1 build — {summary.run_dir}", summary.stages))
+    card = f"card: {summary.card}" if summary.card else "no dataset card: nothing was selected"
+    console.print(f"{summary.selected} samples → {summary.output}  ({summary.seconds:.0f} s; {card})")
     return 0
 
 
-def _stage_options(stage: str, overrides: list[str], prompt_set: str = "star1"):
-    from star1.pipeline.classify import ClassifyOptions
-    from star1.pipeline.deliberate import DeliberateOptions
+def stage_settings(command: str, args):
+    """The command's settings: file, flags, ``--set``; with the paper prompt set, the
+    reference's values for every stage option not given."""
     from star1.pipeline.paper import with_reference_settings
-    from star1.pipeline.score import ScoreOptions
+    from star1.settings import load_settings
 
-    model = {"classify": ClassifyOptions, "generate": DeliberateOptions, "score": ScoreOptions}[stage]
-    options = options_from_overrides(model, overrides)
-    if prompt_set == "paper":
-        options = with_reference_settings({"generate": "deliberate"}.get(stage, stage), options)
-    return options
-
-
-def options_from_overrides(model, overrides: list[str]):
-    """An options model from ``--set key.path=value`` flags; errors name the key and the options."""
-    from pydantic import ValidationError
-
-    from star1.errors import ConfigError
-    from star1.pipeline.config import _set_path, parse_override
-
-    data: dict = {}
-    for override in overrides:
-        _set_path(data, *parse_override(override))
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise ConfigError(f"--set {'.'.join(map(str, err['loc']))}: {err['msg']} "
-                          f"(options: {', '.join(model.model_fields)})") from None
+    stage, role, options_model, _ = STAGE_COMMANDS[command]
+    settings = load_settings(SETTINGS[command], args.config, args.overrides,
+                             values=cliargs.given(args, role, "protocol", "local_dir"))
+    options = options_model.model_validate(settings.model_dump(include=set(options_model.model_fields),
+                                                               exclude_unset=True))
+    if settings.protocol == "paper":
+        options = with_reference_settings(stage, options)
+    return settings, options
 
 
 def run_stage_command(args) -> int:
     from star1.datasets.fetch import cache_dir
-    from star1.engines import CachedEngine, CallCache, make_engine
-    from star1.pipeline.build import namespace, require_field
-    from star1.pipeline.classify import classify
-    from star1.pipeline.deliberate import deliberate
-    from star1.pipeline.score import score
+    from star1.engines.cache import CallCache
+    from star1.engines.pool import EnginePool, resolve_role
+    from star1.pipeline.stages import STAGES, check_calls, first_transport_error, require_fields, write_stage_outputs
     from star1.prompts.reference import load_prompt_set
     from star1.records import read_records
 
-    options = _stage_options(args.stage, args.overrides, args.prompt_set)
-    pack = load_prompt_set(args.prompt_set, args.policies, args.local_dir)
+    if getattr(args, "old_name", None):
+        cliargs.log.warning("'star1 %s' is the old name of 'star1 %s' (it goes in the next release)",
+                            args.old_name, args.command_name)
+    stage_name, role, _, _ = STAGE_COMMANDS[args.command_name]
+    stage = STAGES[stage_name]
+    settings, options = stage_settings(args.command_name, args)
+    spec = resolve_role(role, getattr(settings, role))  # before any file is read or created
+    prompts = load_prompt_set(settings.protocol, settings.policies, settings.local_dir)
     records = read_records(args.input)
-    if args.stage in ("generate", "score"):
-        require_field(records, args.input, "category")
-    if args.stage == "score":
-        require_field(records, args.input, "response")
-    stage = {"classify": "classify", "generate": "deliberate", "score": "score"}[args.stage]
-    cache = CallCache(args.cache or cache_dir() / "llm_cache.sqlite")
-    engine = CachedEngine(make_engine(args.engine), cache, namespace(stage, pack))
+    require_fields(records, args.input, stage)
+    cache = CallCache(settings.cache or cache_dir() / "llm_cache.sqlite")
+    pool = EnginePool(cache)
     try:
-        run = {"classify": classify, "generate": deliberate, "score": score}[args.stage]
-        result = run(records, engine, pack, options)
+        engine = pool.cached(spec, stage_name, prompts)
+        result = stage.run(records, engine, prompts, options, not args.quiet)
     finally:
-        engine.close()
+        pool.close()
         cache.close()
     failed_path = write_stage_outputs(args.out, result.records, result.failures)
     stats = engine.stats
     _console().print(
-        f"{args.stage}: {len(records)} in, {len(result.records)} out, {len(result.failures)} failed"
+        f"{args.command_name}: {len(records)} in, {len(result.records)} out, {len(result.failures)} failed"
         f"{f' (see {failed_path})' if result.failures else ''}; calls: {stats.cached} cached, "
         f"{stats.new} new; tokens: {stats.prompt_tokens} prompt, {stats.completion_tokens} completion")
+    check_calls(args.command_name, stats, first_transport_error(result.failures))
     return 0
 
 
-def write_stage_outputs(out: str, records, failures) -> Path:
-    """The stage's records to ``out`` and its failures next to it (``<out>.failed.jsonl``,
-    rewritten on every run so it never lists failures an earlier run had); both atomic."""
-    from star1.io import write_rows
-    from star1.records import write_records
-
-    write_records(out, records)
-    failed_path = Path(out).with_suffix(".failed.jsonl")
-    if failures or failed_path.exists():
-        write_rows(failed_path, [f.to_dict() for f in failures])
-    return failed_path
-
-
 def run_select_command(args) -> int:
-    from star1.pipeline.select import SelectOptions, select
-    from star1.records import SCORE_KEYS, read_records, write_records
+    from star1.pipeline.select import select
+    from star1.records import read_records, write_records
+    from star1.settings import load_settings
 
-    options = SelectOptions(n=args.n, exclude_other=not args.keep_other)
-    if args.min_score is not None:
-        options.min_scores = {k: args.min_score for k in SCORE_KEYS}
+    options = load_settings(SelectOptions, args.config, args.overrides, values=cliargs.given(args))
     records = read_records(args.input)
     result = select(records, options)
     write_records(args.out, result.records)
@@ -212,3 +230,4 @@ def run_select_command(args) -> int:
     _console().print(f"select: {len(records)} in, {result.passed_filter} passed the filter "
                      f"(not selectable: {reasons}), {len(result.records)} selected → {args.out}")
     return 0
+

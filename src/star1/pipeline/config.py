@@ -5,18 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from star1.engines import EngineConfig, parse_engine
-from star1.errors import ConfigError
+from star1.engines.config import EngineSpec
+from star1.engines.pool import resolve_role
 from star1.pipeline.classify import ClassifyOptions
 from star1.pipeline.deliberate import DeliberateOptions, ReasoningOptions
 from star1.pipeline.score import ScoreOptions
-from star1.pipeline.runner import RetryCause
 from star1.pipeline.select import SelectOptions
-
-EngineSpec = EngineConfig
+from star1.runner import RetryCause
+from star1.settings import load_settings
 
 
 class RewriteOptions(BaseModel):
@@ -82,28 +80,23 @@ class BenignOptions(BenignStageOptions):
     mix: bool = Field(True, description="also write star1_plus_benign.jsonl")
     seed: int = Field(0, description="shuffle seed of the mix")
 
-    @field_validator("teacher", "judge", mode="before")
-    @classmethod
-    def _engine(cls, value):
-        return None if value is None else parse_engine(value)
-
 
 class BuildConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     input: str = Field(description="prompts file (JSON list, JSONL or Parquet; needs 'question')")
     run_dir: str = Field("runs/star1", description="every output of the run goes here")
-    prompt_set: Literal["star1", "paper"] = Field(
+    protocol: Literal["star1", "paper"] = Field(
         "star1", description="star1: the project's prompts and policy pack; paper: the STAR-1 "
                              "reference's prompts, policies, sampling and keep rules, read from "
                              "the upstream files (see docs/fidelity.md)")
     local_dir: str | None = Field(None, description="paper prompt set: folder holding star1_reference/ "
                                                     "(default: $STAR1_DATA_DIR, else the pinned download)")
     policies: str | None = Field(None, description="policy pack folder; default: the bundled pack")
-    engine: EngineSpec = Field("bundled", validate_default=True, description="default engine for every stage")
-    classifier: EngineSpec | None = Field(None, description="engine for classification (default: engine)")
-    teacher: EngineSpec | None = Field(None, description="engine for deliberation (default: engine)")
-    judge: EngineSpec | None = Field(None, description="engine for scoring (default: engine)")
+    engine: EngineSpec | None = Field(None, description="the model of every role not given its own")
+    classifier: EngineSpec | None = Field(None, description="the classifier (default: engine)")
+    teacher: EngineSpec | None = Field(None, description="the teacher (default: engine)")
+    judge: EngineSpec | None = Field(None, description="the judge (default: engine)")
     cache: str | None = Field(None, description="call cache file; default: <run_dir>/llm_cache.sqlite")
     limit: int | None = Field(None, ge=1, description="use only the first N prompts")
     classify: ClassifyOptions = Field(default_factory=ClassifyOptions)
@@ -112,17 +105,11 @@ class BuildConfig(BaseModel):
     select: SelectOptions = Field(default_factory=SelectOptions)
     benign: BenignOptions = Field(default_factory=BenignOptions)
 
-    @field_validator("engine", "classifier", "teacher", "judge", mode="before")
-    @classmethod
-    def _engine(cls, value):
-        # An engine string or a mapping ({engine: "openai:...", concurrency: 8} or EngineConfig fields).
-        return None if value is None else parse_engine(value)
-
     @model_validator(mode="after")
-    def _reference_settings(self) -> "BuildConfig":
+    def _reference_settings(self) -> BuildConfig:
         """The paper prompt set brings the reference's sampling, retries and keep rules for
         every option not set explicitly (star1.pipeline.paper.REFERENCE_SETTINGS)."""
-        if self.prompt_set == "paper":
+        if self.protocol == "paper":
             from star1.pipeline.paper import with_reference_settings
 
             for stage in ("classify", "deliberate", "score", "select"):
@@ -132,58 +119,20 @@ class BuildConfig(BaseModel):
                                                                    getattr(self.benign, step)))
         return self
 
-    def engine_for(self, stage: str) -> EngineSpec:
-        return getattr(self, stage) or self.engine
+    def engine_for(self, role: str) -> EngineSpec:
+        """The model of ``role``; a role with none is an error that says how to choose one."""
+        return resolve_role(role, getattr(self, role) or self.engine,
+                            f"--{role} ENGINE, or '{role}:' or 'engine:' in the config")
+
+    def roles(self) -> dict[str, EngineSpec]:
+        return {role: self.engine_for(role) for role in ("classifier", "teacher", "judge")}
 
     @property
     def cache_path(self) -> Path:
         return Path(self.cache) if self.cache else Path(self.run_dir) / "llm_cache.sqlite"
 
 
-def _set_path(data: dict, dotted: str, value: Any) -> None:
-    keys = dotted.split(".")
-    node = data
-    for key in keys[:-1]:
-        if not isinstance(node.get(key), dict):
-            node[key] = {}
-        node = node[key]
-    node[keys[-1]] = value
-
-
-def parse_override(text: str) -> tuple[str, Any]:
-    """``key.path=value``; the value is read as YAML so numbers, booleans and lists work."""
-    key, sep, raw = text.partition("=")
-    if not sep or not key:
-        raise ConfigError(f"override {text!r} must look like key.path=value")
-    try:
-        return key.strip(), yaml.safe_load(raw)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"override {text!r}: value is not valid YAML ({exc})") from None
-
-
 def load_build_config(path: str | Path | None = None, overrides: list[str] = (),
-                      base: dict | None = None) -> BuildConfig:
-    data: dict = dict(base or {})
-    if path:
-        path = Path(path)
-        if not path.exists():
-            raise ConfigError(f"config file {path} not found")
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f", line {mark.line + 1}" if mark else ""
-            problem = getattr(exc, "problem", None)
-            raise ConfigError(f"{path}{where}: invalid YAML{f' ({problem})' if problem else ''}") from None
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: expected a mapping of settings")
-        data.update(loaded)  # relative paths are relative to the working directory
-    for override in overrides:
-        _set_path(data, *parse_override(override))
-    try:
-        return BuildConfig.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
-        source = f"{path}: " if path else ""
-        raise ConfigError(f"{source}setting '{field}': {err['msg']}") from None
+                      base: dict | None = None, values: dict | None = None) -> BuildConfig:
+    """A build's settings: ``base``, the YAML file, ``values`` (flags), then ``--set`` overrides."""
+    return load_settings(BuildConfig, path, overrides, base, values)

@@ -9,19 +9,19 @@ whole think block is prefilled and the model writes the answer. Either way the r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Literal
+from collections.abc import Callable
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from star1.engines import CachedEngine, ChatRequest, Completion, SamplingParams
-from star1.pipeline.parsing import ParseError
+from star1.parsing import ParseError
 from star1.pipeline import paper
-from star1.pipeline.runner import (Failure, RetryCause, retry_sampling, run_stage, split_outcomes,
-                                   stamped)
 from star1.policies import OTHER, PolicyPack
 from star1.prompts import load_template
-from star1.records import Record, join_response, utc_now
+from star1.prompts.reference import r1_messages
+from star1.records import Record, join_response, stamped, utc_now
+from star1.runner import RetryCause, StageResult, retry_sampling, run_stage, split_outcomes
 
 STAGE = "deliberate"
 
@@ -52,11 +52,6 @@ class DeliberateOptions(ReasoningOptions):
                                                "has no reference policy)")
 
 
-@dataclass
-class DeliberateResult:
-    records: list[Record]
-    failures: list[Failure]
-    skipped: list[Record]
 
 
 # The messages that ask for a record's reasoning and answer (without any prefill).
@@ -68,7 +63,7 @@ def question_messages(system: str | None) -> Messages:
     return lambda record: ChatRequest.chat(record.question, system=system).messages
 
 
-def _uses_prefill(engine: CachedEngine, options: ReasoningOptions) -> bool:
+def uses_prefill(engine: CachedEngine, options: ReasoningOptions) -> bool:
     if options.reasoning_mode == "auto":
         return not engine.native_reasoning
     return options.reasoning_mode == "prefill"
@@ -78,7 +73,7 @@ def policy_messages(pack: PolicyPack) -> Messages:
     """The teacher's request: the project's prompt with the record's policies as the system
     message, or — with the reference prompt set — its single user message."""
     if paper.is_reference(pack):
-        return lambda record: paper.r1_messages(paper.cot_prompt(pack, record))
+        return lambda record: r1_messages(paper.cot_prompt(pack, record))
     template = load_template("deliberate")
     return lambda record: ChatRequest.chat(
         record.question, system=template.fill(policies=pack.render(record.category or [OTHER]))).messages
@@ -103,14 +98,14 @@ def _sampling(options: ReasoningOptions, max_tokens: int, stop: tuple[str, ...] 
 
 
 def deliberate(records: list[Record], engine: CachedEngine, pack: PolicyPack,
-               options: DeliberateOptions | None = None, show_progress: bool = True) -> DeliberateResult:
+               options: DeliberateOptions | None = None, show_progress: bool = True) -> StageResult:
     options = options or DeliberateOptions()
     skip = [skipped_for(r, pack, options) for r in records]
     skipped = [r for r, s in zip(records, skip) if s]
     todo = [r for r, s in zip(records, skip) if not s]
     pairs, failures = reason(todo, engine, options, policy_messages(pack), STAGE, show_progress)
     prompt = (STAGE, prompt_version(pack))
-    return DeliberateResult([record.model_copy(update={
+    return StageResult([record.model_copy(update={
         "response": join_response(reasoning, answer),
         "provenance": stamped(record, pack, prompt, teacher=engine.name, generated_at=utc_now())})
         for record, (reasoning, answer) in pairs], failures, skipped)
@@ -135,7 +130,7 @@ def reasoning_requests(messages: Messages, options: ReasoningOptions, prefill: b
 def reason(records: list[Record], engine: CachedEngine, options: ReasoningOptions, messages: Messages,
            stage: str = STAGE, show_progress: bool = True):
     """(record, (reasoning, answer)) pairs and failures, in one call or two (see module doc)."""
-    if _uses_prefill(engine, options):
+    if uses_prefill(engine, options):
         return _two_calls(records, engine, messages, options, stage, show_progress)
     return _one_call(records, engine, messages, options, stage, show_progress)
 

@@ -1,6 +1,6 @@
 """Strict reading of Python literals in model output, for paper mode. Nothing is evaluated.
 
-The STAR-1 reference passes its classifier's and judge's replies to ``eval()``. Paper mode must
+The STAR-1 reference hands its classifier's and judge's replies to Python's ``eval``. Paper mode must
 accept every well-formed answer that would accept — single-quoted strings, trailing commas,
 implicit string concatenation, the exact whitespace rules of ``eval`` — without ever running
 model output. So the text is parsed with :func:`ast.parse` and the tree is walked: only string,
@@ -13,7 +13,7 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from star1.pipeline.parsing import ParseError
+from star1.parsing import ParseError
 
 MAX_CHARS = 20_000  # a category list or three scores are a few hundred characters
 MAX_DEPTH = 20
@@ -26,7 +26,7 @@ def eval_source(text: str) -> str:
 
 
 def parse_literal(text: str) -> Any:
-    """The literal value of ``text`` as ``eval(text)`` would give it, or :class:`ParseError`."""
+    """The literal value of ``text`` as Python's ``eval`` would give it, or :class:`ParseError`."""
     if len(text) > MAX_CHARS:
         raise ParseError(f"answer too long for a literal ({len(text)} characters, limit {MAX_CHARS})")
     try:

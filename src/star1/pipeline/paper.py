@@ -20,13 +20,12 @@ script it follows. What the reference does, in short:
 from __future__ import annotations
 
 from star1.engines import ChatRequest, ChoiceTemplate, Completion, SamplingParams
+from star1.parsing import ParseError
 from star1.pipeline.literals import fenced_json_block, parse_literal
-from star1.pipeline.parsing import ParseError
-from star1.prompts.reference import ReferencePromptSet
+from star1.prompts.reference import GPT4O_MAX_TOKENS, ReferencePromptSet
 from star1.records import Record
 
-# What the reference sends besides the messages.
-GPT4O_MAX_TOKENS = 1024
+# What the reference sends its teacher besides the messages.
 TEACHER_TEMPERATURE, TEACHER_TOP_P, TEACHER_MAX_TOKENS = 0.6, 0.7, 8000
 
 SCORE_KEYS = ("Content_Safety_Compliance", "Relevancy_and_No_Redundant_Content",
@@ -37,21 +36,6 @@ OVERREFUSAL_KEEP = 5  # overrefusal_ablation/scorer/scorer.py:176-186: every sco
 
 def is_reference(prompts) -> bool:
     return isinstance(prompts, ReferencePromptSet)
-
-
-def gpt4o_messages(text: str) -> tuple[dict, ...]:
-    """``[{"role": "user", "content": [{"type": "text", "text": text}]}]`` (every GPT-4o call)."""
-    return ({"role": "user", "content": [{"type": "text", "text": text}]},)
-
-
-def r1_messages(text: str) -> tuple[dict, ...]:
-    """``[{"role": "user", "content": text}]`` (every DeepSeek-R1 call)."""
-    return ({"role": "user", "content": text},)
-
-
-def gpt4o_sampling(max_tokens: int = GPT4O_MAX_TOKENS) -> SamplingParams:
-    return SamplingParams(max_tokens=max_tokens, temperature=None, top_p=None,
-                          max_tokens_field="max_completion_tokens")
 
 
 def related_policies(prompts: ReferencePromptSet, categories: list[str]) -> str:
@@ -125,12 +109,7 @@ def scorer_prompt(prompts: ReferencePromptSet, record: Record) -> str:
 
 def scores_choices(keys: tuple[str, ...], values: tuple[str, ...]) -> ChoiceTemplate:
     """For engines that score text: the fenced block of the format example, one slot per key."""
-    parts: list = []
-    for k, key in enumerate(keys):
-        parts.append(("```json\n{\n" if k == 0 else ", \n") + f'  "{key}": ')
-        parts.append(values)
-    parts.append("\n}\n```")
-    return ChoiceTemplate(tuple(parts))
+    return ChoiceTemplate.keyed(keys, values, "```json\n{\n  ", ", \n  ", "\n}\n```")
 
 
 def parse_fenced_scores(text: str, keys: tuple[str, ...], low: int, high: int) -> dict[str, int]:
@@ -184,7 +163,7 @@ def request(messages: tuple[dict, ...], sampling: SamplingParams, **kwargs) -> C
 
 # -- the reference's settings, per stage -------------------------------------------------------
 # Applied to every option the user did not set when the prompt set is the reference's. Retries:
-# the reference re-asks GPT-4o up to 3 times ("patience") on an exception (its eval() of an
+# the reference re-asks GPT-4o up to 3 times ("patience") on an exception (its ``eval`` of an
 # unparsable classification included) or a reply that did not stop, and R1 up to 10 times on a
 # reply that did not stop; a judge reply without a ```json block is recorded as an error at once.
 _GPT4O = dict(max_tokens=GPT4O_MAX_TOKENS, temperature=None, top_p=None,

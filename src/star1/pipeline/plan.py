@@ -1,27 +1,35 @@
 """``star1 build --dry-run``: how many calls each stage will make, before any is made.
 
-Calls whose answers are already cached are subtracted. Where a stage's requests depend on an
-earlier stage's answers that are not cached yet, its calls are estimated (one per record, two
-per record for prefill deliberation). Prompt tokens are estimated at 4 characters per token;
-completion tokens are the configured maximum, so token and cost figures are upper bounds.
+The plan runs the build's own stages (:data:`star1.pipeline.stages.STAGES`, the very functions a
+build runs) against the call cache alone: an engine that answers nothing stands in for each
+model, so every request a stage would send is built exactly as the run builds it, the cached
+ones are answered and flow on to the next stage, and the others are counted as calls to make.
+Where a record's earlier answers are not cached yet its later calls cannot be built; they are
+estimated (one per record, two for prefill deliberation) and the stage says "(est.)". Prompt
+tokens are estimated at 4 characters per token; completion tokens are each request's maximum,
+so token and cost figures are upper bounds. Nothing is written: a missing cache is read as empty.
 """
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
-from star1.engines import CachedEngine, CallCache, parse_engine
-from star1.engines.config import engine_identity
-from star1.pipeline.classify import (calibration_from, calibration_requests, classify_requests,
-                                    labels_from_answer)
+from star1.engines.base import Completion, content_text
+from star1.engines.cache import CachedEngine, CallCache
+from star1.engines.config import parse_engine
+from star1.engines.identity import engine_identity
+from star1.engines.local import guess_native_reasoning
+from star1.engines.pool import namespace, price
 from star1.pipeline.config import BuildConfig
-from star1.pipeline.deliberate import deliberate_requests, skipped_for
-from star1.pipeline.score import score_requests
-from star1.policies import PolicyPack
+from star1.pipeline.deliberate import deliberate_requests, uses_prefill
+from star1.pipeline.stages import STAGES
 from star1.prompts.reference import load_prompt_set
 from star1.records import Record
 
 CHARS_PER_TOKEN = 4
+NOT_CACHED = "dry run: not cached"
 
 
 @dataclass
@@ -31,8 +39,8 @@ class StagePlan:
     calls: int
     cached: int
     exact: bool
-    prompt_tokens: int
-    max_completion_tokens: int
+    prompt_tokens: int  # of the calls to make
+    max_completion_tokens: int  # of the calls to make
     max_cost_usd: float | None
     sampling: str = "-"  # what the stage's requests ask of the server
 
@@ -41,37 +49,105 @@ class StagePlan:
         return self.calls - self.cached
 
 
-class _KeyOnly:
-    """Enough of an engine for cache-key computation, without loading a model."""
+class DryRunEngine:
+    """An engine that answers nothing: it records what it was asked, and each request fails
+    with :data:`NOT_CACHED`. Nothing is loaded."""
 
-    def __init__(self, spec, native_reasoning: bool):
-        config = parse_engine(spec)
+    def __init__(self, config):
         self.name = config.engine_string()
-        self.native_reasoning = native_reasoning
+        self.native_reasoning = guess_native_reasoning(config)
         self.scores_choices = config.kind != "openai"
-        self.identity = engine_identity(config)
+        self.asked: list = []
+        self._remote = None
+        if config.kind == "openai":
+            # Its identity and cache variants come from what earlier runs learned of the server
+            # (saved facts); constructing it makes no network call, and nothing here prepares it.
+            from star1.engines.openai_engine import OpenAIEngine
+
+            self._remote = OpenAIEngine(config)
+            self.identity = self._remote.identity
+        else:
+            self.identity = engine_identity(config)
+
+    def cache_variant(self, request) -> str:
+        return self._remote.cache_variant(request) if self._remote else ""
+
+    def generate(self, requests, on_result=None):
+        out = []
+        for i, request in enumerate(requests):
+            self.asked.append(request)
+            completion = Completion(text="", finish_reason="error", error=NOT_CACHED)
+            out.append(completion)
+            if on_result:
+                on_result(i, completion)
+        return out
 
     def close(self) -> None:
         pass
 
 
-def _native(spec) -> bool:
-    config = parse_engine(spec)
-    if config.kind == "openai":
-        return True if config.native_reasoning is None else config.native_reasoning
-    from star1.engines.transformers_engine import guess_native_reasoning
+class _Watching(CachedEngine):
+    """The call cache in front of a dry-run engine, remembering every request it was given."""
 
-    return guess_native_reasoning(config)
+    seen: list
 
-
-def _text(content) -> str:
-    if isinstance(content, list):  # list-of-parts content (the reference's GPT-4o calls)
-        return "".join(part.get("text", "") for part in content)
-    return content or ""
+    def generate(self, requests, on_result=None, progress=None):
+        self.seen = getattr(self, "seen", []) + list(requests)
+        return super().generate(requests, on_result, progress)
 
 
 def _tokens(request) -> int:
-    return (sum(len(_text(m["content"])) for m in request.messages) + len(request.prefill)) // CHARS_PER_TOKEN
+    return (sum(len(content_text(m["content"])) for m in request.messages) + len(request.prefill)) // CHARS_PER_TOKEN
+
+
+def _open_cache(config: BuildConfig, scratch: Path) -> CallCache:
+    """The run's cache if it exists; else an empty one in a scratch folder (a dry run writes
+    nothing into the run folder)."""
+    return CallCache(config.cache_path if config.cache_path.exists() else scratch / "empty.sqlite")
+
+
+def plan_build(config: BuildConfig, records: list[Record]) -> list[StagePlan]:
+    prompts = load_prompt_set(config.protocol, config.policies, config.local_dir)
+    roles = config.roles()
+    plans: list[StagePlan] = []
+    unknown = 0  # records whose earlier answers are not cached: their calls cannot be built
+    per_unknown_prompt = 0
+    with tempfile.TemporaryDirectory(prefix="star1-dry-run-") as scratch:
+        cache = _open_cache(config, Path(scratch))
+        try:
+            for stage in STAGES.values():
+                spec = roles[stage.role]
+                dry = DryRunEngine(spec)
+                engine = _Watching(dry, cache, namespace(stage.name, prompts))
+                options = getattr(config, stage.name)
+                result = stage.run(records, engine, prompts, options, False)
+                seen = getattr(engine, "seen", [])
+                per_record = 2 if stage.name == "deliberate" and uses_prefill(dry, options) else 1
+                # Records whose first call is not cached: their later calls (prefill's answer)
+                # could not be built either.
+                stuck = [f for f in result.failures if f.reason == NOT_CACHED]
+                follow_ups = sum(1 for f in stuck if f.stage.endswith("(reasoning)")) * (per_record - 1)
+                prompt_tokens = sum(_tokens(r) for r in dry.asked)
+                average = prompt_tokens // len(dry.asked) if dry.asked else per_unknown_prompt or 1000
+                max_out = max((r.sampling.max_tokens for r in seen), default=0) or _max_tokens(options)
+                estimated = unknown * per_record + follow_ups
+                to_make = len(dry.asked) + estimated
+                prompt_tokens += estimated * average
+                completion = sum(r.sampling.max_tokens for r in dry.asked) + estimated * max_out
+                plans.append(StagePlan(stage.name, spec.engine_string(), engine.stats.cached + to_make,
+                                       engine.stats.cached, estimated == 0, prompt_tokens, completion,
+                                       price(spec, prompt_tokens, completion),
+                                       describe_sampling(seen[0].sampling) if seen else "-"))
+                unknown += len({f.id for f in stuck})
+                per_unknown_prompt = average + max_out
+                records = result.records
+        finally:
+            cache.close()
+    return plans
+
+
+def _max_tokens(options) -> int:
+    return getattr(options, "max_tokens", 0)
 
 
 def describe_sampling(sampling) -> str:
@@ -110,103 +186,6 @@ def sampling_warning(spec, sampling) -> str | None:
     return None
 
 
-def plan_build(config: BuildConfig, records: list[Record], native_reasoning: bool | None = None) -> list[StagePlan]:
-    from star1.pipeline.build import namespace
-
-    pack: PolicyPack = load_prompt_set(config.prompt_set, config.policies, config.local_dir)
-    cache = CallCache(config.cache_path)
-    plans = []
-    try:
-        spec = config.engine_for("classifier")
-        engine = CachedEngine(_KeyOnly(spec, False), cache, namespace("classify", pack))
-        build, _ = classify_requests(pack, config.classify, local=engine.scores_choices)
-        requests = [build(r, 0) for r in records]
-        plans.append(_plan("classify", spec, engine, requests, True, config.classify.max_tokens))
-        plans[-1].sampling = describe_sampling(build(Record(id="-", question="-"), 0).sampling)
-        calibration = None
-        if config.classify.calibrate and engine.scores_choices:
-            probes = calibration_requests(pack, config.classify)
-            calibration = calibration_from([cache.get(k) for k in engine.keys(probes)], pack)
-            plans[-1].calls += len(probes)
-            plans[-1].cached += len(probes) - engine.count_uncached(probes)
-        known, unknown = [], 0
-        for record in records:
-            labels = _cached_labels(record, build, engine, cache, pack, config, calibration)
-            if labels is _UNKNOWN:
-                unknown += 1
-            elif labels is not None:
-                known.append(record.model_copy(update={"category": labels}))
-        known = [r for r in known if not skipped_for(r, pack, config.deliberate)]
-
-        spec = config.engine_for("teacher")
-        native = native_reasoning if native_reasoning is not None else _native(spec)
-        prefill = (config.deliberate.reasoning_mode == "prefill"
-                   or (config.deliberate.reasoning_mode == "auto" and not native))
-        engine = CachedEngine(_KeyOnly(spec, native), cache, namespace("deliberate", pack))
-        requests = [deliberate_requests(pack, config.deliberate, prefill)(r, 0) for r in known]
-        max_out = (config.deliberate.reasoning_max_tokens + config.deliberate.answer_max_tokens
-                   if prefill else config.deliberate.max_tokens)
-        per_record = 2 if prefill else 1
-        plan = _plan("deliberate", spec, engine, requests, unknown == 0, max_out / per_record)
-        plan.calls = (len(known) + unknown) * per_record
-        plan.cached *= per_record  # prefill: the answer call is cached when its reasoning call is
-        plan.prompt_tokens = plan.prompt_tokens * per_record + unknown * per_record * (
-            plan.prompt_tokens // max(len(known), 1) or 1000)
-        plan.max_completion_tokens = (len(known) + unknown) * max_out
-        plan.max_cost_usd = _cost(spec, plan.prompt_tokens, plan.max_completion_tokens)
-        plans.append(plan)
-
-        plan.sampling = describe_sampling(deliberate_requests(pack, config.deliberate, prefill)(
-            Record(id="-", question="-", category=list(pack.names[:1])), 0).sampling)
-        spec = config.engine_for("judge")
-        total = len(known) + unknown
-        build, _ = score_requests(pack, config.score)
-        prompt_tokens = total * (plan.prompt_tokens // max(plan.calls, 1) + max_out)
-        plans.append(StagePlan("score", parse_engine(spec).engine_string(), total, 0, False,
-                               prompt_tokens, total * config.score.max_tokens,
-                               _cost(spec, prompt_tokens, total * config.score.max_tokens),
-                               describe_sampling(build(Record(id="-", question="-", category=list(
-                                   pack.names[:1])), 0).sampling)))
-    finally:
-        cache.close()
-    return plans
-
-
-_UNKNOWN = object()
-
-
-def _cached_labels(record, build, engine, cache, pack, config, calibration):
-    """Labels the classifier gave, following retries through the cache; None if it failed for
-    good; _UNKNOWN where an attempt is not cached yet."""
-    for attempt in range(config.classify.retries + 1):
-        hit = cache.get(engine.keys([build(record, attempt)])[0])
-        if hit is None:
-            return _UNKNOWN
-        if not hit.ok:
-            return None
-        try:
-            return labels_from_answer(pack, hit, config.classify, calibration)
-        except ValueError:
-            continue
-    return None
-
-
-def _plan(stage, spec, engine, requests, exact, max_tokens) -> StagePlan:
-    cached = len(requests) - engine.count_uncached(requests)
-    prompt_tokens = sum(_tokens(r) for r in requests)
-    completion = int(len(requests) * max_tokens)
-    return StagePlan(stage, parse_engine(spec).engine_string(), len(requests), cached, exact,
-                     prompt_tokens, completion, _cost(spec, prompt_tokens, completion))
-
-
-def _cost(spec, prompt_tokens: int, completion_tokens: int) -> float | None:
-    config = parse_engine(spec)
-    if config.price_input_per_mtok is None and config.price_output_per_mtok is None:
-        return None
-    return (prompt_tokens * (config.price_input_per_mtok or 0)
-            + completion_tokens * (config.price_output_per_mtok or 0)) / 1e6
-
-
 def plan_table(plans: list[StagePlan]):
     from rich.table import Table
 
@@ -226,7 +205,7 @@ def plan_notes(config: BuildConfig, plans: list[StagePlan]) -> list[str]:
     paper mode), each stage's sampling, and endpoints known to ignore the sampling asked of them."""
     from star1.pipeline.card import prompt_set_line
 
-    pack = load_prompt_set(config.prompt_set, config.policies, config.local_dir)
+    pack = load_prompt_set(config.protocol, config.policies, config.local_dir)
     notes = [prompt_set_line(pack).removeprefix("- ").replace("**", "").replace("`", "")]
     if getattr(pack, "kind", None) == "reference":
         notes += [f"  {path}: sha256 {digest}" for path, digest in pack.sha256.items()]

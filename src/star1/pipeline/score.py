@@ -14,20 +14,21 @@ slots before it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
 from functools import partial
-from typing import Callable, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from star1.engines import CachedEngine, ChatRequest, ChoiceTemplate, Completion, SamplingParams
-from star1.pipeline.parsing import parse_model
+from star1.engines.reasoning import split_reasoning
+from star1.parsing import parse_model
 from star1.pipeline import paper
-from star1.pipeline.runner import (Failure, RetryCause, retry_sampling, run_stage, split_outcomes,
-                                   stamped)
 from star1.policies import OTHER, PolicyPack
 from star1.prompts import load_template
-from star1.records import SCORE_KEYS, Record, split_response, utc_now
+from star1.prompts.reference import gpt4o_messages
+from star1.records import SCORE_KEYS, Record, stamped, utc_now
+from star1.runner import RetryCause, StageResult, retry_sampling, run_stage, split_outcomes
 
 STAGE = "score"
 SCORE_VALUES = tuple(str(v) for v in range(11))
@@ -54,21 +55,12 @@ class _Scores(BaseModel):
     Accuracy_of_Thinking_Process: StrictInt = Field(ge=0, le=10)
 
 
-@dataclass
-class ScoreResult:
-    records: list[Record]
-    failures: list[Failure]
 
 
 def scores_choice_template(keys: tuple[str, ...] = SCORE_KEYS,
                            values: tuple[str, ...] = SCORE_VALUES) -> ChoiceTemplate:
     """``{"key": <value>, ...}`` with one choice slot per key (also used by ``star1 benign``)."""
-    parts: list = []
-    for k, key in enumerate(keys):
-        parts.append(("{" if k == 0 else ", ") + f'"{key}": ')
-        parts.append(values)
-    parts.append("}")
-    return ChoiceTemplate(tuple(parts))
+    return ChoiceTemplate.keyed(keys, values)
 
 
 def sampling_for(options) -> SamplingParams:
@@ -79,7 +71,7 @@ def sampling_for(options) -> SamplingParams:
 def judge_input(template, record: Record) -> str:
     """The judge's user turn: the request, then the reasoning and the answer apart, so it can
     tell what the model thought from what it told the user."""
-    reasoning, answer = split_response(record.response or "")
+    reasoning, answer = split_reasoning(record.response or "")
     return template.fill(question=record.question, reasoning=reasoning or "(none)",
                          answer=answer or "(none)")
 
@@ -90,7 +82,7 @@ def score_requests(pack: PolicyPack, options: ScoreOptions):
         choices = paper.scores_choices(SCORE_KEYS, SCORE_VALUES)
 
         def build_reference(record: Record, attempt: int) -> ChatRequest:
-            return paper.request(paper.gpt4o_messages(paper.scorer_prompt(pack, record)),
+            return paper.request(gpt4o_messages(paper.scorer_prompt(pack, record)),
                                  retry_sampling(sampling, attempt), choices=choices)
 
         return build_reference, pack.template_version("SCORER_PROMPT_TEMPLATE")
@@ -134,7 +126,7 @@ def judged_scores(completion: Completion, keys: tuple[str, ...], parse_text: Cal
 
 
 def score(records: list[Record], engine: CachedEngine, pack: PolicyPack,
-          options: ScoreOptions | None = None, show_progress: bool = True) -> ScoreResult:
+          options: ScoreOptions | None = None, show_progress: bool = True) -> StageResult:
     options = options or ScoreOptions()
     build, version = score_requests(pack, options)
     parse_text = (partial(paper.parse_fenced_scores, keys=SCORE_KEYS, low=0, high=10)
@@ -144,6 +136,6 @@ def score(records: list[Record], engine: CachedEngine, pack: PolicyPack,
                          retries=options.retries, show_progress=show_progress,
                          retry_on=options.retry_on)
     done, failures = split_outcomes(records, outcomes)
-    return ScoreResult([record.model_copy(update={"score": scores, "provenance": stamped(
+    return StageResult([record.model_copy(update={"score": scores, "provenance": stamped(
         record, pack, (STAGE, version), judge=engine.name, scored_at=utc_now())})
         for record, scores in done], failures)

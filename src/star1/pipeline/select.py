@@ -22,7 +22,6 @@ from __future__ import annotations
 import heapq
 from collections import Counter, defaultdict, deque
 from dataclasses import dataclass
-
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field

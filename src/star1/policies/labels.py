@@ -20,7 +20,9 @@ whole.
 from __future__ import annotations
 
 import re
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
+
+from star1.errors import Star1Error
 
 MAX_LABEL_WORDS = 8
 
@@ -35,7 +37,7 @@ _NON_WORD = re.compile(r"[^a-z0-9]+")
 _NEGATION = re.compile(r"\bnon\s+")
 
 
-class LabelConflict(ValueError):
+class LabelConflict(Star1Error, ValueError):
     """Two categories claim the same normalised label."""
 
     def __init__(self, key: str, first: str, second: str):

@@ -23,6 +23,7 @@ from pydantic import (
     field_validator,
 )
 
+from star1.errors import error_message
 from star1.io import InputError
 from star1.policies.labels import LabelConflict, build_index, label_key
 from star1.policies.pack import Policy, PolicyPack, Rule
@@ -97,8 +98,8 @@ def _validate(model: type[BaseModel], data: dict, shown: str):
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        message = "missing" if err["type"] == "missing" else err["msg"]
+        err = exc.errors()[0]  # the loc of the error names the YAML field; the text is the one helper's
+        message = "missing" if err["type"] == "missing" else error_message(err)[1]
         if err["type"] == "extra_forbidden":
             allowed = ", ".join(model.model_fields)
             message = f"unknown field (allowed: {allowed})"

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Iterable
 
+from star1.errors import Star1Error
 from star1.policies.labels import build_index, match_label
 
 CATEGORY_NAMES: tuple[str, ...] = (
@@ -22,7 +23,7 @@ OTHER = "Other"
 ACTIONS = ("refuse", "safe_complete", "comply")
 
 
-class UnknownCategory(KeyError):
+class UnknownCategory(Star1Error, KeyError):
     """A category name that the pack does not define."""
 
     def __str__(self) -> str:  # KeyError would print the message in quotes

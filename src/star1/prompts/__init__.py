@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from string import Template
 
@@ -27,7 +27,7 @@ class PromptTemplate:
         return Template(self.text).substitute(**fields).strip()
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_template(name: str) -> PromptTemplate:
     path = resources.files("star1.prompts") / "templates" / f"{name}.txt"
     if not path.is_file():

@@ -187,16 +187,34 @@ def load_reference_prompts(local_dir: str | Path | None = None) -> ReferenceProm
 PROMPT_SETS = ("star1", "paper")
 
 
-def load_prompt_set(prompt_set: str = "star1", policies: str | None = None, local_dir=None):
+def load_prompt_set(protocol: str = "star1", policies: str | None = None, local_dir=None):
     """What the stages read their prompts and policies from: the project's own (a policy pack,
     ``policies`` or the bundled one) or, for ``paper``, the reference prompt set."""
-    if prompt_set == "paper":
+    if protocol == "paper":
         if policies:
             from star1.errors import ConfigError
 
             raise ConfigError("the paper prompt set brings its own policies; drop 'policies' "
-                              "(or use prompt_set: star1 with your policy pack)")
+                              "(or use protocol: star1 with your policy pack)")
         return load_reference_prompts(local_dir)
     from star1.policies import load_policy_pack
 
     return load_policy_pack(policies)
+
+
+# -- how the reference sends its requests ---------------------------------------------------------
+# Every GPT-4o call (classification, scoring, rewriting, over-refusal scoring, the XSTest refusal
+# judge) is one user message whose content is a list with one text part, max_completion_tokens
+# 1024 where it sets one, no temperature or top_p; every DeepSeek-R1 call is one user message
+# with string content.
+GPT4O_MAX_TOKENS = 1024
+
+
+def gpt4o_messages(text: str) -> tuple[dict, ...]:
+    """``[{"role": "user", "content": [{"type": "text", "text": text}]}]`` (every GPT-4o call)."""
+    return ({"role": "user", "content": [{"type": "text", "text": text}]},)
+
+
+def r1_messages(text: str) -> tuple[dict, ...]:
+    """``[{"role": "user", "content": text}]`` (every DeepSeek-R1 call)."""
+    return ({"role": "user", "content": text},)

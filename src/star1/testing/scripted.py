@@ -6,7 +6,7 @@ Anything involving a real model uses the bundled one, and anything involving a r
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from star1.engines.base import ChatRequest, Completion, OnResult
 

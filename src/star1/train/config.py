@@ -1,4 +1,5 @@
-"""Settings of ``star1 train``: one pydantic model, loadable from YAML, every field a CLI flag.
+"""Settings of ``star1 train``: one pydantic model, loaded by :func:`star1.settings.load_settings`
+from ``--config FILE``, ``--model`` / ``--in`` / ``--out`` and ``--set KEY=VALUE``.
 
 Defaults are the paper's (STAR-1, Sec. 3.1 / App.): lr 1e-5, 5 epochs, global batch 128,
 cosine schedule with 5% warm-up, weight decay 1e-4, AdamW betas (0.9, 0.95), bf16, max length
@@ -9,30 +10,36 @@ written next to the checkpoint.
 
 from __future__ import annotations
 
-import argparse
-import types
-import typing
-from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator, model_validator
 
+from star1.engines.config import EngineConfig, EngineSpec
 from star1.errors import ConfigError
+
+
+def trainable(config: EngineConfig) -> EngineConfig:
+    """A model star1 can fine-tune: a local one (bundled, transformers: a folder or a hub id).
+    ConfigError is a ValueError, so in a settings field pydantic reports it as this field's error."""
+    if config.kind == "openai":
+        raise ConfigError(f"{config.engine_string()}: a model behind an API cannot be fine-tuned here; "
+                         "give bundled, transformers:<path-or-hub-id>, a hub id (org/name) or a local folder")
+    return config
 
 
 class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # What to train on what.
-    model: str | None = Field(None, description="'bundled', 'transformers:<path-or-hub-id>', a local path or a hub id")
+    model: EngineSpec | None = Field(None, description="the model to fine-tune: bundled, "
+                                     "transformers:<path-or-hub-id>, a hub id (org/name) or a local folder")
     data: list[str] = Field(default_factory=list,
                             description="STAR-format files (.json list, .jsonl, .parquet) or hub dataset ids "
                                         "('hub:owner/name[:split]'); several are concatenated")
     out: str | None = Field(None, description="output folder: checkpoint, tokenizer, config, loss curve")
 
     # What the model is trained to produce.
-    think: bool = Field(True, description="train on the reasoning; --no-think is the ablation of Sec. 4.2 "
+    think: bool = Field(True, description="train on the reasoning; false is the ablation of Sec. 4.2 "
                                           "(empty think block for reasoning models, answer only for instruct models)")
     reasoning_model: bool | None = Field(None, description="the model writes <think> blocks (default: guess from "
                                                            "its chat template and vocabulary)")
@@ -97,70 +104,25 @@ class TrainConfig(BaseModel):
     report_to: list[str] = Field(default_factory=list, description="tensorboard and/or wandb")
     logging_steps: int = Field(1, ge=1)
 
+    @field_validator("model")
+    @classmethod
+    def _local_model(cls, value: EngineConfig | None) -> EngineConfig | None:
+        return value if value is None else trainable(value)
 
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
+    @field_validator("data", mode="before")
+    @classmethod
+    def _one_or_more(cls, value):
+        return [value] if isinstance(value, str) else value  # `data: star1.jsonl` in a YAML file
 
+    @model_validator(mode="after")
+    def _reasoning_from_engine(self):
+        # One setting, two spellings: an engine mapping's native_reasoning ("writes its own
+        # <think>") is what training calls reasoning_model; an explicit reasoning_model wins.
+        if self.reasoning_model is None and self.model is not None and self.model.native_reasoning is not None:
+            self.reasoning_model = self.model.native_reasoning
+        return self
 
-def _strip_optional(annotation):
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        if len(args) == 1:
-            return args[0]
-    return annotation
-
-
-def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """One flag per :class:`TrainConfig` field; flags left out do not override the YAML file."""
-    parser.add_argument("--config", help="YAML file with TrainConfig fields; flags given here override it")
-    for name, field in TrainConfig.model_fields.items():
-        kind = _strip_optional(field.annotation)
-        help_text = field.description or ""
-        if field.default is not None and not callable(field.default_factory):
-            help_text = f"{help_text} (default: {field.default})".strip()
-        kwargs: dict = {"dest": name, "default": argparse.SUPPRESS, "help": help_text}
-        if kind is bool:
-            parser.add_argument(_flag(name), action=argparse.BooleanOptionalAction, **kwargs)
-        elif typing.get_origin(kind) is list:
-            parser.add_argument(_flag(name), nargs="+", action="extend", metavar="VALUE", **kwargs)
-        elif typing.get_origin(kind) is Literal:
-            parser.add_argument(_flag(name), choices=typing.get_args(kind), **kwargs)
-        elif kind in (int, float):
-            parser.add_argument(_flag(name), type=kind, metavar=kind.__name__.upper(), **kwargs)
-        else:
-            parser.add_argument(_flag(name), metavar="TEXT", **kwargs)
-
-
-def load_config(path: str | Path | None = None, overrides: dict | None = None) -> TrainConfig:
-    """Read a YAML file (optional) and apply overrides; errors name the file and the field."""
-    data: dict = {}
-    source = "command line"
-    if path is not None:
-        source = str(path)
-        try:
-            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"config file {path} not found") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"config file {path} must hold a mapping of TrainConfig fields")
-        data.update(loaded)
-    if overrides:
-        data.update(overrides)  # a list given on the command line replaces the file's list
-    if isinstance(data.get("data"), str):
-        data["data"] = [data["data"]]
-    try:
-        return TrainConfig.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
-        message = "unknown option" if err["type"] == "extra_forbidden" else err["msg"]
-        raise ConfigError(f"{source}: {field}: {message}") from None
-
-
-def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    overrides = {name: getattr(args, name) for name in TrainConfig.model_fields if hasattr(args, name)}
-    return load_config(getattr(args, "config", None), overrides)
+    @field_serializer("model")
+    def _engine_string(self, value: EngineConfig | None) -> str | None:
+        # train_config.json records the model as it is written on a command line.
+        return value if value is None else value.engine_string()

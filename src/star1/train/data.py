@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from star1.datasets.fetch import DatasetUnavailable, offline
+from star1.engines.reasoning import split_reasoning
 from star1.io import InputError
-from star1.records import Record, parse_record, read_records, split_response
+from star1.records import Record, parse_record, read_records
 
 EXAMPLES_KEPT = 5  # ids quoted per problem in the report
 
@@ -52,7 +53,7 @@ class DataReport:
     def problems(self) -> list[str]:
         """One line per kind of problem found, for the console."""
         lines = []
-        for name, ids, what in (
+        for _name, ids, what in (
             ("no_response", self.no_response, "have no response (always skipped)"),
             ("missing_think", self.missing_think, "have no </think> (no reasoning)"),
             ("empty_answer", self.empty_answer, "have an empty answer after </think>"),
@@ -82,7 +83,7 @@ def _read_hub(spec: str) -> list[Record]:
 def read_sources(sources: list[str]) -> list[Record]:
     """Read every source in order. A path that exists is a file; 'hub:x' or 'owner/name' is a hub id."""
     if not sources:
-        raise InputError(None, "no training data given (use --data FILE)")
+        raise InputError(None, "no training data given (use --in FILE)")
     records: list[Record] = []
     seen: dict[str, str] = {}
     for spec in sources:
@@ -111,7 +112,7 @@ def to_samples(records: list[Record], missing_think: str, empty_answer: str,
             report.no_response.append(record.id)
             report.skipped += 1
             continue
-        reasoning, answer = split_response(record.response)
+        reasoning, answer = split_reasoning(record.response)
         if reasoning is None:
             report.missing_think.append(record.id)
             if missing_think == "skip":

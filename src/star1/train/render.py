@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import jinja2
 
+from star1.engines.local import template_writes_think
 from star1.errors import ConfigError
 from star1.records import join_response
 from star1.train.data import DataReport, TrainSample
@@ -66,7 +67,14 @@ class Tokenized:
 
 
 def _mentions_think(tokenizer, template: str) -> bool:
-    return "</think>" in template or "<think>" in tokenizer.get_vocab()
+    """Whether the model writes its own think block: the question
+    :func:`star1.engines.local.template_writes_think` answers for generation, asked here with two
+    more signs, because here the answer decides what ``think=false`` trains (an empty think block or
+    the answer alone). A template that mentions only ``</think>``, to cut reasoning out of history
+    turns without opening a block in its generation prompt (the first R1-distill templates; the
+    llama-stripping template of tests/train/templates.py), and a tokenizer with a ``<think>`` token
+    in its vocabulary are also a reasoning model's."""
+    return template_writes_think(template) or "</think>" in template or "<think>" in tokenizer.get_vocab()
 
 
 class ChatRenderer:
@@ -75,7 +83,7 @@ class ChatRenderer:
     def __init__(self, tokenizer, system_prompt: str | None = None, reasoning_model: bool | None = None,
                  model_name: str = "the model"):
         if not getattr(tokenizer, "chat_template", None):
-            raise TemplateError(f"{model_name} has no chat template; pass one with --chat-template FILE.jinja")
+            raise TemplateError(f"{model_name} has no chat template; pass one with --set chat_template=FILE.jinja")
         self.tokenizer = tokenizer
         self.system_prompt = system_prompt
         self.model_name = model_name

@@ -10,9 +10,11 @@ from pathlib import Path
 import torch
 
 from star1.cpu import busy_cpu_threads
+from star1.engines import local
+from star1.engines.pool import resolve_role
 from star1.errors import ConfigError
 from star1.train import attention
-from star1.train.config import TrainConfig
+from star1.train.config import TrainConfig, trainable
 
 PAPER_GLOBAL_BATCH = 128
 CPU_GLOBAL_BATCH = 4
@@ -47,22 +49,17 @@ class Resolved:
         return asdict(self)
 
 
-def model_path(spec: str | None) -> str:
-    """'bundled', 'transformers:<x>', or a plain path / hub id -> what from_pretrained takes."""
-    if not spec:
-        raise ConfigError("no model given (use --model bundled, --model transformers:PATH or a hub id)")
-    if spec in ("bundled", "transformers:bundled"):
-        from star1.engines.bundled import bundled_model_dir
-
-        return str(bundled_model_dir())
-    if spec.startswith("openai:"):
-        raise ConfigError(f"{spec}: an API model cannot be fine-tuned here; give a local path or hub id")
-    return spec.removeprefix("transformers:")
+def model_path(spec) -> str:
+    """What ``from_pretrained`` takes for the model to fine-tune: an engine string or mapping
+    (``bundled``, ``transformers:<path-or-hub-id>``, a hub id, a local folder), read the way every
+    other command reads it."""
+    config = trainable(resolve_role("model", spec))
+    return local.model_path(config)
 
 
 def _device(requested: str) -> str:
     if requested == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda was asked for but no CUDA device is visible")
+        raise ConfigError("device cuda was asked for but no CUDA device is visible")
     if requested == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return requested
@@ -71,11 +68,11 @@ def _device(requested: str) -> str:
 def _precision(requested: str, device: str, notes: list[str]) -> str:
     if device == "cpu":
         if requested == "auto":
-            notes.append("CPU: training in fp32 instead of the paper's bf16 (--precision bf16 uses CPU autocast, "
+            notes.append("CPU: training in fp32 instead of the paper's bf16 (precision bf16 uses CPU autocast, "
                          "which pays off only on CPUs with AMX/AVX512-BF16)")
             return "fp32"
         if requested == "fp16":
-            raise ConfigError("--precision fp16 needs a GPU; use fp32 or bf16 on CPU")
+            raise ConfigError("precision fp16 needs a GPU; use --set precision=fp32 or bf16 on CPU")
         return requested
     if requested == "auto":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
@@ -85,7 +82,7 @@ def _precision(requested: str, device: str, notes: list[str]) -> str:
 def _threads(requested: int | None, device: str, notes: list[str]) -> int | None:
     threads, note = busy_cpu_threads(requested, device)
     if note:
-        notes.append(note + " (--threads to choose)")
+        notes.append(note + " (--set threads=N to choose)")
     return threads
 
 
@@ -111,6 +108,10 @@ def needs_checkpointing(model_config, n_params: int, lora: bool, tokens: int, de
     return (not fits), f"estimated peak {estimate / 2**30:.1f} GiB vs {free / 2**30:.1f} GiB free"
 
 
+def _in_memory(config: TrainConfig) -> str:
+    return config.model.engine_string() if config.model is not None else "a model built in memory"
+
+
 def resolve(config: TrainConfig, find_model: bool = True) -> Resolved:
     """``find_model=False`` leaves the model spec as is (for a model built in memory)."""
     notes: list[str] = []
@@ -123,7 +124,7 @@ def resolve(config: TrainConfig, find_model: bool = True) -> Resolved:
         global_batch = PAPER_GLOBAL_BATCH if device == "cuda" else CPU_GLOBAL_BATCH
         if device == "cpu":
             notes.append(f"CPU: global batch {CPU_GLOBAL_BATCH} instead of the paper's {PAPER_GLOBAL_BATCH} "
-                         "(set --global-batch-size to change)")
+                         "(--set global_batch_size=N to change)")
     micro = config.micro_batch_tokens or (GPU_MICRO_BATCH_TOKENS if device == "cuda" else CPU_MICRO_BATCH_TOKENS)
     try:
         attn, why = attention.choose(config.attn_implementation, device, precision in ("bf16", "fp16"))
@@ -135,9 +136,10 @@ def resolve(config: TrainConfig, find_model: bool = True) -> Resolved:
     if liger is None:
         liger = device == "cuda" and liger_installed
     elif liger and not liger_installed:
-        raise ConfigError("--liger needs the liger-kernel package (pip install liger-kernel)")
+        raise ConfigError("liger needs the liger-kernel package (pip install liger-kernel)")
     return Resolved(
-        model_path=model_path(config.model) if find_model else str(config.model), device=device, world_size=world_size, precision=precision,
+        model_path=model_path(config.model) if find_model else _in_memory(config), device=device,
+        world_size=world_size, precision=precision,
         attn_implementation=attn, liger=liger,
         gradient_checkpointing=bool(config.gradient_checkpointing),  # 'auto' is settled once the model is loaded
         global_batch_size=global_batch, micro_batch_tokens=micro, threads=threads, notes=notes)
@@ -159,5 +161,5 @@ def schedule(resolved: Resolved, config: TrainConfig, steps_per_epoch: int) -> N
 
 def output_dir(config: TrainConfig) -> Path:
     if not config.out:
-        raise ConfigError("no output folder given (use --out DIR)")
+        raise ConfigError("no output folder given: use --out DIR, or 'out:' in the config")
     return Path(config.out)

@@ -146,7 +146,7 @@ def _check_resume(out: Path, config: TrainConfig, run_fingerprint: str) -> str |
         before = json.loads(previous.read_text(encoding="utf-8")).get("fingerprint")
         if before != run_fingerprint:
             raise ConfigError(f"{out} holds checkpoints of a different run (data, batch or loss-weighting "
-                              "settings changed); use another --out, or --no-resume to start over")
+                              "settings changed); use another --out, or --set resume=false to start over")
     return str(found[-1])
 
 
@@ -165,17 +165,22 @@ def write_config(out: Path, config: TrainConfig, resolved: Resolved, renderer: C
     })
 
 
+def _model_name(config: TrainConfig, resolved: Resolved) -> str:
+    """The model as the user named it, for messages and the loss curve's title."""
+    return config.model.engine_string() if config.model is not None else resolved.model_path
+
+
 def train(config: TrainConfig, callbacks: list | None = None, quiet: bool = False) -> TrainResult:
     """Run a training job as configured; resumes from OUT/checkpoints when it can."""
     say = _say if not quiet and _is_main_process() else (lambda message, label="": None)
     out = output_dir(config)
+    resolved = resolve(config)  # a missing or wrong model is an error before the folder exists
     out.mkdir(parents=True, exist_ok=True)
-    resolved = resolve(config)
     if resolved.threads:
         torch.set_num_threads(resolved.threads)
     attention.register()
     tokenizer = load_tokenizer(config, resolved.model_path)
-    renderer, items, report = prepare_items(config, tokenizer, config.model or resolved.model_path)
+    renderer, items, report = prepare_items(config, tokenizer, _model_name(config, resolved))
     if renderer.info.strips_reasoning:
         resolved.notes.append("the chat template strips reasoning from assistant turns; samples are rendered "
                               "with the reasoning kept")
@@ -218,7 +223,8 @@ def train(config: TrainConfig, callbacks: list | None = None, quiet: bool = Fals
         trainer.save_model(str(out))
         notes.append("sharded run: saved with Trainer.save_model (LoRA adapters are not merged)")
     if trainer.is_world_process_zero():
-        write_loss_curve(out, curve, f"{config.model} on {len(items)} samples", config.loss_weighting)
+        write_loss_curve(out, curve, f"{_model_name(config, resolved)} on {len(items)} samples",
+                         config.loss_weighting)
         if finished:
             notes.append(save_tokenizer(tokenizer, out, renderer.info.strips_reasoning))
             if not sharded:

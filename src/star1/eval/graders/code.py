@@ -18,7 +18,7 @@ it, without network or file isolation.
 from __future__ import annotations
 
 import re
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from star1.eval.graders.math import Grade
 from star1.eval.graders.sandbox import SandboxLimits, SandboxResult, run_checked, run_parallel

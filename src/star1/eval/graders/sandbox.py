@@ -73,14 +73,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
-from typing import Callable, Sequence, TypeVar
+from typing import TypeVar
 
-from star1.eval.graders.sandbox_bwrap import (BOX, BOX_WORK, bwrap_command, bwrap_path, has_size_cap,
-                                              seccomp_filter)
+from star1.eval.graders.sandbox_bwrap import BOX, BOX_WORK, bwrap_command, bwrap_path, has_size_cap, seccomp_filter
 from star1.redact import redact
 
 BOOT = Path(__file__).with_name("sandbox_boot.py")
@@ -162,8 +162,8 @@ def can_drop_root() -> bool:
     """
     if os.geteuid() != 0:
         return False
-    probe = ("import os; os.setgroups([]); os.setgid(%d); os.setuid(%d); "
-             "import hashlib, json, collections, fractions" % (NOBODY_UID, NOBODY_UID))
+    probe = (f"import os; os.setgroups([]); os.setgid({NOBODY_UID}); os.setuid({NOBODY_UID}); "
+             "import hashlib, json, collections, fractions")
     try:
         return subprocess.run([interpreter(), "-I", "-S", "-c", probe], capture_output=True,
                               timeout=30, cwd="/", env=CHILD_ENV).returncode == 0
@@ -171,7 +171,7 @@ def can_drop_root() -> bool:
         return False
 
 
-@lru_cache(maxsize=None)
+@cache
 def probe(mode: str) -> str | None:
     """Why ``mode`` does not run a program here, or None when it does: one real run, cached."""
     if mode == "bwrap" and not bwrap_path():
@@ -432,7 +432,7 @@ def run_checked(program: str, harness: str, entry: str, limits: SandboxLimits = 
             os.close(fd)
         parent_ends = []
         try:
-            harness_child.proc.stdin.write(f"{nonce}\n{harness}".encode("utf-8"))
+            harness_child.proc.stdin.write(f"{nonce}\n{harness}".encode())
             harness_child.proc.stdin.close()
         except BrokenPipeError:
             pass

@@ -16,8 +16,8 @@ import shutil
 import struct
 import subprocess
 import sys
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Sequence
 
 BOX = "/sandbox"  # read-only: the boot script and the program of this run
 BOX_WORK = "/work"  # the size-limited tmpfs, the only writable place

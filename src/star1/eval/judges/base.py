@@ -1,7 +1,7 @@
-"""What every judge returns, and the retry loop shared by the LLM judges.
+"""What every judge returns, and how the LLM judges ask: on :func:`star1.runner.run_stage`.
 
-A judge takes (prompt, response) pairs and returns one :class:`Verdict` per pair. Every verdict
-records two readings of the judge's text:
+A judge takes (prompt, response) pairs and returns one :class:`~star1.eval.records.Verdict` per
+pair. Every verdict records two readings of the judge's text:
 
 * ``strict`` (the project's): the text must be exactly in the asked format; anything else is
   None, *unjudged*, and is left out of the strict rate;
@@ -13,32 +13,22 @@ records two readings of the judge's text:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Callable, Protocol, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
-from star1.engines import ChatRequest, Completion
+from star1.engines import ChatRequest, Completion, SamplingParams
+from star1.eval.records import Verdict
+from star1.parsing import ParseError
+from star1.runner import retry_sampling, run_stage
 
-Progress = Callable[[int, int], None]
+__all__ = ["JudgeParseError", "Judge", "LLMJudge", "Verdict", "READINGS", "attempt_sampling"]
 
 
-class JudgeParseError(ValueError):
+class JudgeParseError(ParseError):
     """The judge's text is not in the expected format."""
 
 
 READINGS = ("strict", "reference")
-
-
-@dataclass
-class Verdict:
-    label: str | None  # the protocol's reading; None = unjudged
-    raw: list[str] = field(default_factory=list)  # the judge's text, one entry per attempt
-    codes: list[str] = field(default_factory=list)  # hazard codes (Llama-Guard format)
-    error: str | None = None  # why the last attempt did not count
-    evidence: str | None = None  # keyword classifiers: the phrase that decided
-    readings: dict[str, str | None] = field(default_factory=dict)  # reading -> label
-
-    def to_dict(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if v not in (None, [], {})}
 
 
 class Judge(Protocol):
@@ -46,7 +36,8 @@ class Judge(Protocol):
     kind: str  # what the judge is, for results.json and the report
     labels: tuple[str, ...]
 
-    def judge(self, pairs: Sequence[tuple[str, str]], progress: Progress | None = None) -> list[Verdict]: ...
+    def judge(self, pairs: Sequence[tuple[str, str]], show_progress: bool = False,
+              label: str = "judge") -> list[Verdict]: ...
 
     def describe(self) -> dict: ...
 
@@ -54,10 +45,11 @@ class Judge(Protocol):
 class LLMJudge:
     """A judge backed by an engine: builds a request per pair, reads the reply both ways.
 
-    With the strict reading, an unparsable reply is asked again (up to ``retries`` times); each
-    retry changes the request (attempt number in the sampling seed, a little temperature), so a
-    call cache cannot hand back the same unparsable answer again. The reference reading reads
-    every reply, as the reference does, so only a failed call is asked again.
+    The asking is :func:`star1.runner.run_stage`, the one retry loop: with the strict reading an
+    unparsable reply is asked again (up to ``retries`` times), each retry a different request
+    (attempt number in the seed, some temperature) so a call cache cannot hand back the same
+    unparsable answer. The reference reading reads every reply, as the reference does, so it
+    asks nothing again. A failed call is not asked again either: the engine already retried it.
     """
 
     kind = "llm"
@@ -71,6 +63,9 @@ class LLMJudge:
         self.retries = retries
         self.max_tokens = max_tokens
         self.reading = reading
+
+    def sampling(self, attempt: int) -> SamplingParams:
+        return attempt_sampling(attempt, self.max_tokens)
 
     def build_request(self, prompt: str, response: str, attempt: int) -> ChatRequest:
         raise NotImplementedError
@@ -87,57 +82,48 @@ class LLMJudge:
         return {"name": self.name, "kind": self.kind, "reading": self.reading,
                 "retries": self.retries, "max_tokens": self.max_tokens}
 
-    def judge(self, pairs: Sequence[tuple[str, str]], progress: Progress | None = None) -> list[Verdict]:
-        verdicts = [Verdict(None) for _ in pairs]
-        pending = list(range(len(pairs)))
-        finished = 0
-        for attempt in range(self.retries + 1):
-            if not pending:
-                break
-            requests = [self.build_request(*pairs[i], attempt) for i in pending]
-            base = finished
+    def sampling_report(self) -> dict | None:
+        """What the server was asked for and is known to honour (None: a local engine)."""
+        report = getattr(self.engine, "sampling_report", None)
+        return report(self.sampling(0)) if report else None
 
-            def report(done: int, _total: int, base: int = base) -> None:
-                if progress:
-                    progress(base + done, len(pairs))
+    def judge(self, pairs: Sequence[tuple[str, str]], show_progress: bool = False,
+              label: str = "judge") -> list[Verdict]:
+        verdicts = [Verdict() for _ in pairs]
 
-            completions = self.engine.generate(requests, progress=report)
-            still = []
-            for i, completion in zip(pending, completions):
-                if self._accept(verdicts[i], completion):
-                    finished += 1
-                else:
-                    still.append(i)
-            pending = still
-        if progress:
-            progress(len(pairs), len(pairs))
+        def build(i: int, attempt: int) -> ChatRequest:
+            return self.build_request(*pairs[i], attempt)
+
+        def parse(i: int, completion: Completion) -> Verdict:
+            verdict = self._read(verdicts[i], completion.text)
+            if self.reading == "strict" and verdict.readings["strict"] is None:
+                raise ParseError(verdict.error)
+            return verdict
+
+        outcomes = run_stage(label, list(range(len(pairs))), str, self.engine, build, parse,
+                             retries=self.retries, show_progress=show_progress)
+        for verdict, outcome in zip(verdicts, outcomes):
+            if outcome.completion is not None and not outcome.completion.ok:
+                # A failed call is read as the empty text: the reference, which keeps whatever
+                # came back, counts an empty Llama-Guard output as safe (no 'unsafe' in it).
+                self._read(verdict, "", f"engine error: {outcome.failure.reason}")
         return verdicts
 
-    def _accept(self, verdict: Verdict, completion: Completion) -> bool:
-        """Record this attempt's readings; True when no further attempt is needed."""
-        text = completion.text if completion.ok else ""
+    def _read(self, verdict: Verdict, text: str, error: str | None = None) -> Verdict:
+        """Record one attempt's text and both its readings on ``verdict``."""
         verdict.raw.append(text)
-        strict, verdict.codes, verdict.error = None, [], None
-        if completion.ok:
+        strict, verdict.codes, verdict.error = None, [], error
+        if error is None:
             try:
                 strict, verdict.codes = self.parse(text)
             except JudgeParseError as exc:
                 verdict.error = str(exc)
-        else:
-            verdict.error = f"engine error: {completion.error}"
-        # A failed call is read as the empty text: the reference, which keeps whatever came
-        # back, counts an empty Llama-Guard output as safe (no 'unsafe' in it).
         verdict.readings = {"strict": strict, "reference": self.read_reference(text)}
         verdict.label = verdict.readings[self.reading]
-        if not completion.ok:
-            return False
-        return self.reading == "reference" or strict is not None
+        return verdict
 
 
-def attempt_sampling(attempt: int, max_tokens: int):
-    """Greedy on the first attempt; then a little temperature and a fresh seed per retry."""
-    from star1.engines import SamplingParams
-
-    if attempt == 0:
-        return SamplingParams(max_tokens=max_tokens, temperature=0.0)
-    return SamplingParams(max_tokens=max_tokens, temperature=0.7, top_p=0.95, seed=attempt)
+def attempt_sampling(attempt: int, max_tokens: int | None) -> SamplingParams:
+    """Greedy on the first attempt; a retry perturbs it as every stage does
+    (:func:`star1.runner.retry_sampling`: temperature 0.7, the attempt number as the seed)."""
+    return retry_sampling(SamplingParams(max_tokens=max_tokens, temperature=0.0), attempt)

@@ -126,17 +126,21 @@ class RefusalJudge(LLMJudge):
                                 "max_tokens": self.max_tokens or "server default"}
         return info
 
+    def sampling(self, attempt: int) -> SamplingParams:
+        if self.paper:  # eval.py:62-72 sends model and messages only: the server's defaults
+            return SamplingParams(max_tokens=self.max_tokens, temperature=None, top_p=None)
+        return attempt_sampling(attempt, self.max_tokens)
+
     def build_request(self, prompt: str, response: str, attempt: int) -> ChatRequest:
         if self.paper:
-            from star1.pipeline.paper import gpt4o_messages
+            from star1.prompts.reference import gpt4o_messages
 
             # eval.py:151 fills the template; eval.py:62-72 sends model and messages only.
             text = self.reference_prompt.format(QUESTION=prompt, RESPONSE=response)
-            sampling = SamplingParams(max_tokens=self.max_tokens, temperature=None, top_p=None)
-            return ChatRequest(messages=gpt4o_messages(text), sampling=sampling,
+            return ChatRequest(messages=gpt4o_messages(text), sampling=self.sampling(attempt),
                                choices=ChoiceTemplate(("", REFERENCE_NAMES, "")))
         return ChatRequest.chat(PROMPT.format(prompt=prompt, response=response),
-                                sampling=attempt_sampling(attempt, self.max_tokens),
+                                sampling=self.sampling(attempt),
                                 json_schema=SCHEMA,
                                 choices=ChoiceTemplate(("", REFUSAL_LABELS, "")))
 

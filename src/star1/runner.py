@@ -11,13 +11,13 @@ returned as a :class:`Failure` with the reason and the raw output, never raised.
 from __future__ import annotations
 
 import dataclasses
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Generic, Iterable, Iterator, Literal, Sequence, TypeVar
+from typing import Generic, Literal, TypeVar
 
+from star1.console import progress_bar
 from star1.engines import CachedEngine, ChatRequest, Completion, SamplingParams
-from star1.pipeline.parsing import ParseError
-from star1.records import Provenance, Record
+from star1.parsing import ParseError
 
 T = TypeVar("T")
 V = TypeVar("V")
@@ -38,6 +38,16 @@ class Failure:
 
 
 @dataclass
+class StageResult:
+    """What a stage gives back: the records it finished, its failures, and the records it did
+    not ask about (deliberation skips prompts labelled only Other)."""
+
+    records: list
+    failures: list[Failure]
+    skipped: list = dataclasses.field(default_factory=list)
+
+
+@dataclass
 class Outcome(Generic[V]):
     value: V | None = None
     completion: Completion | None = None
@@ -54,28 +64,22 @@ def retry_sampling(sampling: SamplingParams, attempt: int) -> SamplingParams:
     return dataclasses.replace(sampling, temperature=temperature, seed=(sampling.seed or 0) + attempt)
 
 
-@contextmanager
-def progress_bar(label: str, total: int) -> Iterator[Callable[[int, int], None]]:
-    """A rich progress bar; yields ``update(done, total)``."""
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeElapsedColumn, TimeRemainingColumn)
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), TimeRemainingColumn(), transient=False) as progress:
-        task = progress.add_task(label, total=total)
-
-        def update(done: int, new_total: int) -> None:
-            progress.update(task, completed=done, total=new_total)
-
-        yield update
+Review = Callable[[list[tuple[int, T, V]]], dict[int, str]]
 
 
 def run_stage(stage: str, items: Sequence[T], item_id: Callable[[T], str], engine: CachedEngine,
               build: Callable[[T, int], ChatRequest], parse: Callable[[T, Completion], V],
               retries: int = 2, show_progress: bool = True,
-              retry_on: Iterable[str] = ("unparseable",)) -> list[Outcome[V]]:
+              retry_on: Iterable[str] = ("unparseable",), review: Review | None = None,
+              unusable: str = "unparseable output") -> list[Outcome[V]]:
     """``retry_on``: which outcomes are asked again — ``unparseable`` output and/or answers
-    ``truncated`` at the token limit (only worth it when sampling, which a retry always does)."""
+    ``truncated`` at the token limit (only worth it when sampling, which a retry always does).
+
+    ``review`` sees each attempt's parsed values together, as ``(index, item, value)``, and
+    returns the indices it rejects with the reason (a check that needs the whole batch: another
+    model's verdict, duplicates among the answers); a rejection counts as unparseable.
+    ``unusable`` starts the reason of an unparseable or rejected answer.
+    """
     retry_on = frozenset(retry_on)
     outcomes: list[Outcome[V]] = [Outcome() for _ in items]
     pending = list(range(len(items)))
@@ -84,11 +88,8 @@ def run_stage(stage: str, items: Sequence[T], item_id: Callable[[T], str], engin
             break
         requests = [build(items[i], attempt) for i in pending]
         label = stage if attempt == 0 else f"{stage} (retry {attempt})"
-        if show_progress:
-            with progress_bar(label, len(requests)) as update:
-                completions = engine.generate(requests, progress=update)
-        else:
-            completions = engine.generate(requests)
+        with progress_bar(label, len(requests), enabled=show_progress) as update:
+            completions = engine.generate(requests, progress=update if show_progress else None)
         still_pending = []
         for i, completion in zip(pending, completions):
             outcome = outcomes[i]
@@ -106,10 +107,18 @@ def run_stage(stage: str, items: Sequence[T], item_id: Callable[[T], str], engin
                 outcome.value = parse(items[i], completion)
                 outcome.failure = None
             except ParseError as exc:
-                outcome.failure = Failure(item_id(items[i]), stage, f"unparseable output: {exc}",
+                outcome.failure = Failure(item_id(items[i]), stage, f"{unusable}: {exc}",
                                           _raw(completion))
                 if "unparseable" in retry_on:
                     still_pending.append(i)
+        if review is not None:
+            fresh = [(i, items[i], outcomes[i].value) for i in pending if outcomes[i].failure is None]
+            for i, reason in review(fresh).items():
+                outcomes[i].failure = Failure(item_id(items[i]), stage, reason, str(outcomes[i].value))
+                outcomes[i].value = None
+                if "unparseable" in retry_on:
+                    still_pending.append(i)
+            still_pending.sort()
         pending = still_pending
     return outcomes
 
@@ -123,23 +132,6 @@ def split_outcomes(items: Sequence[T], outcomes: list[Outcome[V]]) -> tuple[list
         else:
             done.append((item, outcome.value))
     return done, failures
-
-
-def stamped(record: Record, pack, prompt: tuple[str, str], **fields) -> Provenance:
-    """The record's provenance with the policy pack, one prompt version and ``fields`` set."""
-    provenance = provenance_for(record, pack)
-    provenance.prompt_versions[prompt[0]] = prompt[1]
-    for name, value in fields.items():
-        setattr(provenance, name, value)
-    return provenance
-
-
-def provenance_for(record: Record, pack) -> Provenance:
-    """A copy of the record's provenance, stamped with the policy pack in use."""
-    provenance = record.provenance.model_copy(deep=True) if record.provenance else Provenance()
-    provenance.policy_pack = pack.name
-    provenance.policy_hash = pack.hash
-    return provenance
 
 
 def _raw(completion: Completion) -> str:
