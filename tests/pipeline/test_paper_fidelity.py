@@ -299,3 +299,22 @@ def test_paper_settings_apply_only_where_not_set():
     assert config.select.tie_break == "reference" and config.benign.rewrite.harm_check == "off"
     own = load_build_config(None, ["input=x.jsonl"])
     assert own.classify == ClassifyOptions() and own.select.tie_break == "exact"
+
+
+def test_the_paper_dry_run_shows_the_reference_sampling_and_prompt_set(tmp_path, shared_data, reference, capsys,
+                                                                      monkeypatch):
+    from star1.cli import main
+
+    monkeypatch.setenv("STAR1_DATA_DIR", str(shared_data))
+    config = Path(__file__).resolve().parents[2] / "configs" / "build" / "paper.yaml"
+    out = tmp_path / "run"
+    assert main(["build", "--config", str(config), "--in", str(shared_data / "star1" / "STAR-1.json"),
+                 "--out", str(out), "--dry-run"]) == 0
+    printed = capsys.readouterr().err
+    assert f"hash {reference.hash}" in printed and "UCSC-VLAA/STAR-1@b493335" in printed
+    assert "sampling, deliberate: temperature=0.6 top_p=0.7 max_tokens=8000" in printed
+    assert "sampling, classify: temperature=server default top_p=server default max_completion_tokens=1024" in printed
+    assert not out.exists()  # a dry run writes nothing
+    assert main(["build", "--config", str(config), "--in", str(shared_data / "star1" / "STAR-1.json"),
+                 "--out", str(out), "--dry-run", "--teacher", "openai:deepseek-reasoner@https://api.deepseek.com/v1"]) == 0
+    assert "ignores temperature and top_p" in capsys.readouterr().err

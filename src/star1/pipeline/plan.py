@@ -24,7 +24,7 @@ from star1.engines.local import guess_native_reasoning
 from star1.engines.pool import namespace, price
 from star1.pipeline.config import BuildConfig
 from star1.pipeline.deliberate import deliberate_requests, uses_prefill
-from star1.pipeline.stages import STAGES
+from star1.pipeline.stages import STAGES, stage_sampling
 from star1.prompts.reference import load_prompt_set
 from star1.records import Record
 
@@ -137,7 +137,7 @@ def plan_build(config: BuildConfig, records: list[Record]) -> list[StagePlan]:
                 plans.append(StagePlan(stage.name, spec.engine_string(), engine.stats.cached + to_make,
                                        engine.stats.cached, estimated == 0, prompt_tokens, completion,
                                        price(spec, prompt_tokens, completion),
-                                       describe_sampling(seen[0].sampling) if seen else "-"))
+                                       describe_sampling(seen[0].sampling if seen else stage_sampling(options))))
                 unknown += len({f.id for f in stuck})
                 per_unknown_prompt = average + max_out
                 records = result.records
