@@ -145,3 +145,16 @@ def test_cli_error_line_is_redacted(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         f"star1 select: error: {bad}, line 1, field '{MASK}': given twice in one object; keep one of them"]
+
+
+def test_console_output_is_redacted(capsys):
+    from star1.console import make_console
+    from star1.redact import clear_secrets, register_secret
+
+    register_secret("sk-console-secret-123456")
+    try:
+        make_console().print("the server said: Incorrect API key provided: sk-console-secret-123456")
+    finally:
+        clear_secrets()
+    err = capsys.readouterr().err
+    assert "sk-console-secret-123456" not in err and "[REDACTED]" in err

@@ -11,15 +11,31 @@ from contextlib import contextmanager
 LOG_WIDTH = 120
 
 
+class _Redacting:
+    """A text stream whose writes pass through :func:`star1.redact.redact` first: whatever a
+    table or a message quotes from a server (an error body echoing a key) leaves no key."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        from star1.redact import redact
+
+        return self._stream.write(redact(text))
+
+    def __getattr__(self, name):  # flush, isatty, fileno, encoding, ...
+        return getattr(self._stream, name)
+
+
 def make_console(stderr: bool = True, **kwargs):
-    """A rich console on stderr (or stdout). Off a terminal (logs, CI, tests) it is 120 columns
-    wide whatever the environment says, so output never depends on the terminal."""
+    """A rich console on stderr (or stdout), redacted. Off a terminal (logs, CI, tests) it is 120
+    columns wide whatever the environment says, so output never depends on the terminal."""
     from rich.console import Console
 
     stream = sys.stderr if stderr else sys.stdout
     if not stream.isatty() and "width" not in kwargs:
         kwargs["width"] = LOG_WIDTH
-    return Console(file=stream, **kwargs)
+    return Console(file=_Redacting(stream), **kwargs)
 
 
 class ProgressTask:
