@@ -32,4 +32,7 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("STAR1_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "star1-cache"))
     # Nothing may be downloaded in tests: a missing snapshot must fail fast and clearly.
     monkeypatch.setenv("STAR1_OFFLINE", "1")
+    # The snapshots, for star1 commands run as subprocesses too (a clean clone sets nothing).
+    if not os.environ.get("STAR1_DATA_DIR") and (REPO.parent / "shared" / "data" / "README.md").exists():
+        monkeypatch.setenv("STAR1_DATA_DIR", str(REPO.parent / "shared" / "data"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

@@ -66,13 +66,13 @@ class DataReport:
 def _read_hub(spec: str) -> list[Record]:
     name = spec.removeprefix("hub:")
     name, _, split = name.partition(":")
+    if offline():  # first: offline, whether the package is there or not does not matter
+        raise DatasetUnavailable(f"{spec}: no such file, and hub datasets cannot be read offline "
+                                 "(STAR1_OFFLINE / HF_HUB_OFFLINE is set)")
     try:
         import datasets
     except ImportError:
         raise InputError(spec, "reading a hub dataset needs the 'datasets' package (pip install datasets)") from None
-    if offline():
-        raise DatasetUnavailable(f"{spec}: no such file, and hub datasets cannot be read offline "
-                                 "(STAR1_OFFLINE / HF_HUB_OFFLINE is set)")
     try:
         table = datasets.load_dataset(name, split=split or "train")
     except (OSError, ValueError) as exc:
