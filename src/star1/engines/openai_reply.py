@@ -70,6 +70,19 @@ def _text(value, name: str, default: str | None) -> str | None:
     return value
 
 
+def _choice_text(choice: dict, endpoint: str, part: str, missing):
+    """(text, reasoning) of one choice: ``text`` on /v1/completions; else the ``message`` (or a
+    stream's ``delta``) content and its reasoning — ``reasoning_content`` (DeepSeek, older vLLM)
+    or ``reasoning`` (newer vLLM); ``missing`` where there is none."""
+    if endpoint == "completions":
+        return _text(choice.get("text"), "text", ""), missing
+    body = choice.get(part)
+    if not isinstance(body, dict):
+        raise MalformedReply(f"malformed response: {'stream ' if part == 'delta' else ''}choice has no {part}")
+    reasoning = (_text(body.get("reasoning_content"), "reasoning_content", missing)
+                 or _text(body.get("reasoning"), "reasoning", missing))
+    return _text(body.get("content"), "content", ""), reasoning
+
 def _count(usage: dict, name: str) -> int:
     value = usage.get(name)
     if value is None:
@@ -91,17 +104,7 @@ def read_reply(payload, endpoint: str) -> ReplyParts:
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         raise MalformedReply("malformed response: no choices")
     choice = choices[0]
-    reasoning = None
-    if endpoint == "completions":
-        text = _text(choice.get("text"), "text", "")
-    else:
-        message = choice.get("message")
-        if not isinstance(message, dict):
-            raise MalformedReply("malformed response: choice has no message")
-        text = _text(message.get("content"), "content", "")
-        # DeepSeek and older vLLM: reasoning_content; newer vLLM: reasoning.
-        reasoning = (_text(message.get("reasoning_content"), "reasoning_content", None)
-                     or _text(message.get("reasoning"), "reasoning", None))
+    text, reasoning = _choice_text(choice, endpoint, "message", None)
     finish_reason = _text(choice.get("finish_reason"), "finish_reason", "stop") or "stop"
     if len(finish_reason) > 40:
         raise MalformedReply("malformed response: finish_reason is not a reason")
@@ -147,15 +150,9 @@ def read_stream(body: bytes, endpoint: str) -> ReplyParts:
         choice = choices[0]
         if not isinstance(choice, dict):
             raise MalformedReply("malformed response: stream choice is not an object")
-        if endpoint == "completions":
-            piece = _text(choice.get("text"), "text", "")
-        else:
-            delta = choice.get("delta")
-            if not isinstance(delta, dict):
-                raise MalformedReply("malformed response: stream choice has no delta")
-            piece = _text(delta.get("content"), "content", "")
-            reasonings.append(_text(delta.get("reasoning_content"), "reasoning_content", "")
-                              or _text(delta.get("reasoning"), "reasoning", ""))
+        piece, reasoning = _choice_text(choice, endpoint, "delta", "")
+        if endpoint != "completions":
+            reasonings.append(reasoning)
         if piece:
             texts.append(piece)
             pieces += 1

@@ -133,18 +133,21 @@ def _measure(summary: BenchmarkResult) -> str:
     return summary.metric_label or summary.metric or "?"
 
 
+def _safety_results(models: dict[str, Summaries]):
+    """(model, benchmark, result) for every safety benchmark a model has results for."""
+    for model, summaries in models.items():
+        for name in SAFETY:
+            if summaries.get(name) is not None:
+                yield model, name, summaries[name]
+
+
 def views_table(models: dict[str, Summaries]) -> str:
     lines = ["| Model | Benchmark | Measure | Whole output | Answer only | Reasoning only | Unjudged | Items |",
              "|---|---|---|---|---|---|---|---|"]
-    rows = 0
-    for model, summaries in models.items():
-        for name in SAFETY:
-            s = summaries.get(name)
-            if s is None:
-                continue
-            lines.append(f"| {model} | {BENCHMARKS[name].title} | {_measure(s)} | {_pct(s.score)} | "
-                         f"{_pct(s.answer_only)} | {_pct(s.reasoning_only)} | {s.unjudged} | {s.n} |")
-            rows += 1
+    rows = list(_safety_results(models))
+    for model, name, s in rows:
+        lines.append(f"| {model} | {BENCHMARKS[name].title} | {_measure(s)} | {_pct(s.score)} | "
+                     f"{_pct(s.answer_only)} | {_pct(s.reasoning_only)} | {s.unjudged} | {s.n} |")
     if not rows:
         return ""
     return ("\n".join(lines) + "\n\n– : the view does not exist (no `</think>` reasoning in the "
@@ -155,16 +158,11 @@ def counting_table(models: dict[str, Summaries]) -> str:
     """Both ways of counting replies a judge's format check rejects, per safety benchmark."""
     lines = ["| Model | Benchmark | Measure | Score | Reference way | Strict way | Headline | Unjudged (strict) | Items |",
              "|---|---|---|---|---|---|---|---|---|"]
-    rows = 0
-    for model, summaries in models.items():
-        for name in SAFETY:
-            s = summaries.get(name)
-            if s is None:
-                continue
-            lines.append(f"| {model} | {BENCHMARKS[name].title} | {_measure(s)} | {_pct(s.score)} | "
-                         f"{_pct(s.score_reference)} | {_pct(s.score_strict)} | "
-                         f"{s.reading or 'strict'} | {s.unjudged} | {s.n} |")
-            rows += 1
+    rows = list(_safety_results(models))
+    for model, name, s in rows:
+        lines.append(f"| {model} | {BENCHMARKS[name].title} | {_measure(s)} | {_pct(s.score)} | "
+                     f"{_pct(s.score_reference)} | {_pct(s.score_strict)} | "
+                     f"{s.reading or 'strict'} | {s.unjudged} | {s.n} |")
     if not rows:
         return ""
     return ("\n".join(lines) + "\n\nReference way: every judged reply counts, read as the STAR-1 "
