@@ -202,12 +202,26 @@ def test_sources_that_give_nothing_before_any_prompt_is_accepted(tmp_path, share
     status = {s["key"]: (s["status"], s["counts"]["final"]) for s in report["sources"]}
     assert status["simple_safety_tests"] == ("loaded", 0) and status["hexphi"] == ("unavailable", 0)
     assert status["harmbench"][1] == len(read_records(out)) > 0
-    # Nothing at all (through the embedding steps too): the run still ends normally and says so.
-    assert main(["collect", "--sources", "hexphi", "--local-dir", str(snap), "--no-decontaminate",
+    # A source read but empty (through the embedding steps too): the run ends normally and says so.
+    capsys.readouterr()
+    assert main(["collect", "--sources", "simple_safety_tests", "--local-dir", str(snap), "--no-decontaminate",
                  "--out", str(tmp_path / "none.jsonl")]) == 0
-    err = capsys.readouterr().err
-    assert "HExPHI: unavailable" in err and "no prompts collected" in err
+    assert "no prompts collected" in capsys.readouterr().err
     assert read_records(tmp_path / "none.jsonl", allow_empty=True) == []
+
+
+def test_every_source_unavailable_fails_and_leaves_outputs_alone(tmp_path, capsys):
+    # A wrong --local-dir: nothing could be read, which is a failed run, not an empty pool.
+    out = tmp_path / "p.jsonl"
+    out.write_text("precious\n")
+    empty = tmp_path / "not-the-snapshots"
+    empty.mkdir()
+    assert main(["collect", "--sources", "hexphi,gptfuzz", "--local-dir", str(empty), "--no-decontaminate",
+                 "--out", str(out), *NO_EMBEDDING]) == 1
+    err = capsys.readouterr().err
+    assert "no selected source could be read" in err and "--local-dir" in err
+    assert "HExPHI (" in err and "GPTFuzz (" in err and str(empty / "hexphi") in err
+    assert out.read_text() == "precious\n" and sorted(p.name for p in tmp_path.iterdir()) == ["not-the-snapshots", "p.jsonl"]
 
 
 def test_corrupt_prompt_files_name_the_file_and_line(tmp_path, capsys):

@@ -15,6 +15,9 @@ import json
 import pytest
 
 from star1.cli import main
+from star1.pipeline.build import load_inputs
+from star1.pipeline.config import load_build_config
+from star1.pipeline.plan import plan_build
 from star1.records import read_records
 
 pytestmark = pytest.mark.slow
@@ -77,6 +80,14 @@ def test_a_build_with_only_the_engine_string_and_its_rerun(llama_server, tmp_pat
     assert main(command) == 0  # the rerun is all cache
     rerun = json.loads((run / "summary.json").read_text())
     assert [s["calls"]["new"] for s in rerun["stages"]] == [0] * len(rerun["stages"])
+
+    # A dry run knows, from what the run learned of the server (saved, no request made), that
+    # deliberation goes through /v1/completions, and so finds every one of those calls cached.
+    config = load_build_config(None, command[command.index("--set"):][1::2],
+                               values={"input": str(prompts), "run_dir": str(run)})
+    plans = {p.stage: p for p in plan_build(config, load_inputs(config))}
+    assert plans["deliberate"].cached >= 2 * stages["deliberate"]["records_out"]  # reasoning, then answer
+    assert [p.to_make for p in plans.values()] == [0] * len(plans)
 
 
 @pytest.mark.parametrize("where, hint", [("wrong port", "connection refused"),

@@ -115,3 +115,23 @@ def _without_times(text):
         for key in ("classified_at", "generated_at", "scored_at"):
             row["provenance"].pop(key)
     return rows
+
+
+def test_a_build_that_selects_nothing_says_which_part_of_the_keep_rule_stopped_it(tmp_path, capsys):
+    from star1.cli import main
+
+    prompts = tmp_path / "prompts.jsonl"
+    write_records(prompts, [Record(id=i, question=PROMPTS[i][0], source="src-a")
+                            for i in ("p-self", "p-lowscore", "p-other")])
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "README.md").write_text("a card of an earlier run")
+    with OpenAIStubServer(Script()) as server:
+        assert main(["build", "--in", str(prompts), "--out", str(run), "--set",
+                     f"engine=openai:stub-model@{server.base_url}?max_retries=1", "--set",
+                     "select.min_scores={Content_Safety_Compliance: 11}"]) == 0
+    out = capsys.readouterr().err
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["selected"] == 0 and summary["not_selectable"] == {"Content_Safety_Compliance < 11": 2}
+    assert "no scored sample met the keep rule (Content_Safety_Compliance >= 11;" in " ".join(out.split())
+    assert "Content_Safety_Compliance < 11: 2" in out and not (run / "README.md").exists()

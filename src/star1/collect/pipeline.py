@@ -47,7 +47,7 @@ from star1.collect.sources import SOURCE_KEYS, SOURCES, LoadOptions
 from star1.console import Progress
 from star1.datasets.fetch import DatasetUnavailable
 from star1.datasets.safety import DECONTAMINATION_SETS
-from star1.errors import ConfigError
+from star1.errors import ConfigError, RunFailed
 from star1.records import Record, normalise_text, prompt_id
 
 STEPS = ("loaded", "self_ngram", "decontam_ngram", "tfidf_cross", "pool_tfidf", "pool_embedding",
@@ -155,6 +155,18 @@ def _require(decon: list[DecontaminationSet]) -> None:
             "in the pool")
 
 
+def _require_some(sources: list[LoadedSource]) -> None:
+    """Every selected source unavailable is a failed run (exit 1, nothing written), not an empty
+    result: it is what a wrong --local-dir looks like. Sources that were read and gave no prompt,
+    or whose prompts were all filtered out, are a result and end normally."""
+    if any(s.status != "unavailable" for s in sources):
+        return
+    details = "; ".join(f"{s.name} ({s.missing[0].describe()}"
+                        f"{f', and {len(s.missing) - 1} more' if len(s.missing) > 1 else ''})" for s in sources)
+    raise RunFailed(f"no selected source could be read: {details}. Give --local-dir with the source "
+                    "snapshots (a folder holding the paths above), or run where the hub is reachable")
+
+
 class _Run:
     """The state one collect run carries from step to step."""
 
@@ -188,6 +200,7 @@ class _Run:
                 self.sources.append(load_source(spec, config.local_dir, options))
                 advance(1)
         self.sources += user
+        _require_some(self.sources)
         for src in self.sources:
             src.ngram = config.ngram_overrides.get(src.key, src.ngram)
         self.decon_texts = [t for d in self.decon for t in d.prompts]

@@ -147,6 +147,14 @@ class OpenAIEngine:
                     self._native = self._probe_reasoning()
         return self._native
 
+    def known_native_reasoning(self) -> bool | None:
+        """:attr:`native_reasoning` from the setting or the saved facts alone, with no request;
+        None where a probe would still be needed (the dry run then guesses)."""
+        if self._native is not None:
+            return self._native
+        found = [f.reasoning for f in self._facts.values()]
+        return None if None in found else all(r == "native" for r in found)
+
     def _probe_reasoning(self) -> bool:
         from star1.engines.prefill_probe import REASONING_PROBE, reasons
 
@@ -170,12 +178,28 @@ class OpenAIEngine:
     def cache_variant(self, request: ChatRequest) -> str:
         """How this request would be served, where that differs from the default (see
         :attr:`Completion.variant`); the call cache looks the request up under it."""
-        return self._variant(request, self._level(), self._route or "chat")
+        route, tokenizer = self._known_route()
+        return self._variant(request, self._level(), route, tokenizer)
 
-    def _variant(self, request: ChatRequest, level: str, route: str) -> str:
+    def _known_route(self) -> tuple[str, str | None]:
+        """The prefill route (and tokenizer) in use; before a prefill request has chosen one,
+        the one a run would choose from the saved facts alone, with no request: how the dry
+        run finds a llama.cpp run's cached /v1/completions calls."""
+        if self._route is not None or self.config.prefill == "chat":
+            return self._route or "chat", self._tokenizer
+        if self.config.prefill == "completions":
+            return "completions", self._tokenizer
+        facts = list(self._facts.values())
+        tokenizer = self._tokenizer or served_tokenizer(facts)
+        if (any(f.prefill == "ignored" for f in facts) and tokenizer
+                and all(f.completions_prefill == tokenizer for f in facts)):
+            return "completions", tokenizer
+        return "chat", self._tokenizer
+
+    def _variant(self, request: ChatRequest, level: str, route: str, tokenizer: str | None) -> str:
         parts = []
         if request.prefill and route == "completions":
-            parts.append(f"prefill=completions:{self._tokenizer}")
+            parts.append(f"prefill=completions:{tokenizer}")
         elif request.json_schema is not None and level != "json_schema":
             parts.append(f"structured={level}")
         return ";".join(parts)
@@ -474,7 +498,7 @@ class OpenAIEngine:
             reasoning, text = split_reasoning(content)
         completion = Completion(text=text, reasoning=reasoning, finish_reason=parts.finish_reason,
                                 prompt_tokens=parts.prompt_tokens, completion_tokens=parts.completion_tokens,
-                                variant=self._variant(request, level, route))
+                                variant=self._variant(request, level, route, self._tokenizer))
         return apply_length_policy(completion, request.sampling.max_tokens, self.config.length_is_failure)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from star1.engines.cache import CallCache
@@ -39,6 +39,7 @@ class BuildSummary:
     output: str
     seconds: float
     card: str | None = None  # the dataset card, None when nothing was selected
+    not_selectable: dict[str, int] = field(default_factory=dict)  # why scored samples failed the keep rule
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -97,7 +98,7 @@ def _run_build(config: BuildConfig, command_line: str | None, show_progress: boo
         pool.close()
         cache.close()
     summary = BuildSummary(str(run_dir), summaries, len(selected.records), str(output),
-                           time.perf_counter() - started)
+                           time.perf_counter() - started, not_selectable=selected.removed_by_filter)
     card = run_dir / "README.md"
     if selected.records:
         write_dataset_card(card, selected.records, summary, config, prompts,

@@ -162,7 +162,18 @@ def _build(config, command_line: str) -> int:
     console.print(summary_table(f"star1 build — {summary.run_dir}", summary.stages))
     card = f"card: {summary.card}" if summary.card else "no dataset card: nothing was selected"
     console.print(f"{summary.selected} samples → {summary.output}  ({summary.seconds:.0f} s; {card})")
+    if not summary.selected and summary.not_selectable:
+        console.print(not_selected_note(summary.not_selectable, config.select.min_scores), soft_wrap=True,
+                      highlight=False, markup=False)
     return 0
+
+
+def not_selected_note(reasons: dict[str, int], min_scores: dict[str, int]) -> str:
+    """Why a build selected nothing: the keep rule, and how many samples each part of it stopped."""
+    rule = ", ".join(f"{k} >= {v}" for k, v in min_scores.items())
+    counts = "; ".join(f"{reason}: {n}" for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]))
+    return (f"no scored sample met the keep rule ({rule}; category not Other): {counts}. The judge's "
+            "scores are in scored.jsonl; the rule is select.min_scores (the paper keeps only 10/10/10).")
 
 
 def stage_settings(command: str, args):

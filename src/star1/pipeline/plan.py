@@ -55,19 +55,22 @@ class DryRunEngine:
 
     def __init__(self, config):
         self.name = config.engine_string()
-        self.native_reasoning = guess_native_reasoning(config)
         self.scores_choices = config.kind != "openai"
         self.asked: list = []
         self._remote = None
+        known = None
         if config.kind == "openai":
-            # Its identity and cache variants come from what earlier runs learned of the server
-            # (saved facts); constructing it makes no network call, and nothing here prepares it.
+            # Its identity, cache variants and whether the model reasons by itself come from what
+            # earlier runs learned of the server (saved facts); constructing it makes no network
+            # call, and nothing here prepares it.
             from star1.engines.openai_engine import OpenAIEngine
 
             self._remote = OpenAIEngine(config)
             self.identity = self._remote.identity
+            known = self._remote.known_native_reasoning()
         else:
             self.identity = engine_identity(config)
+        self.native_reasoning = guess_native_reasoning(config) if known is None else known
 
     def cache_variant(self, request) -> str:
         return self._remote.cache_variant(request) if self._remote else ""

@@ -326,7 +326,7 @@ def check(harness: str, entry: str, call: str, requests: int, replies: int) -> N
     lines = harness.splitlines(keepends=True)
     linecache.cache[HARNESS] = (len(harness), None, lines, HARNESS)  # tracebacks show the failed assert
     # The harness is the benchmark's own prompt and test code, sent by the parent; never model output.
-    exec(compile(harness, HARNESS, "exec"), namespace)  # noqa: eval-ok (benchmark's own tests)
+    exec(compile(harness, HARNESS, "exec"), namespace)  # the benchmark's own tests (see above), never model output
     proxy = make_proxy(entry, requests, replies)
     namespace[entry] = proxy  # the prompt's helpers and the tests call the candidate by name too
     namespace[call](proxy)
