@@ -178,7 +178,8 @@ class OpenAIEngine:
     def cache_variant(self, request: ChatRequest) -> str:
         """How this request would be served, where that differs from the default (see
         :attr:`Completion.variant`); the call cache looks the request up under it."""
-        route, tokenizer = self._known_route()
+        # Only a prefill request depends on the route: classify and score calls skip the lookup.
+        route, tokenizer = self._known_route() if request.prefill else ("chat", None)
         return self._variant(request, self._level(), route, tokenizer)
 
     def _known_route(self) -> tuple[str, str | None]:
