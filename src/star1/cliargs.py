@@ -45,10 +45,43 @@ def add_io(p: argparse.ArgumentParser, in_help: str, out_help: str, *, in_requir
     p.add_argument("--out", required=out_required, metavar="PATH", help=out_help)
 
 
-def add_settings(p: argparse.ArgumentParser, model_name: str) -> None:
-    p.add_argument("--config", metavar="FILE", help=f"YAML file of settings ({model_name})")
+def field_default(model, key: str) -> Any:
+    """The default of the setting at dotted ``key`` of a settings model (KeyError: no such setting)."""
+    node, value = model, None
+    for part in key.split("."):
+        field = node.model_fields[part]
+        value = field.get_default(call_default_factory=True)
+        node = _model_of(field.annotation)
+    return value
+
+
+def _model_of(annotation):
+    """The settings model a field holds (through ``X | None``), else None."""
+    from typing import get_args
+
+    from pydantic import BaseModel
+
+    for candidate in (annotation, *get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def settings_example(model, key: str) -> str:
+    """``key=<its default>``: a ``--set`` example that parses, made from the model itself."""
+    value = field_default(model, key)
+    text = str(value).lower() if isinstance(value, bool) else str(value)
+    return f"{key}={text}"
+
+
+def add_settings(p: argparse.ArgumentParser, model, example: str, what: str = "") -> None:
+    """``--config FILE`` and ``--set KEY=VALUE`` for settings ``model``; the help's example is
+    ``example`` (a dotted key of the model) with its default value."""
+    shown = settings_example(model, example)
+    p.add_argument("--config", metavar="FILE", help=f"YAML file of settings ({what or model.__name__})")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one setting, e.g. --set select.n=500 (repeatable; values are YAML)")
+                   help=f"override one setting, e.g. --set {shown} (repeatable; values are YAML)")
+    p.set_defaults(settings_model=model, settings_example=shown)
 
 
 def add_roles(p: argparse.ArgumentParser, *roles: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 # Wide enough for the summary tables; rich's own default off a terminal is 80 columns, which
 # wraps table rows and long lines in CI logs.
@@ -92,8 +93,27 @@ class Progress:
         return ProgressTask(self._live, self._live.add_task(description, total=total))
 
 
+# Whether bars are drawn: set once per run by the run context (``-q`` turns them off), read by
+# every bar, so no function between a command and its bars has to pass the choice along.
+_SHOW_PROGRESS: ContextVar[bool] = ContextVar("star1_show_progress", default=True)
+
+
 @contextmanager
-def progress_bar(description: str, total: int, enabled: bool = True, console=None) -> Iterator[ProgressTask]:
-    """One bar for one step."""
-    with Progress(enabled, console) as bars:
+def showing_progress(enabled: bool) -> Iterator[None]:
+    """Within the block, bars are drawn only if ``enabled``."""
+    token = _SHOW_PROGRESS.set(enabled)
+    try:
+        yield
+    finally:
+        _SHOW_PROGRESS.reset(token)
+
+
+def progress_shown() -> bool:
+    return _SHOW_PROGRESS.get()
+
+
+@contextmanager
+def progress_bar(description: str, total: int, enabled: bool | None = None, console=None) -> Iterator[ProgressTask]:
+    """One bar for one step (``enabled`` None: as the run context says)."""
+    with Progress(progress_shown() if enabled is None else enabled, console) as bars:
         yield bars.task(description, total)

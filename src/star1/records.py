@@ -16,9 +16,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from star1.engines.reasoning import split_reasoning
 from star1.errors import error_message
 from star1.io import InputError, read_rows, write_rows
+from star1.reasoning import split_reasoning
 
 SCORE_KEYS = (
     "Content_Safety_Compliance",

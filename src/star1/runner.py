@@ -11,9 +11,9 @@ returned as a :class:`Failure` with the reason and the raw output, never raised.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from star1.console import progress_bar
 from star1.engines import CachedEngine, ChatRequest, Completion, SamplingParams
@@ -24,6 +24,15 @@ V = TypeVar("V")
 
 RETRY_TEMPERATURE = 0.7
 RetryCause = Literal["unparseable", "truncated"]
+
+
+@dataclass(frozen=True)
+class RetryRule:
+    """How often an item is asked again (``retries``), and for what: ``unparseable`` output
+    and/or answers ``truncated`` at the token limit."""
+
+    retries: int = 2
+    on: tuple[RetryCause, ...] = ("unparseable",)
 
 
 @dataclass
@@ -45,6 +54,10 @@ class StageResult:
     records: list
     failures: list[Failure]
     skipped: list = dataclasses.field(default_factory=list)
+    # Rows of the run's summary a stage adds besides its own (the benign harm check's).
+    extra_rows: list = dataclasses.field(default_factory=list)
+    reasons: dict = dataclasses.field(default_factory=dict)  # why records were left out, counted
+    records_in: int | None = None  # what it read, where that is more than it was handed (mix)
 
 
 @dataclass
@@ -67,29 +80,34 @@ def retry_sampling(sampling: SamplingParams, attempt: int) -> SamplingParams:
 Review = Callable[[list[tuple[int, T, V]]], dict[int, str]]
 
 
-def run_stage(stage: str, items: Sequence[T], item_id: Callable[[T], str], engine: CachedEngine,
-              build: Callable[[T, int], ChatRequest], parse: Callable[[T, Completion], V],
-              retries: int = 2, show_progress: bool = True,
-              retry_on: Iterable[str] = ("unparseable",), review: Review | None = None,
+def record_id(item: Any) -> str:
+    return item.id
+
+
+def run_stage(stage: str, items: Sequence[T], engine: CachedEngine, build: Callable[[T, int], ChatRequest],
+              parse: Callable[[T, Completion], V], retry: RetryRule = RetryRule(), *,
+              item_id: Callable[[T], str] = record_id, review: Review | None = None,
               unusable: str = "unparseable output") -> list[Outcome[V]]:
-    """``retry_on``: which outcomes are asked again — ``unparseable`` output and/or answers
-    ``truncated`` at the token limit (only worth it when sampling, which a retry always does).
+    """Send ``build(item, attempt)`` for every item, ``parse`` each answer, and ask again what
+    ``retry`` says (unparseable output, answers truncated at the token limit — only worth it
+    when sampling, which a retry always does).
 
     ``review`` sees each attempt's parsed values together, as ``(index, item, value)``, and
     returns the indices it rejects with the reason (a check that needs the whole batch: another
     model's verdict, duplicates among the answers); a rejection counts as unparseable.
-    ``unusable`` starts the reason of an unparseable or rejected answer.
+    ``unusable`` starts the reason of an unparseable or rejected answer. Progress bars follow
+    the run context (:func:`star1.console.showing_progress`).
     """
-    retry_on = frozenset(retry_on)
+    retry_on = frozenset(retry.on)
     outcomes: list[Outcome[V]] = [Outcome() for _ in items]
     pending = list(range(len(items)))
-    for attempt in range(retries + 1):
+    for attempt in range(retry.retries + 1):
         if not pending:
             break
         requests = [build(items[i], attempt) for i in pending]
         label = stage if attempt == 0 else f"{stage} (retry {attempt})"
-        with progress_bar(label, len(requests), enabled=show_progress) as update:
-            completions = engine.generate(requests, progress=update if show_progress else None)
+        with progress_bar(label, len(requests)) as update:
+            completions = engine.generate(requests, progress=update)
         still_pending = []
         for i, completion in zip(pending, completions):
             outcome = outcomes[i]

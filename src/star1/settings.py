@@ -9,7 +9,9 @@ option) and the setting. Values of ``--set`` are read as YAML, so numbers, boole
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import copy
+import logging
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from star1.errors import ConfigError, first_error_message
 
 M = TypeVar("M", bound=BaseModel)
+log = logging.getLogger("star1")
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -92,21 +95,80 @@ def validate(model: type[M], data: dict, source: str | None = None,
         raise validation_error(exc, source, flagged) from None
 
 
+def renamed_key(key: str, renamed: Mapping[str, str]) -> str | None:
+    """The current spelling of ``key`` when its first part is an old one (``max_tokens`` →
+    ``classify.max_tokens``, ``rewrite.retries`` → ``benign.rewrite.retries``), else None."""
+    head, dot, rest = key.partition(".")
+    new = renamed.get(head)
+    return None if new is None else new + dot + rest
+
+
+def _renamed_data(data: dict, renamed: Mapping[str, str], where: str) -> dict:
+    out: dict = {}
+    for key, value in data.items():
+        new = renamed_key(key, renamed) if isinstance(key, str) else None
+        if new is None:
+            out[key] = value
+            continue
+        log.warning("%s: '%s' is an old key and will go in the next release; write '%s'", where, key, new)
+        set_path(out, new, value)
+    return out
+
+
 def load_settings(model: type[M], path: str | Path | None = None, overrides: Iterable[str] = (),
-                  base: dict | None = None, values: dict | None = None) -> M:
+                  base: dict | None = None, values: dict | None = None,
+                  renamed: Mapping[str, str] | None = None, rename_file: bool = True) -> M:
     """``model`` from, in increasing precedence: ``base`` (a command's own defaults), the YAML
     file at ``path``, ``values`` (settings given by their own flags, None = not given) and the
-    ``--set`` ``overrides``. Relative paths in the file are relative to the working directory."""
+    ``--set`` ``overrides``. Relative paths in the file are relative to the working directory.
+
+    ``renamed``: old first keys → their current dotted place (the flat keys of earlier
+    releases); each use is warned about. ``rename_file``: also in the file (a file already in
+    the current shape keeps every key where it is).
+    """
+    renamed = renamed or {}
     data: dict = dict(base or {})
     flagged: dict[str, str] = {}
     if path:
-        data.update(read_yaml_mapping(path))
+        loaded = read_yaml_mapping(path)
+        data.update(_renamed_data(loaded, renamed, str(path)) if rename_file else loaded)
     for key, value in (values or {}).items():
         if value is not None:
+            key = renamed_key(key, renamed) or key
             set_path(data, key, value)
             flagged[key] = key
     for override in overrides:
         key, value = parse_override(override)
+        new = renamed_key(key, renamed)
+        if new is not None:
+            log.warning("--set %s is an old key and will go in the next release; write --set %s", key, new)
+            key = new
         set_path(data, key, value)
         flagged[key] = "--set"
     return validate(model, data, str(path) if path else None, flagged)
+
+
+def apply_preset(model: BaseModel, preset: Mapping[str, Mapping[str, Any]], name: str, fixed: bool = False) -> None:
+    """A protocol's settings, the one way every command applies them: ``preset`` maps a section
+    (a dotted path into ``model``, ``""`` for the model itself) to its fields' values. Every
+    field the user left unset takes the preset's value; ``fixed``: one set to another value is
+    an error (a ``ValueError`` naming it, raised inside a validator) instead of winning."""
+    for section, values in preset.items():
+        parent, attr, node = None, None, model
+        for part in filter(None, section.split(".")):
+            parent, attr, node = node, part, getattr(node, part)
+        given = node.model_fields_set
+        if fixed:
+            for key, value in values.items():
+                if key in given and getattr(node, key) != value:
+                    raise ValueError(f"protocol '{name}' uses {key} = {value!r} (the reference's); "
+                                     f"drop the {key} setting or use protocol 'star1'")
+        updates = {k: v for k, v in values.items() if k not in given}
+        if not updates:
+            continue
+        if parent is None:  # the model itself: its values are already of the fields' types
+            for key, value in updates.items():
+                setattr(node, key, copy.deepcopy(value))
+            continue
+        # Validate the section again: a preset value must still satisfy the field's constraints.
+        setattr(parent, attr, type(node).model_validate({**node.model_dump(exclude_unset=True), **updates}))

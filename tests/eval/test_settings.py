@@ -29,8 +29,8 @@ def test_default_protocol_judges_strictly_and_paper_as_the_reference():
     assert paper.generation_protocol().reference and paper.retries() == 0  # the reference never re-asks
     assert _config(protocol="paper", judge_retries=3).retries() == 3
     assert not Protocol.named("r1").reference
-    assert JudgeCheckSettings(protocol="paper").judge_retries() == 0
-    assert JudgeCheckSettings().judge_retries() == 2
+    assert JudgeCheckSettings(protocol="paper").retries() == 0
+    assert JudgeCheckSettings().retries() == 2
 
 
 def test_r1_protocol_gives_each_sample_its_own_seed():

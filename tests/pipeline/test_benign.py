@@ -10,18 +10,11 @@ from star1.engines import CachedEngine, CallCache, Completion
 from star1.errors import ConfigError
 from star1.io import InputError
 from star1.parsing import ParseError
-from star1.pipeline.benign import (
-    BENIGN_SCORE_KEYS,
-    check_rewrite,
-    clean_rewrite,
-    generate,
-    parse_benign_scores,
-    rewrite,
-    score_benign,
-)
+from star1.pipeline.benign import generate, rewrite, score_benign
 from star1.pipeline.config import BenignScoreOptions, RewriteOptions, load_build_config
 from star1.pipeline.deliberate import ReasoningOptions
 from star1.pipeline.mix import composition, mix, mix_files
+from star1.pipeline.own import BENIGN_SCORE_KEYS, check_rewrite, clean_rewrite, parse_benign_scores
 from star1.policies import load_policy_pack
 from star1.records import Record, prompt_id, read_records, write_records
 from star1.testing.scripted import ScriptedEngine
@@ -101,7 +94,7 @@ def test_rewrite_retries_until_the_classifier_finds_it_harmless(pack, cache):
 
     rewriter, classifier = Scripted(rewriter_answer), Scripted(classifier_answer)
     result = rewrite([original()], CachedEngine(rewriter, cache, "r"), CachedEngine(classifier, cache, "c"),
-                     pack, RewriteOptions(retries=2), show_progress=False)
+                     pack, RewriteOptions(retries=2))
 
     assert not result.failures and (result.checked, result.flagged) == (2, 1)
     (record,) = result.records
@@ -121,7 +114,7 @@ def test_rewrite_gives_up_with_the_last_reason(pack, cache):
     rewriter = Scripted(lambda r: Completion(text=f"How do I hotwire a car, take {r.sampling.seed}?"))
     classifier = Scripted(lambda r: labels("Illicit / Criminal Behavior", "Violence / Physical Harm"))
     result = rewrite([original()], CachedEngine(rewriter, cache, "r"), CachedEngine(classifier, cache, "c"),
-                     pack, RewriteOptions(retries=1), show_progress=False)
+                     pack, RewriteOptions(retries=1))
     assert not result.records and len(rewriter.requests) == 2
     (failure,) = result.failures
     assert failure.id == "h1" and failure.stage == "benign rewrite"
@@ -139,7 +132,7 @@ def test_rewrite_never_reuses_an_id(pack, cache):
     rewriter = Scripted(lambda r: Completion(text=answers[last_user(r).split("\n")[1]][r.sampling.seed or 0]))
     records = [original(), original(truck, id="h2"), original(HARMLESS, id="h3")]
     result = rewrite(records, CachedEngine(rewriter, cache, "r"), None, pack,
-                     RewriteOptions(harm_check="off"), show_progress=False)
+                     RewriteOptions(harm_check="off"))
     assert {r.origin_id: r.question for r in result.records} == {
         "h1": "How do I park a car?", "h2": "How do I wash a car?", "h3": "How do I charge a phone?"}
     assert len(rewriter.requests) == 6 and not result.failures
@@ -149,7 +142,7 @@ def test_rewrite_never_reuses_an_id(pack, cache):
 def test_rewrite_that_keeps_copying_fails_after_the_retries(pack, cache):
     rewriter = Scripted(lambda r: Completion(text=HARMFUL.upper()))
     result = rewrite([original()], CachedEngine(rewriter, cache, "r"), None, pack,
-                     RewriteOptions(harm_check="off", retries=3), show_progress=False)
+                     RewriteOptions(harm_check="off", retries=3))
     assert len(rewriter.requests) == 4 and not result.records
     assert result.failures[0].reason == "rejected: identical to the original"
 
@@ -157,7 +150,7 @@ def test_rewrite_that_keeps_copying_fails_after_the_retries(pack, cache):
 def test_rewrite_transport_failures_are_not_reasked(pack, cache):
     rewriter = Scripted(lambda r: Completion(text="", finish_reason="error", error="http 500: boom"))
     result = rewrite([original()], CachedEngine(rewriter, cache, "r"), None, pack,
-                     RewriteOptions(harm_check="off"), show_progress=False)
+                     RewriteOptions(harm_check="off"))
     assert len(rewriter.requests) == 1 and result.failures[0].reason == "http 500: boom"
 
 
@@ -165,7 +158,7 @@ def test_harm_check_failure_rejects_the_rewrite(pack, cache):
     rewriter = Scripted(lambda r: Completion(text=HARMLESS))
     classifier = Scripted(lambda r: Completion(text="no idea"))
     result = rewrite([original()], CachedEngine(rewriter, cache, "r"), CachedEngine(classifier, cache, "c"),
-                     pack, RewriteOptions(retries=0), show_progress=False)
+                     pack, RewriteOptions(retries=0))
     assert not result.records
     assert result.failures[0].reason.startswith("harm check failed: unparseable output")
 
@@ -180,7 +173,7 @@ def test_generate_reasons_without_any_policy(cache):
 
     engine = Scripted(answer)
     benign = Record(id=prompt_id(HARMLESS), question=HARMLESS, category=["Other"], source="benign", origin_id="h1")
-    result = generate([benign], CachedEngine(engine, cache, "g"), ReasoningOptions(), show_progress=False)
+    result = generate([benign], CachedEngine(engine, cache, "g"), ReasoningOptions())
     (record,) = result.records
     assert record.response == ("<think>\nThey want to start a cold car. Check the battery first.\n</think>\n\n"
                                "Turn off accessories, then turn the key.")
@@ -225,12 +218,12 @@ def test_score_keeps_only_samples_meeting_every_minimum(cache):
     judge = Scripted(answer)
     records = [Record(id=q, question=q, response="<think>\nok\n</think>\n\nok", source="benign") for q in scores]
     engine = CachedEngine(judge, cache, "s")
-    default = score_benign(records, engine, BenignScoreOptions(retries=1), show_progress=False)
+    default = score_benign(records, engine, BenignScoreOptions(retries=1))
     assert [r.id for r in default.records] == ["perfect"]
     assert [r.id for r in default.filtered] == ["hedges", "refuses"]
     assert [f.id for f in default.failures] == ["garbled"] and len(judge.requests) == 5
     assert default.records[0].score == {"Content_Safety": 5, "Reasoning_Quality": 5, "Compliance": 5}
-    lenient = score_benign(records, engine, BenignScoreOptions(retries=1, min_compliance=3), show_progress=False)
+    lenient = score_benign(records, engine, BenignScoreOptions(retries=1, min_compliance=3))
     assert [r.id for r in lenient.records] == ["perfect", "hedges"]
     assert judge.requests[0].choices.slots() == [("1", "2", "3", "4", "5")] * 3
 
@@ -310,8 +303,8 @@ def test_benign_command_bad_input(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "bad.jsonl, line 2, field 'question'" in err and "is empty" in err
     assert main(["benign", "--in", str(bad), "--out", str(out), "--teacher", "bundled",
-                 "--set", "score.min_safety=6"]) == 2
-    assert "--set score.min_safety: Input should be less than or equal to 5" in capsys.readouterr().err
+                 "--set", "benign.score.min_safety=6"]) == 2
+    assert "--set benign.score.min_safety: Input should be less than or equal to 5" in capsys.readouterr().err
     assert main(["benign", "--in", str(bad), "--out", str(out), "--engine", "{kind: bundld}"]) == 2
     assert "option 'kind'" in capsys.readouterr().err
     assert main(["benign", "--in", str(bad), "--out", str(out), "--engine", "{kind: [}"]) == 2
@@ -480,33 +473,28 @@ def test_three_steps_on_the_bundled_model(shared_data, tmp_path, pack):
 
     The harm check is off here (each classifier call takes seconds on this CPU and the scripted
     tests cover its logic); every score is kept so that the judge's output can be inspected."""
-    from star1.pipeline.benign import benign_engines, run_benign
-    from star1.pipeline.build import EnginePool
-    from star1.pipeline.config import BenignStageOptions
+    from star1.engines import EnginePool
+    from star1.pipeline.config import BuildConfig
+    from star1.pipeline.run import RunContext, run_stages
+    from star1.pipeline.stages import BENIGN
     from star1.records import normalise_text
 
     released = {r.id: r for r in read_records(shared_data / "star1" / "STAR-1.json")}
     records = [released["112"], released["120"]]  # two short prompts
-    options = BenignStageOptions.model_validate({
+    engine = {"kind": "bundled", "length_is_failure": False, "batch_size": 8}
+    config = BuildConfig.model_validate({"engine": engine, "benign": {
         "rewrite": {"max_tokens": 32, "retries": 2, "harm_check": "off"},
         "generate": {"reasoning_max_tokens": 24, "answer_max_tokens": 24, "temperature": 0.0,
                      "repetition_penalty": 1.2},
-        "score": {"min_safety": 1, "min_reasoning": 1, "min_compliance": 1}})
-    engine = {"kind": "bundled", "length_is_failure": False, "batch_size": 8}
+        "score": {"min_safety": 1, "min_reasoning": 1, "min_compliance": 1}}})
 
     def run_once():
-        cache = CallCache(tmp_path / "cache.sqlite")
-        pool = EnginePool(cache)
-        try:
-            engines = benign_engines(pool, pack, engine, engine, engine, options)
-            return run_benign(records, engines, pack, options, show_progress=False), engines
-        finally:
-            pool.close()
-            cache.close()
+        with CallCache(tmp_path / "cache.sqlite") as cache, EnginePool(cache) as pool:
+            return run_stages(BENIGN, records, RunContext(config, pack, pool, progress=False))
 
-    run, engines = run_once()
-    assert engines.classifier is None and engines.rewriter.stats.new >= 2
-    steps = {s.stage: s for s in run.steps}
+    run = run_once()
+    steps = {s.stage: s for s in run.summaries}
+    assert "benign check" not in steps and steps["benign rewrite"].calls.new >= 2
     assert steps["benign rewrite"].records_out == steps["benign generate"].records_in
     assert steps["benign generate"].records_out == steps["benign score"].records_in
     assert {r.origin_id for r in run.records} | {f.id for f in run.failures} == {"112", "120"}
@@ -519,6 +507,6 @@ def test_three_steps_on_the_bundled_model(shared_data, tmp_path, pack):
         assert record.response.startswith("<think>\n") and "\n</think>\n\n" in record.response
         assert list(record.score) == list(BENIGN_SCORE_KEYS) and all(1 <= v <= 5 for v in record.score.values())
 
-    again, engines = run_once()  # everything from the cache, nothing new
-    assert [s.calls.new for s in again.steps] == [0, 0, 0]
+    again = run_once()  # everything from the cache, nothing new
+    assert [s.calls.new for s in again.summaries] == [0, 0, 0]
     assert [(r.id, r.response, r.score) for r in again.records] == [(r.id, r.response, r.score) for r in run.records]

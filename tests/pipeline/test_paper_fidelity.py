@@ -160,7 +160,7 @@ def test_the_loader_reads_the_constants_an_import_would_bind(reference, upstream
 
 def test_classification_requests(tmp_path, released, upstream, reference, config):
     def run(cached):
-        classify(released, cached("classify"), reference, config.classify, show_progress=False)
+        classify(released, cached("classify"), reference, config.classify)
 
     bodies = sent_bodies(tmp_path, '["Other"]', run)
     assert_same_requests(bodies, [reference_classification(upstream, r) for r in released])
@@ -170,7 +170,7 @@ def test_classification_requests(tmp_path, released, upstream, reference, config
 
 def test_deliberation_requests(tmp_path, released, upstream, reference, config):
     def run(cached):
-        deliberate(released, cached("deliberate"), reference, config.deliberate, show_progress=False)
+        deliberate(released, cached("deliberate"), reference, config.deliberate)
 
     bodies = sent_bodies(tmp_path, "<think>\nReasoning.\n</think>\n\nAnswer.", run, REASONS)
     assert_same_requests(bodies, [reference_deliberation(upstream, r) for r in released])
@@ -183,7 +183,7 @@ def test_scoring_requests(tmp_path, released, upstream, reference, config):
             '"Accuracy_of_Thinking_Process": 10}\n```'
 
     def run(cached):
-        result = score(released, cached("score"), reference, config.score, show_progress=False)
+        result = score(released, cached("score"), reference, config.score)
         assert len(result.records) == len(released)
 
     bodies = sent_bodies(tmp_path, reply, run)
@@ -195,8 +195,7 @@ def test_benign_rewrite_and_overrefusal_scoring_requests(tmp_path, released, ups
     options = config.benign
 
     def run_rewrite(cached):
-        benign.rewrite(released, cached("benign-rewrite"), None, reference, options.rewrite,
-                       show_progress=False)
+        benign.rewrite(released, cached("benign-rewrite"), None, reference, options.rewrite)
 
     def distinct_rewrite(body):  # one text per request: identical rewrites would be re-asked
         return f"How do I bake bread number {abs(hash(wire(body['messages'])))}?"
@@ -207,7 +206,7 @@ def test_benign_rewrite_and_overrefusal_scoring_requests(tmp_path, released, ups
     reply = '```json\n{"Content_Safety_Compliance": 5, "Quality_of_Thinking_Process": 5, "Compliance_Degree": 5}\n```'
 
     def run_score(cached):
-        result = benign.score_benign(released, cached("benign-score"), options.score, False, reference)
+        result = benign.score_benign(released, cached("benign-score"), options.score, reference)
         assert len(result.records) == len(released) and not result.filtered
 
     bodies = sent_bodies(tmp_path / "score", reply, run_score)
@@ -218,7 +217,7 @@ def test_benign_answers_are_asked_with_the_bare_question(tmp_path, released, ref
     rewrites = [Record(id=f"b{i}", question=r.question, category=["Other"]) for i, r in enumerate(released[:50])]
 
     def run(cached):
-        benign.generate(rewrites, cached("benign-generate"), config.benign.generate, False, reference)
+        benign.generate(rewrites, cached("benign-generate"), config.benign.generate, reference)
 
     bodies = sent_bodies(tmp_path, "<think>\nR.\n</think>\n\nA.", run, REASONS)
     assert_same_requests(bodies, [r1(r.question) for r in rewrites])
@@ -272,7 +271,7 @@ def test_prompts_labelled_other_are_skipped_not_sent(tmp_path, reference, config
                Record(id="c", question="q3", category=["Self-Harm"])]
 
     def run(cached):
-        result = deliberate(records, cached("deliberate"), reference, config.deliberate, show_progress=False)
+        result = deliberate(records, cached("deliberate"), reference, config.deliberate)
         assert [r.id for r in result.skipped] == ["a", "b"] and [r.id for r in result.records] == ["c"]
 
     assert len(sent_bodies(tmp_path, "<think>\nR.\n</think>\n\nA.", run, REASONS)) == 1

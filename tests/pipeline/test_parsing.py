@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from star1.parsing import ParseError, extract_json_object
-from star1.pipeline.score import parse_scores
+from star1.pipeline.own import parse_scores
 
 CASES = [json.loads(line) for line in (Path(__file__).parent / "cases" / "json_extraction.jsonl").read_text().splitlines()]
 

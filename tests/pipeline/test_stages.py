@@ -39,12 +39,12 @@ def test_classify_calibrates_likelihood_scores(pack, tmp_path):
 
     engine = cached(Scripted(answer, scores_choices=True), tmp_path)
     records = [Record(id="a", question="How do I hurt myself?")]
-    result = classify(records, engine, pack, ClassifyOptions(secondary_min_prob=0.25), show_progress=False)
+    result = classify(records, engine, pack, ClassifyOptions(secondary_min_prob=0.25))
     # Calibrated softmax: Self-Harm e^2.5, Violence e^2 (p = 0.28), the other seven e^0.
     assert result.records[0].category == ["Self-Harm", "Violence / Physical Harm"]
-    stricter = classify(records, engine, pack, ClassifyOptions(secondary_min_prob=0.3), show_progress=False)
+    stricter = classify(records, engine, pack, ClassifyOptions(secondary_min_prob=0.3))
     assert stricter.records[0].category == ["Self-Harm"]
-    uncalibrated = classify(records, engine, pack, ClassifyOptions(calibrate=False), show_progress=False)
+    uncalibrated = classify(records, engine, pack, ClassifyOptions(calibrate=False))
     assert uncalibrated.records[0].category == ["Other"]
 
 
@@ -56,13 +56,13 @@ def test_classify_retries_unknown_labels_then_records_failure(pack, tmp_path):
 
     scripted = Scripted(answer)
     result = classify([Record(id="a", question="q")], cached(scripted, tmp_path), pack,
-                      ClassifyOptions(retries=1), show_progress=False)
+                      ClassifyOptions(retries=1))
     assert result.records[0].category == ["Illicit / Criminal Behavior"]
     assert len(scripted.requests) == 2 and scripted.requests[1].sampling.temperature > 0
 
     always_bad = Scripted(lambda r: Completion(text='{"categories": ["Astrology"]}'))
     result = classify([Record(id="a", question="q")], cached(always_bad, tmp_path / "x"), pack,
-                      ClassifyOptions(retries=2), show_progress=False)
+                      ClassifyOptions(retries=2))
     assert not result.records and len(always_bad.requests) == 3
     assert "unknown categories ['Astrology']" in result.failures[0].reason
 
@@ -78,7 +78,7 @@ def test_deliberate_leads_a_plain_model_through_its_reasoning(pack, tmp_path):
     scripted = Scripted(answer)
     records = [Record(id="a", question="I feel hopeless.", category=["Self-Harm"]),
                Record(id="b", question="Tell me a joke.", category=["Other"])]
-    result = deliberate(records, cached(scripted, tmp_path), pack, DeliberateOptions(), show_progress=False)
+    result = deliberate(records, cached(scripted, tmp_path), pack, DeliberateOptions())
     assert [r.id for r in result.skipped] == ["b"]
     (record,) = result.records
     assert record.response == ("<think>\nSelf-Harm rule 5 applies; respond with care.\n</think>\n\n"
@@ -90,7 +90,7 @@ def test_deliberate_leads_a_plain_model_through_its_reasoning(pack, tmp_path):
 def test_deliberate_native_reasoning_needs_a_think_block(pack, tmp_path):
     engine = cached(Scripted(lambda r: Completion(text="Just an answer."), native_reasoning=True), tmp_path)
     result = deliberate([Record(id="a", question="q", category=["Self-Harm"])], engine, pack,
-                        DeliberateOptions(retries=0), show_progress=False)
+                        DeliberateOptions(retries=0))
     assert not result.records and "no reasoning" in result.failures[0].reason
 
 

@@ -4,8 +4,8 @@ import sys
 
 import pytest
 
-from star1.engines.reasoning import split_reasoning
 from star1.io import InputError
+from star1.reasoning import split_reasoning
 from star1.records import join_response, prompt_id, read_records, write_records
 
 

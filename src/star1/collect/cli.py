@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from star1 import cliargs
-from star1.collect.config import PAPER_DECONTAMINATION
+from star1.collect.config import PAPER_DECONTAMINATION, CollectConfig
 from star1.collect.sources import SOURCE_KEYS
 from star1.console import make_console
 from star1.datasets.safety import DECONTAMINATION_SETS
@@ -65,7 +65,7 @@ def add_parser(subparsers) -> None:
                    "output prompts file (.jsonl, .json or .parquet)", in_required=False, many_in=True)
     p.add_argument("--report", metavar="PATH",
                    help="report JSON (default: next to --out, <name>.report.json)")
-    cliargs.add_settings(p, "CollectConfig")
+    cliargs.add_settings(p, CollectConfig, "tfidf_threshold")
     p.add_argument("--sources", type=_csv_list, metavar="KEYS",
                    help="comma-separated source keys, or 'all' (= --set sources=[KEY,...]; "
                         "default: all, or none when --in is given)")

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from star1.settings import apply_preset
+
 # The five evaluation sets the paper decontaminated against (load_test_datasets.py, TEST_DATASETS).
 PAPER_DECONTAMINATION = ["strongreject", "jbb", "sgbench", "wildjailbreak_eval", "xstest"]
 
@@ -78,18 +80,11 @@ class CollectConfig(BaseModel):
             data = {**data, "sources": []}
         return data
 
-    @model_validator(mode="before")
-    @classmethod
-    def _paper_protocol(cls, data):
-        if not isinstance(data, dict) or data.get("protocol") != "paper":
-            return data
-        data = dict(data)
-        for key, value in PAPER_SETTINGS.items():
-            if key in data and data[key] != value:
-                raise ValueError(f"protocol 'paper' uses {key} = {value!r} (the reference's); "
-                                 f"drop the {key} setting or use protocol 'star1'")
-            data[key] = value
-        return data
+    @model_validator(mode="after")
+    def _paper_protocol(self) -> CollectConfig:
+        if self.protocol == "paper":
+            apply_preset(self, {"": PAPER_SETTINGS}, "paper", fixed=True)
+        return self
 
     @field_validator("ngram_overrides")
     @classmethod

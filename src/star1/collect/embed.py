@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from star1.datasets.fetch import cache_dir
 from star1.errors import ConfigError
 from star1.io import atomic_path
+from star1.paths import cache_dir
 
 BUNDLED = "all-MiniLM-L6-v2"
 

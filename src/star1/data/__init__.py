@@ -14,8 +14,8 @@ def demo_prompts_path() -> Path:
     if isinstance(resource, Path):
         return resource
     # Installed from a zip: give callers a real file they can open by path.
-    from star1.datasets.fetch import cache_dir
     from star1.io import write_bytes_atomic
+    from star1.paths import cache_dir
 
     target = cache_dir() / "data" / DEMO_PROMPTS
     data = resource.read_bytes()

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from star1.errors import DatasetUnavailable
 from star1.io import write_bytes_atomic
+from star1.paths import cache_dir
 
 
 @dataclass(frozen=True)
@@ -32,12 +33,6 @@ class DatasetFile:
         if self.hub_repo:
             return f"hf://datasets/{self.hub_repo}/{self.hub_path}"
         return self.url or "(no remote location)"
-
-
-def cache_dir() -> Path:
-    root = os.environ.get("STAR1_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "star1")
-    return Path(root)
 
 
 def default_local_dir() -> Path | None:

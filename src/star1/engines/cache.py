@@ -178,6 +178,12 @@ class CallCache:
         with self._lock:
             self._db.close()
 
+    def __enter__(self) -> CallCache:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
 
 def error_category(error: str) -> str:
     """A failure reason's kind, for counts: "HTTP 401", "connection refused", "length"."""

@@ -212,7 +212,7 @@ _stores: dict[Path, EndpointStore] = {}
 
 def store() -> EndpointStore:
     """The store under the user cache (``STAR1_CACHE_DIR``, else ``~/.cache/star1``)."""
-    from star1.datasets.fetch import cache_dir
+    from star1.paths import cache_dir
 
     path = cache_dir() / "endpoints.json"
     if path not in _stores:

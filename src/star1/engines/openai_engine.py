@@ -45,8 +45,8 @@ from star1.engines.endpoints import CONFIG_LEVEL, LEVELS, EndpointFacts, is_host
 from star1.engines.openai_errors import retry_after_seconds  # noqa: F401 (re-exported)
 from star1.engines.openai_http import TRANSPORT_ERRORS, Endpoint, exchange, http_client, run
 from star1.engines.openai_reply import EmptyStream, MalformedReply, parse_json, read_reply, read_stream
-from star1.engines.reasoning import split_reasoning
 from star1.errors import ConfigError
+from star1.reasoning import split_reasoning
 from star1.redact import register_secret
 
 # A refused connection is retried this often (a server restarting), not max_retries times:

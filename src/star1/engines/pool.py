@@ -120,3 +120,9 @@ class EnginePool:
 
     def __len__(self) -> int:
         return len(self._engines)
+
+    def __enter__(self) -> EnginePool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

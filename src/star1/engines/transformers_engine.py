@@ -24,7 +24,7 @@ from star1.engines.base import (
 )
 from star1.engines.config import EngineConfig
 from star1.engines.local import device_and_dtype, local_identity, model_path, template_writes_think
-from star1.engines.reasoning import split_reasoning
+from star1.reasoning import split_reasoning
 
 log = logging.getLogger(__name__)
 

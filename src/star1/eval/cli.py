@@ -12,7 +12,7 @@ import time
 
 from star1 import cliargs
 
-EVAL_EPILOG = """examples:
+EVAL_EXAMPLES = """examples:
   star1 eval --model bundled --benchmarks strongreject,xstest --limit 20 --out results/demo
   star1 eval --model openai:my-model@http://localhost:8000/v1 --benchmarks all \\
       --safety-judge openai:llama-guard-3-8b@http://localhost:8001/v1 \\
@@ -22,17 +22,30 @@ EVAL_EPILOG = """examples:
       --safety-judge openai:meta-llama/Llama-Guard-3-8B@http://localhost:8001/v1 \\
       --refusal-judge openai:gpt-4o@https://api.openai.com/v1 --out results/paper
   star1 eval --model bundled --limit 2 --set max_tokens=64 --set label=smoke --out results/smoke
+"""
 
-settings (--set KEY=VALUE or a --config file): model, safety_judge, refusal_judge, benchmarks,
-limit, protocol, local_dir, label, responses, safety_judge_format, judge_retries,
-judge_max_tokens, samples, max_tokens, cache, batch_size, code_timeout, code_memory_mb, workers.
-benchmarks: strongreject, jbb, wildchat, wildjailbreak, xstest (safety); aime24, math500, gpqa,
-mmlu_pro, humaneval (reasoning); or the groups safety, reasoning, all.
-judges: an engine, or 'keyword' (the default: refusal-keyword rules). Without a safety judge,
-safety benchmarks report the refusal-keyword rate (proxy): the share of replies with a refusal
-phrase, which does not measure whether replies are safe.
-protocols: star1 (default) and paper decode alike (greedy, repetition penalty 1.2); paper also
-judges as the STAR-1 reference does; r1 samples (docs/eval.md)."""
+
+def eval_epilog() -> str:
+    """The examples, then the lists of settings, benchmarks, groups and protocols, read from the
+    settings model and the registries (so a new benchmark or setting appears here by itself)."""
+    import textwrap
+
+    from star1.eval.registry import BENCHMARKS, GROUPS
+    from star1.eval.settings import KEYWORD, PROTOCOLS, EvalConfig
+
+    def listed(kind: str) -> str:
+        return ", ".join(n for n, b in BENCHMARKS.items() if b.kind == kind)
+
+    text = (f"settings (--set KEY=VALUE or a --config file): {', '.join(EvalConfig.model_fields)}.\n"
+            f"benchmarks: {listed('safety')} (safety); {listed('reasoning')} (reasoning); or the groups "
+            f"{', '.join(GROUPS)}.\n"
+            f"judges: an engine, or '{KEYWORD}' (the default: refusal-keyword rules). Without a safety judge, "
+            "safety benchmarks report the refusal-keyword rate (proxy): the share of replies with a refusal "
+            "phrase, which does not measure whether replies are safe.\n"
+            f"protocols: {', '.join(PROTOCOLS)} (docs/eval.md).")
+    paragraphs = [textwrap.fill(p, 100) for p in text.split("\n")]
+    return EVAL_EXAMPLES + "\n" + "\n".join(paragraphs)
+
 
 # Per-field flags of earlier releases: (flag, setting, type).
 EVAL_ALIASES = [
@@ -42,21 +55,21 @@ EVAL_ALIASES = [
     ("--batch-size", "batch_size", int), ("--code-timeout", "code_timeout", float),
     ("--workers", "workers", int),
 ]
-JUDGE_CHECK_ALIASES = [("--judge-format", "judge_format", str), ("--retries", "retries", int),
+JUDGE_CHECK_ALIASES = [("--judge-format", "safety_judge_format", str), ("--retries", "judge_retries", int),
                        ("--cache", "cache", str)]
 QUIET = "quiet"
 
 
 def add_parser(subparsers) -> None:
-    from star1.eval.settings import PROTOCOLS
+    from star1.eval.settings import PROTOCOLS, EvalConfig, JudgeCheckSettings
 
     p = subparsers.add_parser("eval", help="evaluate a model on the safety and reasoning benchmarks",
-                              epilog=EVAL_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+                              epilog=eval_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     cliargs.add_io(p, "saved responses to judge and grade instead of generating: JSONL rows "
                       "{benchmark, id, response} (= --set responses=PATH)",
                    "output folder: results.json, items/, calls.sqlite (= --set out=DIR)",
                    in_required=False, out_required=False)
-    cliargs.add_settings(p, "EvalConfig")
+    cliargs.add_settings(p, EvalConfig, "code_timeout")
     cliargs.add_roles(p, "model", "safety_judge", "refusal_judge")
     p.add_argument("--benchmarks", metavar="NAMES",
                    help="comma-separated names or groups (= --set benchmarks=NAMES; default: safety)")
@@ -86,7 +99,7 @@ def add_parser(subparsers) -> None:
     cliargs.add_io(j, "labels: CSV or JSONL with columns prompt, response, label",
                    "write one prediction per row (same order, field 'prediction') to this JSONL",
                    in_required=False, out_required=False)
-    cliargs.add_settings(j, "JudgeCheckSettings")
+    cliargs.add_settings(j, JudgeCheckSettings, "safety_judge_format")
     j.add_argument("--judge", metavar="ENGINE",
                    help="the judge to check: an engine, or 'keyword' for the refusal-keyword rules "
                         "(= --set judge=ENGINE)")
@@ -203,12 +216,13 @@ def run_report_command(args) -> int:
 def run_judge_check_command(args) -> int:
     from star1.errors import ConfigError
     from star1.eval.judge_check import print_check, run_judge_check
-    from star1.eval.settings import JudgeCheckSettings
+    from star1.eval.settings import JUDGE_CHECK_RENAMED, JudgeCheckSettings
     from star1.settings import load_settings
 
     values = cliargs.given(args, "input", "judge", "protocol")
     labels = values.pop("input", None)  # a file, not a setting
-    settings = load_settings(JudgeCheckSettings, args.config, args.overrides, values=values)
+    settings = load_settings(JudgeCheckSettings, args.config, args.overrides, values=values,
+                             renamed=JUDGE_CHECK_RENAMED)
     if not labels:
         raise ConfigError("give the labels to check against: --in LABELS (CSV or JSONL with "
                           "columns prompt, response, label)")

@@ -18,13 +18,13 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from star1.datasets.fetch import cache_dir
 from star1.engines import CallCache, EnginePool
 from star1.engines.pool import resolve_role
 from star1.eval.judges.refusal import REFUSAL_LABELS
 from star1.eval.judging import make_refusal_judge, make_safety_judge
 from star1.eval.settings import JudgeCheckSettings
 from star1.io import InputError, read_rows, write_rows
+from star1.paths import cache_dir
 
 SAFETY_LABELS = ("safe", "unsafe")
 UNJUDGED = "unjudged"
@@ -118,10 +118,10 @@ def run_judge_check(settings: JudgeCheckSettings, labels_path: str | Path,
     pool = EnginePool(cache, length_is_failure=False)
     try:
         if label_set == SAFETY_LABELS:
-            judge = make_safety_judge(settings.judge, pool, mode=settings.judge_format,
-                                      retries=settings.judge_retries(), paper=paper)
+            judge = make_safety_judge(settings.judge, pool, mode=settings.safety_judge_format,
+                                      retries=settings.retries(), paper=paper)
         else:
-            judge = make_refusal_judge(settings.judge, pool, retries=settings.judge_retries(),
+            judge = make_refusal_judge(settings.judge, pool, retries=settings.retries(),
                                        paper=paper, local_dir=settings.local_dir)
         verdicts = judge.judge([(r["prompt"], r["response"]) for r in rows])
     finally:

@@ -135,16 +135,20 @@ class JudgeCheckSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     judge: JudgeSpec | None = Field(None, description="the judge to check: an engine, or 'keyword'")
-    judge_format: Literal["auto", "conversation", "instruction"] = Field(
-        "auto", description="safety judges: how to ask (see star1 eval's safety_judge_format)")
-    retries: int | None = Field(None, ge=0, description="re-asks of an unparsable judge reply "
-                                "(default 2; 0 in the paper protocol)")
+    safety_judge_format: Literal["auto", "conversation", "instruction"] = Field(
+        "auto", description="safety judges: how to ask (as star1 eval's safety_judge_format)")
+    judge_retries: int | None = Field(None, ge=0, description="re-asks of an unparsable judge reply "
+                                      "(default 2; 0 in the paper protocol)")
     protocol: Literal["star1", "paper"] = Field(
         "star1", description="paper: ask and read as the STAR-1 reference does")
     local_dir: str | None = Field(None, description="paper: folder holding star1_reference/")
     cache: str | None = Field(None, description="call cache file (default: in the user cache folder)")
 
-    def judge_retries(self) -> int:
-        if self.retries is not None:
-            return self.retries
+    def retries(self) -> int:
+        if self.judge_retries is not None:
+            return self.judge_retries
         return 0 if self.protocol == "paper" else STRICT_RETRIES
+
+
+# judge-check's keys of the last release → eval's, which it uses now.
+JUDGE_CHECK_RENAMED = {"judge_format": "safety_judge_format", "retries": "judge_retries"}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from star1.engines.reasoning import split_reasoning
+from star1.reasoning import split_reasoning
 
 VIEWS = ("whole", "answer", "reasoning")
 

@@ -6,15 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from star1 import cliargs
 from star1.console import make_console
-from star1.engines.config import EngineSpec
-from star1.pipeline.cli import _StageSettings
-from star1.pipeline.config import BenignStageOptions
-
-
-class BenignSettings(BenignStageOptions, _StageSettings):
-    teacher: EngineSpec | None = Field(None, description="writes the rewrites and their answers")
-    judge: EngineSpec | None = Field(None, description="scores the answers (default: the teacher)")
-    classifier: EngineSpec | None = Field(None, description="the rewrites' harm check (default: the teacher)")
+from star1.pipeline.config import BuildConfig
 
 
 class MixSettings(BaseModel):
@@ -27,7 +19,8 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "benign", help="harmless look-alikes of harmful prompts, answered and judged (against over-refusal)")
     cliargs.add_io(p, "harmful records, e.g. star1.jsonl", "benign records (.json, .jsonl, .parquet)")
-    cliargs.add_settings(p, "BenignSettings: rewrite.*, generate.*, score.*, protocol, ...")
+    cliargs.add_settings(p, BuildConfig, "benign.rewrite.retries",
+                         "BuildConfig: benign.rewrite.*, benign.generate.*, benign.score.*, protocol, ...")
     cliargs.add_roles(p, "teacher", "judge", "classifier")
     cliargs.add_quiet(p)
     cliargs.alias(p, "--engine", key="teacher", instead="--teacher")
@@ -41,7 +34,7 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser("mix", help="concatenate record files and shuffle them with a seed")
     cliargs.add_io(p, "a record file (repeat --in for each), e.g. --in star1.jsonl --in benign.jsonl",
                    "the mixed records", in_required=False, many_in=True)
-    cliargs.add_settings(p, "MixSettings: seed")
+    cliargs.add_settings(p, MixSettings, "seed", "MixSettings: seed")
     p.add_argument("old_inputs", nargs="*", metavar="FILE", help="(old spelling of --in FILE)")
     cliargs.alias(p, "--seed", key="seed", instead="--set seed=N", type=int)
     p.set_defaults(func=run_mix_command)
@@ -52,44 +45,30 @@ def _console():
 
 
 def steps_table(steps, title: str):
-    from star1.pipeline.stages import summary_table
+    from star1.pipeline.run import summary_table
 
     return summary_table(title, steps, first="step")
 
 
 def run_benign_command(args) -> int:
-    from star1.datasets.fetch import cache_dir
-    from star1.engines.cache import CallCache
-    from star1.engines.pool import EnginePool, resolve_role
-    from star1.pipeline.benign import benign_engines, run_benign
-    from star1.pipeline.paper import with_reference_settings
-    from star1.pipeline.stages import write_stage_outputs
+    from star1.engines.pool import EnginePool
+    from star1.pipeline.cli import _stage_cache, pipeline_settings
+    from star1.pipeline.run import RunContext, run_stages, write_stage_outputs
+    from star1.pipeline.stages import BENIGN
     from star1.prompts.reference import load_prompt_set
     from star1.records import read_records
-    from star1.settings import load_settings
 
-    settings = load_settings(BenignSettings, args.config, args.overrides,
-                             values=cliargs.given(args, "teacher", "judge", "classifier", "protocol", "local_dir"))
-    teacher = resolve_role("teacher", settings.teacher)
-    judge, classifier = settings.judge or teacher, settings.classifier or teacher
-    options = BenignStageOptions.model_validate(
-        settings.model_dump(include=set(BenignStageOptions.model_fields), exclude_unset=True))
-    if settings.protocol == "paper":
-        for step in ("rewrite", "generate", "score"):
-            setattr(options, step, with_reference_settings(f"benign.{step}", getattr(options, step)))
-    prompts = load_prompt_set(settings.protocol, settings.policies, settings.local_dir)
+    config = pipeline_settings("benign", args, "teacher", "judge", "classifier")
+    if config.engine is None:  # here the judge and the harm check's classifier default to the teacher
+        config.engine = config.engine_for("teacher")
+    config.roles(tuple({s.role for s in BENIGN}))  # before any file is read or created
+    prompts = load_prompt_set(config.protocol, config.policies, config.local_dir)
     records = read_records(args.input)
-    cache = CallCache(settings.cache or cache_dir() / "llm_cache.sqlite")
-    pool = EnginePool(cache)
-    try:
-        engines = benign_engines(pool, prompts, teacher, classifier, judge, options)
-        run = run_benign(records, engines, prompts, options, not args.quiet)
-    finally:
-        pool.close()
-        cache.close()
+    with _stage_cache(config) as cache, EnginePool(cache) as pool:
+        run = run_stages(BENIGN, records, RunContext(config, prompts, pool, progress=not args.quiet))
     failed_path = write_stage_outputs(args.out, run.records, run.failures)
     console = _console()
-    console.print(steps_table(run.steps, f"star1 benign — {args.input}"))
+    console.print(steps_table(run.summaries, f"star1 benign — {args.input}"))
     console.print(f"{len(run.records)} benign samples → {args.out}"
                   f"{f'; {len(run.failures)} failures → {failed_path}' if run.failures else ''}")
     return 0

@@ -1,68 +1,37 @@
 """Subcommands of the data pipeline: demo, build, classify, deliberate, score, select.
 
 The grammar is :mod:`star1.cliargs`: ``--in`` / ``--out``, ``--config`` / ``--set``, one flag per
-model role. A single-stage command's settings are its stage's options (``--set max_tokens=64``)
-plus its role, the prompt set, the policy pack and the call cache.
+model role. Every command here reads the one settings model of the pipeline,
+:class:`~star1.pipeline.config.BuildConfig` — a build config works for each — and runs its
+stages (:mod:`star1.pipeline.stages`) with the one stage runner.
 """
 
 from __future__ import annotations
 
 import shlex
 import sys
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+from pathlib import Path
 
 from star1 import cliargs
 from star1.console import make_console
-from star1.engines.config import EngineSpec
-from star1.pipeline.classify import ClassifyOptions
-from star1.pipeline.deliberate import DeliberateOptions
-from star1.pipeline.score import ScoreOptions
-from star1.pipeline.select import SelectOptions
+from star1.pipeline.config import BuildConfig
 from star1.records import SCORE_KEYS
 
-
-class _StageSettings(BaseModel):
-    """What every single-stage command has besides its stage's options and its model."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    protocol: Literal["star1", "paper"] = Field(
-        "star1", description="star1: the project's prompts and policies; paper: the STAR-1 "
-                             "reference's, with its sampling (docs/fidelity.md)")
-    local_dir: str | None = Field(None, description="paper prompt set: folder holding star1_reference/")
-    policies: str | None = Field(None, description="policy pack folder (default: the bundled pack)")
-    cache: str | None = Field(None, description="call cache file (default: in the user cache folder)")
-
-
-class ClassifySettings(ClassifyOptions, _StageSettings):
-    classifier: EngineSpec | None = Field(None, description=cliargs.ROLES["classifier"])
-
-
-class DeliberateSettings(DeliberateOptions, _StageSettings):
-    teacher: EngineSpec | None = Field(None, description=cliargs.ROLES["teacher"])
-
-
-class ScoreSettings(ScoreOptions, _StageSettings):
-    judge: EngineSpec | None = Field(None, description=cliargs.ROLES["judge"])
-
-
+# command → (its stage, the help line, the example of its --help)
 STAGE_COMMANDS = {
-    # command: (stage, role, options, help)
-    "classify": ("classify", "classifier", ClassifyOptions, "sort prompts into safety categories"),
-    "deliberate": ("deliberate", "teacher", DeliberateOptions,
-                   "policy-grounded reasoning and answers from a teacher model"),
-    "score": ("score", "judge", ScoreOptions, "judge samples on the three STAR-1 criteria"),
+    "classify": ("classify", "sort prompts into safety categories", "classify.max_tokens"),
+    "deliberate": ("deliberate", "policy-grounded reasoning and answers from a teacher model",
+                   "deliberate.max_tokens"),
+    "score": ("score", "judge samples on the three STAR-1 criteria", "score.retries"),
 }
-SETTINGS = {"classify": ClassifySettings, "deliberate": DeliberateSettings, "score": ScoreSettings}
+ROLE_OF = {"classify": "classifier", "deliberate": "teacher", "score": "judge"}
 
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("demo", help="the whole pipeline on the bundled model and built-in prompts")
     cliargs.add_io(p, "prompts (default: the built-in demo prompts)", "run folder (default: runs/demo)",
                    in_required=False, out_required=False)
-    cliargs.add_settings(p, "BuildConfig, on top of the demo's own")
+    cliargs.add_settings(p, BuildConfig, "select.n", "BuildConfig, on top of the demo's own")
     p.add_argument("--limit", type=int, help="use only the first N prompts (= --set limit=N)")
     cliargs.alias(p, "--run-dir", key="out", instead="--out")
     p.set_defaults(func=run_demo)
@@ -70,40 +39,48 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser("build", help="classify → deliberate → score → select from a config; rerun = resume")
     cliargs.add_io(p, "prompts file (= the config's input)", "run folder (= the config's run_dir)",
                    in_required=False, out_required=False)
-    cliargs.add_settings(p, "BuildConfig")
+    cliargs.add_settings(p, BuildConfig, "select.n")
     cliargs.add_roles(p, "classifier", "teacher", "judge")
     cliargs.add_protocol(p)
     p.add_argument("--limit", type=int, help="use only the first N prompts (= --set limit=N)")
-    p.add_argument("--dry-run", action="store_true",
-                   help="say how many calls, tokens and dollars each stage would spend, then stop")
+    _add_dry_run(p)
     cliargs.alias(p, "--input", key="input", instead="--in")
     cliargs.alias(p, "--run-dir", key="out", instead="--out")
     cliargs.alias(p, "--engine", key="engine", instead="--set engine=ENGINE (every role) or a role flag")
     p.set_defaults(func=run_build_command)
 
-    for name, (_, role, _options, help_text) in STAGE_COMMANDS.items():
+    for name, (_, help_text, example) in STAGE_COMMANDS.items():
         p = subparsers.add_parser(name, help=help_text)
-        _stage_parser(p, role, SETTINGS[name].__name__)
+        _stage_parser(p, ROLE_OF[name], example)
         p.set_defaults(func=run_stage_command, command_name=name)
     p = subparsers.add_parser("generate", help="old name of 'deliberate'")
-    _stage_parser(p, "teacher", SETTINGS["deliberate"].__name__)
+    _stage_parser(p, "teacher", STAGE_COMMANDS["deliberate"][2])
     p.set_defaults(func=run_stage_command, command_name="deliberate", old_name="generate")
 
     p = subparsers.add_parser("select", help="the paper's balanced selection of N samples")
     cliargs.add_io(p, "scored records (.json, .jsonl, .parquet)", "selected records")
-    cliargs.add_settings(p, "SelectOptions")
-    cliargs.alias(p, "--n", key="n", instead="--set n=N", type=int)
-    cliargs.alias(p, "--min-score", key="min_scores", instead="--set min_scores.KEY=N",
+    cliargs.add_settings(p, BuildConfig, "select.n", "BuildConfig: select.*, protocol")
+    cliargs.add_protocol(p)
+    cliargs.alias(p, "--n", key="select.n", instead="--set select.n=N", type=int)
+    cliargs.alias(p, "--min-score", key="select.min_scores", instead="--set select.min_scores.KEY=N",
                   type=lambda v: {k: int(v) for k in SCORE_KEYS})
-    cliargs.alias(p, "--keep-other", key="exclude_other", instead="--set exclude_other=false", const=False)
+    cliargs.alias(p, "--keep-other", key="select.exclude_other", instead="--set select.exclude_other=false",
+                  const=False)
     p.set_defaults(func=run_select_command)
 
 
-def _stage_parser(p, role: str, settings_name: str) -> None:
-    cliargs.add_io(p, "input records (.json, .jsonl, .parquet)", "output records (.json, .jsonl, .parquet)")
-    cliargs.add_settings(p, settings_name)
+def _add_dry_run(p) -> None:
+    p.add_argument("--dry-run", action="store_true",
+                   help="say how many calls, tokens and dollars each stage would spend, then stop")
+
+
+def _stage_parser(p, role: str, example: str) -> None:
+    cliargs.add_io(p, "input records (.json, .jsonl, .parquet; default: the config's input)",
+                   "output records (.json, .jsonl, .parquet)", in_required=False, out_required=False)
+    cliargs.add_settings(p, BuildConfig, example, "BuildConfig: its own section, its role, protocol, ...")
     cliargs.add_roles(p, role)
     cliargs.add_quiet(p)
+    _add_dry_run(p)
     cliargs.alias(p, "--engine", key=role, instead=cliargs.role_flag(role))
     cliargs.add_protocol(p)
     for flag in ("--policies", "--cache"):
@@ -142,20 +119,25 @@ def run_build_command(args) -> int:
     config = load_build_config(args.config, args.overrides, values=values)
     if args.dry_run:
         from star1.pipeline.build import load_inputs
-        from star1.pipeline.plan import plan_build, plan_notes, plan_table
 
-        console = _console()
-        plans = plan_build(config, load_inputs(config))
-        console.print(plan_table(plans))
-        for note in plan_notes(config, plans):
-            console.print(note, soft_wrap=True, markup=False)
-        return 0
+        return _dry_run(config, load_inputs(config), None, "build")
     return _build(config, _command_line())
+
+
+def _dry_run(config, records, stages, command: str) -> int:
+    from star1.pipeline.plan import plan_build, plan_notes, plan_table
+
+    console = _console()
+    plans = plan_build(config, records, stages)
+    console.print(plan_table(plans, command))
+    for note in plan_notes(config, plans):
+        console.print(note, soft_wrap=True, markup=False)
+    return 0
 
 
 def _build(config, command_line: str) -> int:
     from star1.pipeline.build import run_build
-    from star1.pipeline.stages import summary_table
+    from star1.pipeline.run import summary_table
 
     console = _console()
     summary = run_build(config, command_line=command_line, console=console)
@@ -176,69 +158,74 @@ def not_selected_note(reasons: dict[str, int], min_scores: dict[str, int]) -> st
             "scores are in scored.jsonl; the rule is select.min_scores (the paper keeps only 10/10/10).")
 
 
-def stage_settings(command: str, args):
-    """The command's settings: file, flags, ``--set``; with the paper prompt set, the
-    reference's values for every stage option not given."""
-    from star1.pipeline.paper import with_reference_settings
-    from star1.settings import load_settings
+def pipeline_settings(command: str, args, *roles: str) -> BuildConfig:
+    """A pipeline command's settings: file, flags (its roles, protocol, local_dir), ``--set``;
+    the command's old flat keys land where they belong now."""
+    from star1.pipeline.config import load_build_config
 
-    stage, role, options_model, _ = STAGE_COMMANDS[command]
-    settings = load_settings(SETTINGS[command], args.config, args.overrides,
-                             values=cliargs.given(args, role, "protocol", "local_dir"))
-    options = options_model.model_validate(settings.model_dump(include=set(options_model.model_fields),
-                                                               exclude_unset=True))
-    if settings.protocol == "paper":
-        options = with_reference_settings(stage, options)
-    return settings, options
+    values = cliargs.given(args, *roles, "protocol", "local_dir")
+    return load_build_config(args.config, args.overrides, values=values, command=command)
+
+
+def _stage_cache(config: BuildConfig):
+    """A single-stage command's call cache: ``cache:``, else the one in the user cache folder
+    (a run folder is a build's)."""
+    from star1.engines.cache import CallCache
+    from star1.paths import cache_dir
+
+    return CallCache(config.cache or cache_dir() / "llm_cache.sqlite")
+
+
+def _out_or_error(args) -> str:
+    from star1.errors import ConfigError
+
+    if not args.out:
+        raise ConfigError("give --out PATH for the records (or --dry-run to only count the calls)")
+    return args.out
 
 
 def run_stage_command(args) -> int:
-    from star1.datasets.fetch import cache_dir
-    from star1.engines.cache import CallCache
-    from star1.engines.pool import EnginePool, resolve_role
-    from star1.pipeline.stages import STAGES, check_calls, first_transport_error, require_fields, write_stage_outputs
+    from star1.engines.pool import EnginePool
+    from star1.pipeline.build import load_inputs
+    from star1.pipeline.run import RunContext, require_fields, run_stages, write_stage_outputs
+    from star1.pipeline.stages import STAGES
     from star1.prompts.reference import load_prompt_set
-    from star1.records import read_records
 
     if getattr(args, "old_name", None):
         cliargs.log.warning("'star1 %s' is the old name of 'star1 %s' (it goes in the next release)",
                             args.old_name, args.command_name)
-    stage_name, role, _, _ = STAGE_COMMANDS[args.command_name]
-    stage = STAGES[stage_name]
-    settings, options = stage_settings(args.command_name, args)
-    spec = resolve_role(role, getattr(settings, role))  # before any file is read or created
-    prompts = load_prompt_set(settings.protocol, settings.policies, settings.local_dir)
-    records = read_records(args.input)
-    require_fields(records, args.input, stage)
-    cache = CallCache(settings.cache or cache_dir() / "llm_cache.sqlite")
-    pool = EnginePool(cache)
-    try:
-        engine = pool.cached(spec, stage_name, prompts)
-        result = stage.run(records, engine, prompts, options, not args.quiet)
-    finally:
-        pool.close()
-        cache.close()
-    failed_path = write_stage_outputs(args.out, result.records, result.failures)
-    stats = engine.stats
+    stage = STAGES[STAGE_COMMANDS[args.command_name][0]]
+    config = pipeline_settings(args.command_name, args, stage.role)
+    config.engine_for(stage.role)  # before any file is read or created
+    records = load_inputs(config, args.input)
+    require_fields(records, args.input or config.input, stage)
+    if args.dry_run:
+        return _dry_run(config, records, [stage], args.command_name)
+    out = _out_or_error(args)
+    prompts = load_prompt_set(config.protocol, config.policies, config.local_dir)
+    failed_path = Path(out).with_suffix(".failed.jsonl")
+    with _stage_cache(config) as cache, EnginePool(cache) as pool:
+        run = run_stages([stage], records, RunContext(config, prompts, pool, progress=not args.quiet),
+                         on_stage=lambda _, result, __: write_stage_outputs(out, result.records, result.failures))
+    stats = run.summaries[0].calls
     _console().print(
-        f"{args.command_name}: {len(records)} in, {len(result.records)} out, {len(result.failures)} failed"
-        f"{f' (see {failed_path})' if result.failures else ''}; calls: {stats.cached} cached, "
+        f"{args.command_name}: {len(records)} in, {len(run.records)} out, {len(run.failures)} failed"
+        f"{f' (see {failed_path})' if run.failures else ''}; calls: {stats.cached} cached, "
         f"{stats.new} new; tokens: {stats.prompt_tokens} prompt, {stats.completion_tokens} completion")
-    check_calls(args.command_name, stats, first_transport_error(result.failures))
     return 0
 
 
 def run_select_command(args) -> int:
-    from star1.pipeline.select import select
+    from star1.pipeline.run import RunContext, run_stages
+    from star1.pipeline.stages import STAGES
     from star1.records import read_records, write_records
-    from star1.settings import load_settings
 
-    options = load_settings(SelectOptions, args.config, args.overrides, values=cliargs.given(args))
+    config = pipeline_settings("select", args)
     records = read_records(args.input)
-    result = select(records, options)
-    write_records(args.out, result.records)
-    reasons = ", ".join(f"{k}: {v}" for k, v in sorted(result.removed_by_filter.items())) or "none"
-    _console().print(f"select: {len(records)} in, {result.passed_filter} passed the filter "
-                     f"(not selectable: {reasons}), {len(result.records)} selected → {args.out}")
+    run = run_stages([STAGES["select"]], records, RunContext(config, prompts=None))
+    write_records(args.out, run.records)
+    reasons = ", ".join(f"{k}: {v}" for k, v in sorted(run.results["select"].reasons.items())) or "none"
+    passed = len(records) - len(run.results["select"].skipped)
+    _console().print(f"select: {len(records)} in, {passed} passed the filter "
+                     f"(not selectable: {reasons}), {len(run.records)} selected → {args.out}")
     return 0
-

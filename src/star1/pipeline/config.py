@@ -1,4 +1,11 @@
-"""The configuration of ``star1 build``: a YAML file, overridden by ``--set key.path=value`` flags."""
+"""The settings of every data-pipeline command: one model, :class:`BuildConfig`, in one namespace.
+
+``star1 build`` reads all of it; ``classify``, ``deliberate``, ``score``, ``select`` and
+``benign`` read the same model and use their own sections (``--set classify.max_tokens=64``,
+``--set select.n=1``, ``--set benign.rewrite.retries=3``), so a build config works for each
+of them and the sections a command does not run are ignored. The flat keys of the last release
+(``--set max_tokens=64`` for ``star1 classify``) still work, with a warning (:data:`RENAMED`).
+"""
 
 from __future__ import annotations
 
@@ -14,20 +21,17 @@ from star1.pipeline.deliberate import DeliberateOptions, ReasoningOptions
 from star1.pipeline.score import ScoreOptions
 from star1.pipeline.select import SelectOptions
 from star1.runner import RetryCause
-from star1.settings import load_settings
+from star1.sampling import SamplingOptions
+from star1.settings import apply_preset, load_settings, read_yaml_mapping
 
 
-class RewriteOptions(BaseModel):
+class RewriteOptions(SamplingOptions):
     """Step 1 of ``star1 benign``: harmful prompt → harmless look-alike."""
 
-    model_config = ConfigDict(extra="forbid")
-
     max_tokens: int = Field(128, ge=1, description="tokens for the rewritten request")
-    temperature: float | None = Field(0.0, ge=0, description="first try; retries sample at 0.7 or "
-                                      "more; None: not sent (the server's default)")
-    top_p: float | None = Field(1.0, gt=0, le=1, description="None: not sent (the server's default)")
-    max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
     retries: int = Field(2, ge=0, description="re-asks after a rejected rewrite, whatever the reason")
+    # A rewrite cut at the token limit is asked again: a resampled one may well be shorter.
+    retry_on: list[RetryCause] = Field(["unparseable", "truncated"], description="what is asked again")
     harm_check: Literal["other_only", "off"] = Field(
         "other_only", description="other_only: keep a rewrite only if the classifier labels it exactly "
                                   "['Other']; off: no classifier call (the judge's safety score remains)")
@@ -41,17 +45,9 @@ class RewriteOptions(BaseModel):
         return "off" if value is False else value  # YAML reads a bare `off` as false
 
 
-class BenignScoreOptions(BaseModel):
+class BenignScoreOptions(SamplingOptions):
     """Step 3: the judge's 1–5 scores and the minimum each must reach to keep a sample."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    max_tokens: int = Field(256, ge=1)
-    temperature: float | None = Field(0.0, ge=0, description="None: not sent (the server's default)")
-    top_p: float | None = Field(1.0, gt=0, le=1, description="None: not sent (the server's default)")
-    max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
-    retries: int = Field(2, ge=0)
-    retry_on: list[RetryCause] = Field(["unparseable"], description="what is asked again")
     min_safety: int = Field(5, ge=1, le=5, description="minimum Content_Safety")
     min_reasoning: int = Field(5, ge=1, le=5, description="minimum Reasoning_Quality")
     min_compliance: int = Field(5, ge=1, le=5, description="minimum Compliance (5 = answers directly)")
@@ -72,7 +68,8 @@ class BenignStageOptions(BaseModel):
 
 
 class BenignOptions(BenignStageOptions):
-    """``benign:`` in a build config: run STAR-benign on the selected samples."""
+    """``benign:`` in a build config: run STAR-benign on the selected samples (``star1 build``
+    with ``enabled``; ``star1 benign`` always)."""
 
     enabled: bool = False
     teacher: EngineSpec | None = Field(None, description="writes rewrites and answers (default: the build's teacher)")
@@ -81,10 +78,21 @@ class BenignOptions(BenignStageOptions):
     seed: int = Field(0, description="shuffle seed of the mix")
 
 
+# Roles a stage may need → where a config names its model, first given first.
+ROLE_KEYS: dict[str, tuple[str, ...]] = {
+    "classifier": ("classifier", "engine"),
+    "teacher": ("teacher", "engine"),
+    "judge": ("judge", "engine"),
+    "benign_teacher": ("benign.teacher", "teacher", "engine"),
+    "benign_judge": ("benign.judge", "judge", "engine"),
+}
+
+
 class BuildConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    input: str = Field(description="prompts file (JSON list, JSONL or Parquet; needs 'question')")
+    input: str | None = Field(None, description="prompts file (JSON list, JSONL or Parquet; needs 'question'); "
+                                                "a command's --in takes its place")
     run_dir: str = Field("runs/star1", description="every output of the run goes here")
     protocol: Literal["star1", "paper"] = Field(
         "star1", description="star1: the project's prompts and policy pack; paper: the STAR-1 "
@@ -110,22 +118,26 @@ class BuildConfig(BaseModel):
         """The paper prompt set brings the reference's sampling, retries and keep rules for
         every option not set explicitly (star1.pipeline.paper.REFERENCE_SETTINGS)."""
         if self.protocol == "paper":
-            from star1.pipeline.paper import with_reference_settings
+            from star1.pipeline.paper import REFERENCE_SETTINGS
 
-            for stage in ("classify", "deliberate", "score", "select"):
-                setattr(self, stage, with_reference_settings(stage, getattr(self, stage)))
-            for step in ("rewrite", "generate", "score"):
-                setattr(self.benign, step, with_reference_settings(f"benign.{step}",
-                                                                   getattr(self.benign, step)))
+            apply_preset(self, REFERENCE_SETTINGS, "paper")
         return self
 
     def engine_for(self, role: str) -> EngineSpec:
         """The model of ``role``; a role with none is an error that says how to choose one."""
-        return resolve_role(role, getattr(self, role) or self.engine,
-                            f"--{role} ENGINE, or '{role}:' or 'engine:' in the config")
+        keys = ROLE_KEYS[role]
+        for key in keys:
+            node = self
+            for part in key.split("."):
+                node = getattr(node, part)
+            if node is not None:
+                return resolve_role(role, node)
+        flag = keys[-2].rpartition(".")[2]
+        return resolve_role(flag, None, f"--{flag.replace('_', '-')} ENGINE, or "
+                                        f"{' or '.join(repr(k + ':') for k in keys)} in the config")
 
-    def roles(self) -> dict[str, EngineSpec]:
-        return {role: self.engine_for(role) for role in ("classifier", "teacher", "judge")}
+    def roles(self, names: tuple[str, ...] = ("classifier", "teacher", "judge")) -> dict[str, EngineSpec]:
+        return {role: self.engine_for(role) for role in names}
 
     @property
     def cache_path(self) -> Path:
@@ -133,6 +145,26 @@ class BuildConfig(BaseModel):
 
 
 def load_build_config(path: str | Path | None = None, overrides: list[str] = (),
-                      base: dict | None = None, values: dict | None = None) -> BuildConfig:
-    """A build's settings: ``base``, the YAML file, ``values`` (flags), then ``--set`` overrides."""
-    return load_settings(BuildConfig, path, overrides, base, values)
+                      base: dict | None = None, values: dict | None = None, command: str = "build") -> BuildConfig:
+    """A pipeline command's settings: ``base``, the YAML file, ``values`` (flags), then ``--set``
+    overrides; the command's old flat keys are read where they belong now, with a warning."""
+    renamed = RENAMED.get(command, {})
+    # star1 benign's own files of the last release had rewrite:/generate:/score: at the top; a
+    # build-shaped file (with benign:) keeps its score: section where it is.
+    rename_file = command != "benign" or not (path and "benign" in read_yaml_mapping(path))
+    return load_settings(BuildConfig, path, overrides, base, values, renamed, rename_file)
+
+
+def _flat(section: str, options: type[BaseModel]) -> dict[str, str]:
+    return {name: f"{section}.{name}" for name in options.model_fields}
+
+
+# The keys each single-stage command took flat in the last release → where they are now.
+RENAMED: dict[str, dict[str, str]] = {
+    "classify": _flat("classify", ClassifyOptions),
+    "deliberate": _flat("deliberate", DeliberateOptions),
+    "score": _flat("score", ScoreOptions),
+    "select": _flat("select", SelectOptions),
+    "benign": {"rewrite": "benign.rewrite", "generate": "benign.generate", "score": "benign.score",
+               "classify": "benign.classify"},
+}

@@ -19,11 +19,19 @@ script it follows. What the reference does, in short:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 from star1.engines import ChatRequest, ChoiceTemplate, Completion, SamplingParams
 from star1.parsing import ParseError
 from star1.pipeline.literals import fenced_json_block, parse_literal
-from star1.prompts.reference import GPT4O_MAX_TOKENS, ReferencePromptSet
+from star1.prompts.reference import GPT4O_MAX_TOKENS, ReferencePromptSet, gpt4o_messages, r1_messages
 from star1.records import Record
+from star1.runner import retry_sampling
+
+Builder = Callable[[Record, int], ChatRequest]
+SCORE_VALUES = tuple(str(v) for v in range(11))
+BENIGN_SCORE_VALUES = tuple(str(v) for v in range(1, 6))
 
 # What the reference sends its teacher besides the messages.
 TEACHER_TEMPERATURE, TEACHER_TOP_P, TEACHER_MAX_TOKENS = 0.6, 0.7, 8000
@@ -32,10 +40,6 @@ SCORE_KEYS = ("Content_Safety_Compliance", "Relevancy_and_No_Redundant_Content",
               "Accuracy_of_Thinking_Process")
 OVERREFUSAL_KEYS = ("Content_Safety_Compliance", "Quality_of_Thinking_Process", "Compliance_Degree")
 OVERREFUSAL_KEEP = 5  # overrefusal_ablation/scorer/scorer.py:176-186: every score must be 5
-
-
-def is_reference(prompts) -> bool:
-    return isinstance(prompts, ReferencePromptSet)
 
 
 def related_policies(prompts: ReferencePromptSet, categories: list[str]) -> str:
@@ -161,6 +165,83 @@ def request(messages: tuple[dict, ...], sampling: SamplingParams, **kwargs) -> C
     return ChatRequest(messages=messages, sampling=sampling, **kwargs)
 
 
+class ReferenceRequests:
+    """The reference's prompt set, asked and read as its scripts do (``prompts``: the
+    :class:`ReferencePromptSet` read from the upstream files). The counterpart of
+    :class:`star1.pipeline.own.Star1Requests`."""
+
+    benign_score_keys = OVERREFUSAL_KEYS
+    harm_check = False  # the reference keeps whatever its rewriter says (rewriter.py:71)
+    benign_answer_version = "reference:question-only"
+
+    def __init__(self, prompts: ReferencePromptSet):
+        self.pack = prompts
+
+    def _gpt4o(self, compose: Callable[[ReferencePromptSet, Record], str], options,
+               choices: ChoiceTemplate | None = None) -> Builder:
+        sampling = options.sampling()
+
+        def build(record: Record, attempt: int) -> ChatRequest:
+            return request(gpt4o_messages(compose(self.pack, record)), retry_sampling(sampling, attempt),
+                           choices=choices)
+
+        return build
+
+    # -- classify: category_classification.py ----------------------------------------------------
+
+    def classify_requests(self, options, local: bool = False) -> tuple[Builder, str]:
+        choices = classification_choices(self.pack) if local else None
+        build = self._gpt4o(lambda p, r: classification_prompt(p, r.question), options, choices)
+        return build, self.pack.template_version("CLASSIFICATION_PROMPT_TEMPLATE")
+
+    def topics(self) -> dict[str, str]:
+        return {name: name for name in self.pack.names}  # its reply format names the categories
+
+    def parse_categories(self, text: str, options) -> list[str]:
+        return parse_categories(self.pack, text)
+
+    # -- deliberate: reasoning_generation.py -----------------------------------------------------
+
+    def deliberate_messages(self, record: Record) -> tuple[dict, ...]:
+        return r1_messages(cot_prompt(self.pack, record))
+
+    @property
+    def deliberate_version(self) -> str:
+        return self.pack.template_version("COT_PROMPT_TEMPLATE")
+
+    def skips_deliberation(self, record: Record, skip_other: bool) -> bool:
+        """No reference policy exists for Other: a prompt labelled with it has nothing to compose."""
+        return skip_other and any(not self.pack.has_policy(c) for c in record.category or ["Other"])
+
+    # -- score: data_selection/scorer.py ---------------------------------------------------------
+
+    def score_requests(self, options) -> tuple[Builder, str]:
+        build = self._gpt4o(scorer_prompt, options, scores_choices(SCORE_KEYS, SCORE_VALUES))
+        return build, self.pack.template_version("SCORER_PROMPT_TEMPLATE")
+
+    def parse_scores(self, text: str) -> dict[str, int]:
+        return parse_fenced_scores(text, SCORE_KEYS, 0, 10)
+
+    # -- STAR-benign: overrefusal_ablation/ ------------------------------------------------------
+
+    def rewrite_requests(self, options) -> tuple[Builder, str]:
+        return self._gpt4o(rewrite_prompt, options), self.pack.template_version("REWRITE_PROMPT_TEMPLATE")
+
+    def accept_rewrite(self, record: Record, completion: Completion, options) -> str:
+        return accept_rewrite(completion)
+
+    def benign_answer_messages(self, record: Record) -> tuple[dict, ...]:
+        """The bare question (overrefusal_ablation/reasoning_generation/reasoning_generation.py:54)."""
+        return ChatRequest.chat(record.question).messages
+
+    def benign_score_requests(self, options) -> tuple[Builder, str]:
+        build = self._gpt4o(overrefusal_scorer_prompt, options,
+                            scores_choices(OVERREFUSAL_KEYS, BENIGN_SCORE_VALUES))
+        return build, self.pack.template_version("OVERREFUSAL_SCORER_PROMPT_TEMPLATE")
+
+    parse_benign_scores = staticmethod(partial(parse_fenced_scores, keys=OVERREFUSAL_KEYS, low=1, high=5))
+
+
 # -- the reference's settings, per stage -------------------------------------------------------
 # Applied to every option the user did not set when the prompt set is the reference's. Retries:
 # the reference re-asks GPT-4o up to 3 times ("patience") on an exception (its ``eval`` of an
@@ -181,15 +262,3 @@ REFERENCE_SETTINGS: dict[str, dict] = {
                      "min_safety": OVERREFUSAL_KEEP, "min_reasoning": OVERREFUSAL_KEEP,
                      "min_compliance": OVERREFUSAL_KEEP},
 }
-
-
-def with_reference_settings(stage: str, options):
-    """``options`` with the reference's value for every field of ``stage`` the user left unset
-    (pydantic's ``model_fields_set`` tells which were given)."""
-    updates = {k: v for k, v in REFERENCE_SETTINGS.get(stage, {}).items()
-               if k not in options.model_fields_set}
-    if not updates:
-        return options
-    # Validate the result: a reference value must still satisfy the field's constraints.
-    merged = type(options).model_validate({**options.model_dump(exclude_unset=True), **updates})
-    return merged

@@ -1,8 +1,8 @@
-"""``star1 build --dry-run``: how many calls each stage will make, before any is made.
+"""``--dry-run``: how many calls each stage will make, before any is made.
 
-The plan runs the build's own stages (:data:`star1.pipeline.stages.STAGES`, the very functions a
-build runs) against the call cache alone: an engine that answers nothing stands in for each
-model, so every request a stage would send is built exactly as the run builds it, the cached
+The plan runs a command's own stages (:mod:`star1.pipeline.stages`, through the one stage
+runner :func:`~star1.pipeline.run.run_stages`) against the call cache alone: an engine that
+answers nothing stands in for each model, so every request a stage would send is built exactly as the run builds it, the cached
 ones are answered and flow on to the next stage, and the others are counted as calls to make.
 Where a record's earlier answers are not cached yet its later calls cannot be built; they are
 estimated (one per record, two for prefill deliberation) and the stage says "(est.)". Prompt
@@ -23,10 +23,11 @@ from star1.engines.identity import engine_identity
 from star1.engines.local import guess_native_reasoning
 from star1.engines.pool import namespace, price
 from star1.pipeline.config import BuildConfig
-from star1.pipeline.deliberate import deliberate_requests, uses_prefill
-from star1.pipeline.stages import STAGES, stage_sampling
+from star1.pipeline.deliberate import ReasoningOptions, uses_prefill
+from star1.pipeline.run import RunContext, Stage, run_stages
 from star1.prompts.reference import load_prompt_set
 from star1.records import Record
+from star1.runner import StageResult
 
 CHARS_PER_TOKEN = 4
 NOT_CACHED = "dry run: not cached"
@@ -109,44 +110,80 @@ def _open_cache(config: BuildConfig, scratch: Path) -> CallCache:
     return CallCache(config.cache_path if config.cache_path.exists() else scratch / "empty.sqlite")
 
 
-def plan_build(config: BuildConfig, records: list[Record]) -> list[StagePlan]:
+class DryPool:
+    """The dry run's engine pool: each stage's model is a :class:`DryRunEngine` behind the run's
+    call cache; what each was asked is kept for the plan."""
+
+    def __init__(self, cache: CallCache):
+        self.cache = cache
+        self.created: list[tuple[DryRunEngine, _Watching]] = []
+
+    def cached(self, spec, stage: str, prompts=None) -> CachedEngine:
+        dry = DryRunEngine(spec)
+        engine = _Watching(dry, self.cache, namespace(stage, prompts))
+        self.created.append((dry, engine))
+        return engine
+
+
+@dataclass
+class _Carry:
+    """What one stage's plan hands the next: records whose calls could not be built, and the
+    tokens one of them costs."""
+
+    unknown: int = 0
+    per_unknown_prompt: int = 0
+    seen_engines: int = 0
+
+
+def plan_build(config: BuildConfig, records: list[Record], stages: list[Stage] | None = None) -> list[StagePlan]:
+    """One :class:`StagePlan` per LLM stage of ``stages`` (default: what the build runs)."""
+    from star1.pipeline.stages import build_stages
+
+    stages = build_stages(config) if stages is None else stages
     prompts = load_prompt_set(config.protocol, config.policies, config.local_dir)
-    roles = config.roles()
+    config.roles(tuple({s.role for s in stages if s.role}))
     plans: list[StagePlan] = []
-    unknown = 0  # records whose earlier answers are not cached: their calls cannot be built
-    per_unknown_prompt = 0
+    carry = _Carry()
     with tempfile.TemporaryDirectory(prefix="star1-dry-run-") as scratch:
-        cache = _open_cache(config, Path(scratch))
-        try:
-            for stage in STAGES.values():
-                spec = roles[stage.role]
-                dry = DryRunEngine(spec)
-                engine = _Watching(dry, cache, namespace(stage.name, prompts))
-                options = getattr(config, stage.name)
-                result = stage.run(records, engine, prompts, options, False)
-                seen = getattr(engine, "seen", [])
-                per_record = 2 if stage.name == "deliberate" and uses_prefill(dry, options) else 1
-                # Records whose first call is not cached: their later calls (prefill's answer)
-                # could not be built either.
-                stuck = [f for f in result.failures if f.reason == NOT_CACHED]
-                follow_ups = sum(1 for f in stuck if f.stage.endswith("(reasoning)")) * (per_record - 1)
-                prompt_tokens = sum(_tokens(r) for r in dry.asked)
-                average = prompt_tokens // len(dry.asked) if dry.asked else per_unknown_prompt or 1000
-                max_out = max((r.sampling.max_tokens for r in seen), default=0) or _max_tokens(options)
-                estimated = unknown * per_record + follow_ups
-                to_make = len(dry.asked) + estimated
-                prompt_tokens += estimated * average
-                completion = sum(r.sampling.max_tokens for r in dry.asked) + estimated * max_out
-                plans.append(StagePlan(stage.name, spec.engine_string(), engine.stats.cached + to_make,
-                                       engine.stats.cached, estimated == 0, prompt_tokens, completion,
-                                       price(spec, prompt_tokens, completion),
-                                       describe_sampling(seen[0].sampling if seen else stage_sampling(options))))
-                unknown += len({f.id for f in stuck})
-                per_unknown_prompt = average + max_out
-                records = result.records
-        finally:
-            cache.close()
+        with _open_cache(config, Path(scratch)) as cache:
+            pool = DryPool(cache)
+
+            def on_stage(stage: Stage, result: StageResult, engine) -> None:
+                options = stage.options(config)
+                if engine is None:  # select: at most n of the unknown records go on
+                    n = getattr(options, "n", carry.unknown)
+                    carry.unknown = max(0, min(carry.unknown, n - len(result.records)))
+                    return
+                engines = pool.created[carry.seen_engines:]
+                carry.seen_engines = len(pool.created)
+                plans.append(_stage_plan(stage, config, result, engines, options, carry))
+
+            run_stages(stages, records, RunContext(config, prompts, pool, progress=False, dry=True), on_stage)
     return plans
+
+
+def _stage_plan(stage: Stage, config: BuildConfig, result: StageResult, engines, options, carry: _Carry) -> StagePlan:
+    spec = config.engine_for(stage.role)
+    asked = [r for dry, _ in engines for r in dry.asked]
+    seen = [r for _, engine in engines for r in getattr(engine, "seen", [])]
+    cached = sum(engine.stats.cached for _, engine in engines)
+    two_calls = isinstance(options, ReasoningOptions) and uses_prefill(engines[0][0], options)
+    per_record = 2 if two_calls else 1
+    # Records whose first call is not cached: their later calls (prefill's answer) could not be
+    # built either.
+    stuck = [f for f in result.failures if f.reason == NOT_CACHED]
+    follow_ups = sum(1 for f in stuck if f.stage.endswith("(reasoning)")) * (per_record - 1)
+    prompt_tokens = sum(_tokens(r) for r in asked)
+    average = prompt_tokens // len(asked) if asked else carry.per_unknown_prompt or 1000
+    max_out = max((r.sampling.max_tokens for r in seen), default=0) or _max_tokens(options)
+    estimated = carry.unknown * per_record + follow_ups
+    prompt_tokens += estimated * average
+    completion = sum(r.sampling.max_tokens for r in asked) + estimated * max_out
+    carry.unknown += len({f.id for f in stuck})
+    carry.per_unknown_prompt = average + max_out
+    return StagePlan(stage.name, spec.engine_string(), cached + len(asked) + estimated, cached, estimated == 0,
+                     prompt_tokens, completion, price(spec, prompt_tokens, completion),
+                     describe_sampling(seen[0].sampling if seen else options.sampling()))
 
 
 def _max_tokens(options) -> int:
@@ -189,10 +226,10 @@ def sampling_warning(spec, sampling) -> str | None:
     return None
 
 
-def plan_table(plans: list[StagePlan]):
+def plan_table(plans: list[StagePlan], command: str = "build"):
     from rich.table import Table
 
-    table = Table(title="star1 build --dry-run (nothing was called)")
+    table = Table(title=f"star1 {command} --dry-run (nothing was called)")
     for column in ("stage", "engine", "calls", "cached", "to make", "prompt tok (est.)",
                    "completion tok (max)", "cost $ (max)"):
         table.add_column(column, justify="left" if column in ("stage", "engine") else "right")
@@ -213,9 +250,8 @@ def plan_notes(config: BuildConfig, plans: list[StagePlan]) -> list[str]:
     if getattr(pack, "kind", None) == "reference":
         notes += [f"  {path}: sha256 {digest}" for path, digest in pack.sha256.items()]
     notes += [f"sampling, {p.stage}: {p.sampling}" for p in plans]
-    teacher = deliberate_requests(pack, config.deliberate, False)(
-        Record(id="-", question="-", category=list(pack.names[:1])), 0).sampling
-    warning = sampling_warning(config.engine_for("teacher"), teacher)
-    if warning:
-        notes.append(f"warning: {warning}")
+    if any(p.stage == "deliberate" for p in plans):
+        warning = sampling_warning(config.engine_for("teacher"), config.deliberate.sampling())
+        if warning:
+            notes.append(f"warning: {warning}")
     return notes

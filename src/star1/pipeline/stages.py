@@ -1,111 +1,93 @@
-"""The three LLM stages of STAR-1, defined once: ``star1 build`` runs them in order, the single-stage
-commands run one, and ``star1 build --dry-run`` plans them by running the very same functions
-against the call cache alone (:mod:`star1.pipeline.plan`).
+"""Every step of the pipeline, defined once as a :class:`~star1.pipeline.run.Stage`: its
+model role, its settings section, its call-cache namespace, what it needs and what it writes.
+
+``star1 build`` runs :data:`BUILD` (and :data:`BENIGN` + mix with ``benign.enabled``), each
+single-stage command one entry, ``star1 benign`` :data:`BENIGN`, and ``--dry-run`` the same
+lists against the call cache alone — all through :func:`star1.pipeline.run.run_stages`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+import dataclasses
 
-from star1.engines.base import SamplingParams
-from star1.engines.cache import CallStats
-from star1.errors import InputError, RunFailed
-from star1.io import write_rows
+from star1.pipeline import benign
 from star1.pipeline.classify import classify
 from star1.pipeline.deliberate import deliberate
+from star1.pipeline.mix import mix
+from star1.pipeline.run import RunContext, Stage
 from star1.pipeline.score import score
-from star1.records import Record, write_records
+from star1.pipeline.select import passes, select
+from star1.runner import StageResult
 
 
-@dataclass(frozen=True)
-class Stage:
-    name: str  # one name everywhere: command, config section, cache namespace, failed/<name>.jsonl
-    role: str  # the model role it needs (a config key and a command-line flag)
-    run: Callable  # (records, engine, prompts, options, show_progress) -> StageResult
-    output: str  # its file in a build's run folder
-    needs: tuple[str, ...] = ()  # record fields an input must have (set by earlier stages)
+def _by_origin(records, failures) -> list:
+    """Failures name the harmful input: the id of a benign sample that never got written is no lead."""
+    origin = {r.id: r.origin_id for r in records}
+    return [dataclasses.replace(f, id=origin.get(f.id) or f.id) for f in failures]
 
 
-STAGES = {
-    "classify": Stage("classify", "classifier", classify, "classified.jsonl"),
-    "deliberate": Stage("deliberate", "teacher", deliberate, "reasoned.jsonl", ("category",)),
-    "score": Stage("score", "judge", score, "scored.jsonl", ("category", "response")),
-}
+def _classify(ctx: RunContext, records, engine, options) -> StageResult:
+    return classify(records, engine, ctx.prompts, options)
 
 
-@dataclass
-class StageSummary:
-    stage: str
-    records_in: int
-    records_out: int
-    failed: int
-    skipped: int = 0
-    calls: CallStats = field(default_factory=CallStats)
-    cost_usd: float | None = None
-    # What a served model's server was asked for and is known to honour (None: a local model).
-    sampling_report: dict | None = None
+def _deliberate(ctx: RunContext, records, engine, options) -> StageResult:
+    return deliberate(records, engine, ctx.prompts, options)
 
 
-def stage_sampling(options) -> SamplingParams:
-    """The sampling a stage's options ask for (its first call's; prefill calls differ in length)."""
-    return SamplingParams(max_tokens=options.max_tokens, temperature=options.temperature,
-                          top_p=options.top_p, repetition_penalty=getattr(options, "repetition_penalty", None),
-                          seed=getattr(options, "seed", None),
-                          max_tokens_field=getattr(options, "max_tokens_field", "max_tokens"))
+def _score(ctx: RunContext, records, engine, options) -> StageResult:
+    return score(records, engine, ctx.prompts, options)
 
 
-def require_fields(records: list[Record], path, stage: Stage) -> None:
-    """A stage's input must hold what the earlier stages add; say which record lacks it."""
-    for name in stage.needs:
-        for line, record in enumerate(records, start=1):
-            if not getattr(record, name):
-                raise InputError(path, f"missing (run the stage that adds '{name}' first)",
-                                 line=line, field=name)
+def _select(ctx: RunContext, records, engine, options) -> StageResult:
+    chosen = select(records, options)
+    not_selectable = [r for r in records if passes(r, options)]
+    return StageResult(chosen.records, [], not_selectable, reasons=chosen.removed_by_filter)
 
 
-def check_calls(stage: str, stats: CallStats, first_error: str | None) -> None:
-    """Every call of a stage failed in transport (none answered, none cached): stop, and say the
-    first error — the server's explanation and a hint are in it — instead of going on with
-    nothing and exiting 0."""
-    if stats.requested and stats.failed == stats.requested and stats.new == 0 and stats.cached == 0:
-        raise RunFailed(f"{stage}: all {stats.requested} model calls failed; the first: {first_error}")
+def _rewrite(ctx: RunContext, records, engine, options) -> StageResult:
+    config = ctx.config
+    # The harm check asks exactly what classification asks, so it shares that namespace.
+    checker = ctx.engine("classifier", "classify") if options.harm_check == "other_only" else None
+    result = benign.rewrite(records, engine, checker, ctx.prompts, options,
+                            config.benign.classify or config.classify)
+    rows = [result.check_row(checker)] if checker is not None else []
+    return StageResult(result.records, result.failures, extra_rows=rows)
 
 
-def first_transport_error(failures) -> str | None:
-    return next((f.reason for f in failures), None)
+def _generate(ctx: RunContext, records, engine, options) -> StageResult:
+    result = benign.generate(records, engine, options, ctx.prompts)
+    return StageResult(result.records, _by_origin(records, result.failures))
 
 
-def write_failures(path: Path, failures) -> None:
-    """Failures next to the outputs, rewritten on every run so they never list an older run's."""
-    if failures or path.exists():
-        write_rows(path, [f.to_dict() for f in failures])
+def _score_benign(ctx: RunContext, records, engine, options) -> StageResult:
+    result = benign.score_benign(records, engine, options, ctx.prompts)
+    return StageResult(result.records, _by_origin(records, result.failures), result.filtered)
 
 
-def write_stage_outputs(out: str | Path, records, failures) -> Path:
-    """A single-stage command's records to ``out`` and its failures to ``<out>.failed.jsonl``."""
-    write_records(out, records)
-    failed_path = Path(out).with_suffix(".failed.jsonl")
-    write_failures(failed_path, failures)
-    return failed_path
+def _mix(ctx: RunContext, records, engine, options) -> StageResult:
+    selected = ctx.outputs.get("select", [])
+    mixed = mix([("star1.jsonl", selected), ("benign.jsonl", records)], options.seed)
+    return StageResult(mixed, [], records_in=len(selected) + len(records))
 
 
-def summary_table(title: str, summaries: list[StageSummary], first: str = "stage"):
-    """One row per stage; the cost column only when some engine has prices."""
-    from rich.table import Table
+STAGES: dict[str, Stage] = {s.name: s for s in (
+    Stage("classify", _classify, lambda c: c.classify, "classifier", "classify", "classified.jsonl"),
+    Stage("deliberate", _deliberate, lambda c: c.deliberate, "teacher", "deliberate", "reasoned.jsonl",
+          ("category",)),
+    Stage("score", _score, lambda c: c.score, "judge", "score", "scored.jsonl", ("category", "response")),
+    Stage("select", _select, lambda c: c.select, output="star1.jsonl"),
+    Stage(benign.REWRITE, _rewrite, lambda c: c.benign.rewrite, "benign_teacher", "benign-rewrite"),
+    Stage(benign.GENERATE, _generate, lambda c: c.benign.generate, "benign_teacher", "benign-generate"),
+    Stage(benign.SCORE, _score_benign, lambda c: c.benign.score, "benign_judge", "benign-score", "benign.jsonl"),
+    Stage("mix", _mix, lambda c: c.benign, output="star1_plus_benign.jsonl"),
+)}
 
-    priced = any(s.cost_usd is not None for s in summaries)
-    table = Table(title=title)
-    columns = [first, "in", "out", "failed", "skipped", "cached calls", "new calls", "prompt tok",
-               "completion tok", "seconds"] + (["cost $"] if priced else [])
-    for column in columns:
-        table.add_column(column, justify="left" if column == first else "right")
-    for s in summaries:
-        c = s.calls
-        row = [s.stage, str(s.records_in), str(s.records_out), str(s.failed), str(s.skipped),
-               str(c.cached), str(c.new), str(c.prompt_tokens), str(c.completion_tokens), f"{c.seconds:.1f}"]
-        if priced:
-            row.append("-" if s.cost_usd is None else f"{s.cost_usd:.4f}")
-        table.add_row(*row)
-    return table
+BUILD = [STAGES[name] for name in ("classify", "deliberate", "score", "select")]
+BENIGN = [STAGES[name] for name in (benign.REWRITE, benign.GENERATE, benign.SCORE)]
+
+
+def build_stages(config) -> list[Stage]:
+    """What ``star1 build`` runs under ``config``."""
+    if not config.benign.enabled:
+        return BUILD
+    return BUILD + BENIGN + ([STAGES["mix"]] if config.benign.mix else [])

@@ -23,12 +23,14 @@ _FLAGGED = {"model", "data", "out", "lora", "max_steps"}
 
 
 def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    from star1.train.config import TrainConfig
+
     cliargs.add_roles(parser, "model")
     cliargs.add_io(parser, "STAR-format data: a .json list, .jsonl or .parquet file, or hub:owner/name[:split]; "
                            "repeat --in for several (= --set data=[...])",
                    "output folder: checkpoint, tokenizer, train_config.json, loss curve (= --set out=DIR)",
                    in_required=False, out_required=False, many_in=True)
-    cliargs.add_settings(parser, "TrainConfig")
+    cliargs.add_settings(parser, TrainConfig, "epochs")
     parser.add_argument("--lora", action="store_const", const=True,
                         help="LoRA instead of full fine-tuning (= --set lora=true)")
     parser.add_argument("--max-steps", type=int, metavar="N",

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from star1.datasets.fetch import DatasetUnavailable, offline
-from star1.engines.reasoning import split_reasoning
 from star1.io import InputError
+from star1.reasoning import split_reasoning
 from star1.records import Record, parse_record, read_records
 
 EXAMPLES_KEPT = 5  # ids quoted per problem in the report

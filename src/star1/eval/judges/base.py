@@ -16,10 +16,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from star1.console import showing_progress
 from star1.engines import ChatRequest, Completion, SamplingParams
 from star1.eval.records import Verdict
 from star1.parsing import ParseError
-from star1.runner import retry_sampling, run_stage
+from star1.runner import RetryRule, retry_sampling, run_stage
 
 __all__ = ["JudgeParseError", "Judge", "LLMJudge", "Verdict", "READINGS", "attempt_sampling"]
 
@@ -100,8 +101,9 @@ class LLMJudge:
                 raise ParseError(verdict.error)
             return verdict
 
-        outcomes = run_stage(label, list(range(len(pairs))), str, self.engine, build, parse,
-                             retries=self.retries, show_progress=show_progress)
+        with showing_progress(show_progress):
+            outcomes = run_stage(label, list(range(len(pairs))), self.engine, build, parse,
+                                 RetryRule(self.retries), item_id=str)
         for verdict, outcome in zip(verdicts, outcomes):
             if outcome.completion is not None and not outcome.completion.ok:
                 # A failed call is read as the empty text: the reference, which keeps whatever
