@@ -80,3 +80,36 @@ def test_the_cycle_finder_finds_cycles():
 @pytest.mark.parametrize("name", [n for n in MODULES if not n.endswith("sandbox_boot")])
 def test_every_module_imports(name):
     importlib.import_module(name)
+
+
+# (importer prefix, imported prefix): a lower layer that must not reach up (docs/architecture.md).
+FORBIDDEN = [
+    ("star1.engines", "star1.datasets"),  # the cache folder is star1.paths, below both
+    ("star1.records", "star1.engines"),  # the reasoning split is star1.reasoning, below both
+    ("star1.engines", "star1.pipeline"),
+    ("star1.runner", "star1.pipeline"),
+]
+
+
+def under(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(prefix + ".")
+
+
+def test_lower_layers_do_not_import_higher_ones():
+    reached_up = sorted((a, b) for a, imported in GRAPH.items() for b in imported
+                        for low, high in FORBIDDEN if under(a, low) and under(b, high))
+    assert reached_up == []
+
+
+# The LLM stages hold a prompt-set object (star1.pipeline.prompt_sets) and never ask which one:
+# neither the reference's module nor a test of its type appears in them.
+STAGE_MODULES = ["star1.pipeline.classify", "star1.pipeline.deliberate", "star1.pipeline.score",
+                 "star1.pipeline.benign"]
+
+
+@pytest.mark.parametrize("name", STAGE_MODULES)
+def test_no_stage_module_branches_on_the_prompt_set(name):
+    assert not GRAPH[name] & {"star1.pipeline.paper", "star1.prompts.reference", "star1.pipeline.own"}
+    source = MODULES[name].read_text(encoding="utf-8")
+    for marker in ("is_reference", "ReferencePromptSet", "ReferenceRequests", "Star1Requests", ".kind"):
+        assert marker not in source, (name, marker)

@@ -184,18 +184,13 @@ class OpenAIEngine:
 
     def _known_route(self) -> tuple[str, str | None]:
         """The prefill route (and tokenizer) in use; before a prefill request has chosen one,
-        the one a run would choose from the saved facts alone, with no request: how the dry
-        run finds a llama.cpp run's cached /v1/completions calls."""
-        if self._route is not None or self.config.prefill == "chat":
-            return self._route or "chat", self._tokenizer
-        if self.config.prefill == "completions":
-            return "completions", self._tokenizer
-        facts = list(self._facts.values())
-        tokenizer = self._tokenizer or served_tokenizer(facts)
-        if (any(f.prefill == "ignored" for f in facts) and tokenizer
-                and all(f.completions_prefill == tokenizer for f in facts)):
-            return "completions", tokenizer
-        return "chat", self._tokenizer
+        the one a run would choose from the saved facts alone (:func:`prefill_route`, with no
+        request; "chat" where a probe would have to tell): how the dry run finds a llama.cpp
+        run's cached /v1/completions calls."""
+        if self._route is not None:
+            return self._route, self._tokenizer
+        route, tokenizer = prefill_route(self.config.prefill, self._facts.values(), self._tokenizer)
+        return (route, tokenizer) if route is not None else ("chat", self._tokenizer)
 
     def _variant(self, request: ChatRequest, level: str, route: str, tokenizer: str | None) -> str:
         parts = []
@@ -271,40 +266,31 @@ class OpenAIEngine:
             self.concurrency = default
 
     def _choose_route(self) -> str:
-        if self.config.prefill == "chat":
-            return "chat"
-        if self.config.prefill == "completions":
-            if not self._tokenizer:
-                raise ConfigError("prefill=completions needs tokenizer=<path|hub id|bundled> to render the prompt")
-            self._load_tokenizer()
-            return "completions"
+        """:func:`prefill_route`, probing what it cannot tell from the saved facts."""
         from star1.engines.prefill_probe import PROBE, honoured
         from star1.errors import SetupError
 
-        for endpoint in self._endpoints:
-            facts = self._facts[endpoint.url]
-            if facts.prefill is None:
-                outcome = run(partial(self._probe, endpoint, PROBE, "chat"))
-                if outcome is None:
-                    continue  # unreachable: the requests themselves will say so
-                facts.prefill = "honoured" if honoured(outcome) else "ignored"
-                facts.prefill_evidence = outcome[:80]
-                log.info("prefill probe at %s: answered %r (%s)", endpoint.url, outcome[:40], facts.prefill)
-                store().put(facts)
-        ignoring = [f for f in self._facts.values() if f.prefill == "ignored"]
-        if not ignoring:
+        route, tokenizer = prefill_route(self.config.prefill, self._facts.values(), self._tokenizer)
+        if route is None:
+            self._probe_chat_prefill()
+            route, tokenizer = prefill_route(self.config.prefill, self._facts.values(), self._tokenizer,
+                                             probed=True)
+        if route == "chat":
             return "chat"
-        if not self._tokenizer:
-            self._tokenizer = served_tokenizer(self._facts.values())
-        evidence = (f"asked to continue {PROBE.prefill!r}, the server at {ignoring[0].base_url} answered "
-                    f"{ignoring[0].prefill_evidence!r}")
-        if not self._tokenizer:
+        if not tokenizer:
+            if self.config.prefill == "completions":
+                raise ConfigError("prefill=completions needs tokenizer=<path|hub id|bundled> to render the prompt")
+            ignoring = next(f for f in self._facts.values() if f.prefill == "ignored")
             raise SetupError(
-                f"this server does not continue an assistant prefill ({evidence}): star1's prefill "
+                f"this server does not continue an assistant prefill (asked to continue {PROBE.prefill!r}, "
+                f"the server at {ignoring.base_url} answered {ignoring.prefill_evidence!r}): star1's prefill "
                 "reasoning would be a fresh answer, not the model's reasoning. Set the engine option "
                 "tokenizer=<the model's tokenizer: a path, a hub id, or 'bundled'> so that star1 renders "
                 "the chat template and continues through /v1/completions, or prefill=chat to send it anyway.")
+        self._tokenizer = tokenizer
         self._load_tokenizer()
+        if self.config.prefill == "completions":
+            return "completions"
         for endpoint in self._endpoints:
             facts = self._facts[endpoint.url]
             if facts.completions_prefill == self._tokenizer:
@@ -318,9 +304,23 @@ class OpenAIEngine:
                     f"/v1/completions at {endpoint.url} did not continue a prompt rendered with "
                     f"tokenizer={self._tokenizer!r} either (it answered {outcome[:40]!r}); is that "
                     "the served model's tokenizer?")
-        log.info("prefill goes through /v1/completions with the chat template of %s (%s)",
-                 self._tokenizer, evidence)
+        log.info("prefill goes through /v1/completions with the chat template of %s", self._tokenizer)
         return "completions"
+
+    def _probe_chat_prefill(self) -> None:
+        """Ask every endpoint not yet asked whether it continues an assistant prefill."""
+        from star1.engines.prefill_probe import PROBE, honoured
+
+        for endpoint in self._endpoints:
+            facts = self._facts[endpoint.url]
+            if facts.prefill is None:
+                outcome = run(partial(self._probe, endpoint, PROBE, "chat"))
+                if outcome is None:
+                    continue  # unreachable: the requests themselves will say so
+                facts.prefill = "honoured" if honoured(outcome) else "ignored"
+                facts.prefill_evidence = outcome[:80]
+                log.info("prefill probe at %s: answered %r (%s)", endpoint.url, outcome[:40], facts.prefill)
+                store().put(facts)
 
     def _load_tokenizer(self) -> None:
         """Load it now, outside any request's deadline (importing transformers takes seconds)."""
@@ -501,6 +501,26 @@ class OpenAIEngine:
                                 prompt_tokens=parts.prompt_tokens, completion_tokens=parts.completion_tokens,
                                 variant=self._variant(request, level, route, self._tokenizer))
         return apply_length_policy(completion, request.sampling.max_tokens, self.config.length_is_failure)
+
+
+def prefill_route(setting: str, facts, tokenizer: str | None, probed: bool = False) -> tuple[str | None, str | None]:
+    """The one prefill-route rule, a pure function of the engine's ``prefill`` setting, what is
+    known of its endpoints and the tokenizer: ("chat" | "completions", tokenizer), or (None,
+    tokenizer) where only a probe can tell — an endpoint not asked yet (unless ``probed``: one
+    that could not be asked counts as honouring, its requests will say what is wrong), or a
+    server that ignores prefill whose /v1/completions route is not yet confirmed for this
+    tokenizer. The probing path and the dry run both decide with it."""
+    if setting in ("chat", "completions"):
+        return setting, tokenizer
+    facts = list(facts)
+    if not probed and any(f.prefill is None for f in facts):
+        return None, tokenizer
+    if not any(f.prefill == "ignored" for f in facts):
+        return "chat", tokenizer
+    tokenizer = tokenizer or served_tokenizer(facts)
+    if tokenizer and all(f.completions_prefill == tokenizer for f in facts):
+        return "completions", tokenizer
+    return None, tokenizer
 
 
 def served_tokenizer(facts) -> str | None:
