@@ -21,9 +21,6 @@ from typing import Any
 
 log = logging.getLogger("star1")
 
-ENGINE_FORMS = ("bundled (the small offline model, for a try-out)",
-                "transformers:<path-or-hub-id>, or just <hub-id> / <local folder>",
-                "openai:<model>@<base_url>[,<base_url>...][?option=value&...]")
 ROLES = {
     "classifier": "labels prompts with safety categories",
     "teacher": "writes the policy-grounded reasoning and answers",

@@ -71,11 +71,6 @@ def deliberate(records: list[Record], engine: CachedEngine, pack,
         for record, (reasoning, answer) in pairs], failures, skipped)
 
 
-def deliberate_requests(pack, options: DeliberateOptions, prefill: bool):
-    """First-call request builder (for dry runs: the calls that can be counted in advance)."""
-    return reasoning_requests(requests_for(pack).deliberate_messages, options, prefill)
-
-
 def reasoning_requests(messages: Messages, options: ReasoningOptions, prefill: bool):
     """Builder of the first call: the whole answer (native) or the reasoning alone (prefill)."""
     def build(record: Record, attempt: int) -> ChatRequest:

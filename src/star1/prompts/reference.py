@@ -184,9 +184,6 @@ def load_reference_prompts(local_dir: str | Path | None = None) -> ReferenceProm
     return _load(key)
 
 
-PROMPT_SETS = ("star1", "paper")
-
-
 def load_prompt_set(protocol: str = "star1", policies: str | None = None, local_dir=None):
     """What the stages read their prompts and policies from: the project's own (a policy pack,
     ``policies`` or the bundled one) or, for ``paper``, the reference prompt set."""
