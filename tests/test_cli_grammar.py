@@ -32,7 +32,7 @@ def test_every_command_has_the_same_io_and_settings_flags(name):
     assert not options & {"--input", "--data", "--from", "--labels", "--responses", "--run-dir", "--engine"}
 
 
-ROLE_FLAGS = {"--classifier", "--teacher", "--judge", "--model", "--safety-judge", "--refusal-judge"}
+ROLE_FLAGS = {"--classifier", "--teacher", "--judge", "--rewriter", "--model", "--safety-judge", "--refusal-judge"}
 
 
 def test_models_are_named_by_role_everywhere():

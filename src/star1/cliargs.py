@@ -25,6 +25,7 @@ ROLES = {
     "classifier": "labels prompts with safety categories",
     "teacher": "writes the policy-grounded reasoning and answers",
     "judge": "scores samples on the three STAR-1 criteria",
+    "rewriter": "rewrites harmful prompts into harmless look-alikes, STAR-benign (default: the teacher)",
     "model": "the model under test (eval) or to fine-tune (train)",
     "safety_judge": "judges replies to harmful prompts safe or unsafe (Llama-Guard-3 format), or 'keyword'",
     "refusal_judge": "classifies XSTest replies as compliance or refusal, or 'keyword'",

@@ -33,6 +33,9 @@ class RetryRule:
 
     retries: int = 2
     on: tuple[RetryCause, ...] = ("unparseable",)
+    # The retry sends the identical request (the STAR-1 reference's way); the call cache tells
+    # its answer from the first by the attempt number in the key, never by the request.
+    same_request: bool = False
 
 
 @dataclass
@@ -107,7 +110,8 @@ def run_stage(stage: str, items: Sequence[T], engine: CachedEngine, build: Calla
         requests = [build(items[i], attempt) for i in pending]
         label = stage if attempt == 0 else f"{stage} (retry {attempt})"
         with progress_bar(label, len(requests)) as update:
-            completions = engine.generate(requests, progress=update)
+            completions = engine.generate(requests, progress=update,
+                                          attempt=attempt if retry.same_request else 0)
         still_pending = []
         for i, completion in zip(pending, completions):
             outcome = outcomes[i]

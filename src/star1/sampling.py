@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from star1.engines.base import SamplingParams
-from star1.runner import RetryCause, RetryRule
+from star1.runner import RetryCause, RetryRule, retry_sampling
 
 
 class SamplingOptions(BaseModel):
@@ -28,6 +28,10 @@ class SamplingOptions(BaseModel):
         "max_tokens", description="the request field that carries max_tokens")
     retries: int = Field(2, ge=0, description="re-asks after unusable output")
     retry_on: list[RetryCause] = Field(["unparseable"], description="what is asked again")
+    retry_resample: bool = Field(
+        True, description="a retry samples anew (temperature at least 0.7, seed + attempt), so a "
+                          "greedy model does not repeat its unusable answer; false: the identical "
+                          "request again, as the STAR-1 reference re-asks (paper protocol)")
 
     def sampling(self, max_tokens: int | None = None, stop: tuple[str, ...] = ()) -> SamplingParams:
         """The sampling these options ask for (``max_tokens``: a call with its own limit)."""
@@ -36,6 +40,12 @@ class SamplingOptions(BaseModel):
                               repetition_penalty=self.repetition_penalty, seed=self.seed, stop=stop,
                               max_tokens_field=self.max_tokens_field)
 
+    def sampling_at(self, attempt: int, max_tokens: int | None = None, stop: tuple[str, ...] = ()) -> SamplingParams:
+        """The sampling of the ``attempt``-th try: :meth:`sampling`, resampled on a retry where
+        ``retry_resample`` says so."""
+        sampling = self.sampling(max_tokens, stop)
+        return retry_sampling(sampling, attempt) if self.retry_resample else sampling
+
     @property
     def retry(self) -> RetryRule:
-        return RetryRule(self.retries, tuple(self.retry_on))
+        return RetryRule(self.retries, tuple(self.retry_on), same_request=not self.retry_resample)

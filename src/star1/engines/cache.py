@@ -42,10 +42,15 @@ class CacheUnusable(SetupError):
     """The cache file cannot be opened or repaired; the message names it and says what to do."""
 
 
-def call_key(namespace: str, identity: str, request: ChatRequest, variant: str = "") -> str:
+def call_key(namespace: str, identity: str, request: ChatRequest, variant: str = "", attempt: int = 0) -> str:
+    """``attempt``: the how-manieth time the identical request is asked (a retry that must not
+    change the request, as the STAR-1 reference re-asks); 0, the first, keeps the key it had
+    before attempts existed."""
     payload = {"namespace": namespace, "engine": identity, "request": request.cache_payload()}
     if variant:
         payload["variant"] = variant
+    if attempt:
+        payload["attempt"] = attempt
     blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(blob.encode("utf-8", errors="surrogatepass")).hexdigest()
 
@@ -245,22 +250,25 @@ class CachedEngine:
         variant = getattr(self.engine, "cache_variant", None)
         return variant(request) if variant else ""
 
-    def keys(self, requests: Sequence[ChatRequest], variants: Sequence[str] | None = None) -> list[str]:
+    def keys(self, requests: Sequence[ChatRequest], variants: Sequence[str] | None = None,
+             attempt: int = 0) -> list[str]:
         identity = self.identity
         variants = variants if variants is not None else [self._variant(r) for r in requests]
-        return [call_key(self.namespace, identity, r, v) for r, v in zip(requests, variants)]
+        return [call_key(self.namespace, identity, r, v, attempt) for r, v in zip(requests, variants)]
 
     def count_uncached(self, requests: Sequence[ChatRequest]) -> int:
         return sum(not self.cache.contains(k) for k in self.keys(requests))
 
     def generate(self, requests: Sequence[ChatRequest], on_result: OnResult | None = None,
-                 progress=None) -> list[Completion]:
+                 progress=None, attempt: int = 0) -> list[Completion]:
+        """``attempt`` > 0: the requests were asked before and the answers did not do; they are
+        looked up and stored apart from the first answers (see :func:`call_key`)."""
         started = time.perf_counter()
         prepare = getattr(self.engine, "prepare", None)
         if prepare and requests:
             prepare(requests)  # settles identity and variants before any key is computed
         variants = [self._variant(r) for r in requests]
-        keys = self.keys(requests, variants)
+        keys = self.keys(requests, variants, attempt)
         length_is_failure = getattr(self.engine, "length_is_failure", None)
         results: list[Completion | None] = [None] * len(requests)
         todo: list[int] = []
@@ -289,7 +297,7 @@ class CachedEngine:
                 # and the same request would be truncated again. Its key names the variant it
                 # was really served with (a server may have stepped structured output down).
                 key = keys[i] if completion.variant == variants[i] else call_key(
-                    self.namespace, self.identity, requests[i], completion.variant)
+                    self.namespace, self.identity, requests[i], completion.variant, attempt)
                 self.cache.put(key, self.namespace, completion)
                 self.stats.new += 1
             if not completion.ok:

@@ -20,7 +20,7 @@ from star1.engines.identity import engine_identity
 from star1.errors import ConfigError
 
 ROLE_NAMES = {
-    "classifier": "the classifier", "teacher": "the teacher", "judge": "the judge",
+    "classifier": "the classifier", "teacher": "the teacher", "judge": "the judge", "rewriter": "the rewriter",
     "model": "the model (under test, or to fine-tune)", "safety_judge": "the safety judge", "refusal_judge": "the refusal judge",
 }
 BUNDLED_NOTE = ("the bundled SmolLM2-135M-Instruct is the judge: this exercises the pipeline, "

@@ -21,7 +21,7 @@ def add_parser(subparsers) -> None:
     cliargs.add_io(p, "harmful records, e.g. star1.jsonl", "benign records (.json, .jsonl, .parquet)")
     cliargs.add_settings(p, BuildConfig, "benign.rewrite.retries",
                          "BuildConfig: benign.rewrite.*, benign.generate.*, benign.score.*, protocol, ...")
-    cliargs.add_roles(p, "teacher", "judge", "classifier")
+    cliargs.add_roles(p, "teacher", "rewriter", "judge", "classifier")
     cliargs.add_quiet(p)
     cliargs.alias(p, "--engine", key="teacher", instead="--teacher")
     cliargs.add_protocol(p)
@@ -58,7 +58,7 @@ def run_benign_command(args) -> int:
     from star1.prompts.reference import load_prompt_set
     from star1.records import read_records
 
-    config = pipeline_settings("benign", args, "teacher", "judge", "classifier")
+    config = pipeline_settings("benign", args, "teacher", "rewriter", "judge", "classifier")
     if config.engine is None:  # here the judge and the harm check's classifier default to the teacher
         config.engine = config.engine_for("teacher")
     config.roles(tuple({s.role for s in BENIGN}))  # before any file is read or created

@@ -40,7 +40,7 @@ def add_parser(subparsers) -> None:
     cliargs.add_io(p, "prompts file (= the config's input)", "run folder (= the config's run_dir)",
                    in_required=False, out_required=False)
     cliargs.add_settings(p, BuildConfig, "select.n")
-    cliargs.add_roles(p, "classifier", "teacher", "judge")
+    cliargs.add_roles(p, "classifier", "teacher", "judge", "rewriter")
     cliargs.add_protocol(p)
     p.add_argument("--limit", type=int, help="use only the first N prompts (= --set limit=N)")
     _add_dry_run(p)
@@ -112,8 +112,8 @@ def run_build_command(args) -> int:
     from star1.errors import ConfigError
     from star1.pipeline.config import load_build_config
 
-    values = cliargs.given(args, "input", "out=run_dir", "classifier", "teacher", "judge", "limit",
-                           "protocol", "local_dir")
+    values = cliargs.given(args, "input", "out=run_dir", "classifier", "teacher", "judge", "rewriter",
+                           "limit", "protocol", "local_dir")
     if not args.config and "input" not in values and not any(o.startswith("input=") for o in args.overrides):
         raise ConfigError("give --config FILE or at least --in PROMPTS")
     config = load_build_config(args.config, args.overrides, values=values)

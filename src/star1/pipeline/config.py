@@ -83,6 +83,7 @@ ROLE_KEYS: dict[str, tuple[str, ...]] = {
     "classifier": ("classifier", "engine"),
     "teacher": ("teacher", "engine"),
     "judge": ("judge", "engine"),
+    "rewriter": ("rewriter", "benign.teacher", "teacher", "engine"),
     "benign_teacher": ("benign.teacher", "teacher", "engine"),
     "benign_judge": ("benign.judge", "judge", "engine"),
 }
@@ -105,6 +106,8 @@ class BuildConfig(BaseModel):
     classifier: EngineSpec | None = Field(None, description="the classifier (default: engine)")
     teacher: EngineSpec | None = Field(None, description="the teacher (default: engine)")
     judge: EngineSpec | None = Field(None, description="the judge (default: engine)")
+    rewriter: EngineSpec | None = Field(None, description="STAR-benign's rewriter (default: benign.teacher, "
+                                                          "else the teacher; the reference: GPT-4o)")
     cache: str | None = Field(None, description="call cache file; default: <run_dir>/llm_cache.sqlite")
     limit: int | None = Field(None, ge=1, description="use only the first N prompts")
     classify: ClassifyOptions = Field(default_factory=ClassifyOptions)

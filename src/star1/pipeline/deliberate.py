@@ -18,7 +18,7 @@ from star1.engines import CachedEngine, ChatRequest, Completion
 from star1.parsing import ParseError
 from star1.pipeline.prompt_sets import requests_for
 from star1.records import Record, join_response, stamped, utc_now
-from star1.runner import StageResult, retry_sampling, run_stage, split_outcomes
+from star1.runner import StageResult, run_stage, split_outcomes
 from star1.sampling import SamplingOptions
 
 STAGE = "deliberate"
@@ -38,6 +38,9 @@ class ReasoningOptions(SamplingOptions):
     top_p: float | None = Field(0.95, gt=0, le=1, description="None: not sent (the server's default)")
     seed: int | None = Field(0, description="None: not sent")
     retries: int = Field(1, ge=0, description="re-asks after an empty reasoning or answer")
+    allow_empty_answer: bool = Field(False, description="keep a reply whose answer after the reasoning is "
+                                                        "empty instead of asking again (paper: kept, as "
+                                                        "the reference keeps it)")
 
 
 class DeliberateOptions(ReasoningOptions):
@@ -75,9 +78,9 @@ def reasoning_requests(messages: Messages, options: ReasoningOptions, prefill: b
     """Builder of the first call: the whole answer (native) or the reasoning alone (prefill)."""
     def build(record: Record, attempt: int) -> ChatRequest:
         if prefill:
-            return ChatRequest(messages=messages(record), prefill="<think>\n", sampling=retry_sampling(
-                options.sampling(options.reasoning_max_tokens, ("</think>",)), attempt))
-        return ChatRequest(messages=messages(record), sampling=retry_sampling(options.sampling(), attempt))
+            return ChatRequest(messages=messages(record), prefill="<think>\n", sampling=options.sampling_at(
+                attempt, options.reasoning_max_tokens, ("</think>",)))
+        return ChatRequest(messages=messages(record), sampling=options.sampling_at(attempt))
     return build
 
 
@@ -96,7 +99,7 @@ def _one_call(records, engine, messages, options, stage):
                              "reasoning field; for a model that does not reason by itself set "
                              "reasoning_mode=prefill (star1 leads it into a think block), or start "
                              "the server with a reasoning parser")
-        if not completion.text.strip():
+        if not completion.text.strip() and not options.allow_empty_answer:
             raise ParseError("empty answer after the reasoning")
         return completion.reasoning.strip(), completion.text.strip()
 
@@ -130,11 +133,11 @@ def _two_calls(records, engine, messages, options, stage):
     def build_answer(item: tuple[Record, str], attempt: int) -> ChatRequest:
         record, reasoning = item
         return ChatRequest(messages=messages(record), prefill=f"<think>\n{reasoning}\n</think>\n\n",
-                           sampling=retry_sampling(options.sampling(options.answer_max_tokens), attempt))
+                           sampling=options.sampling_at(attempt, options.answer_max_tokens))
 
     def parse_answer(item, completion: Completion) -> str:
         answer = completion.text.strip()
-        if not answer:
+        if not answer and not options.allow_empty_answer:
             raise ParseError("empty answer")
         return answer
 

@@ -21,7 +21,6 @@ from star1.prompts import load_template
 from star1.reasoning import split_reasoning
 from star1.records import SCORE_KEYS, Record, normalise_text
 from star1.refusals import opens_with_refusal
-from star1.runner import retry_sampling
 
 Builder = Callable[[Record, int], ChatRequest]
 SCORE_VALUES = tuple(str(v) for v in range(11))
@@ -128,7 +127,6 @@ class Star1Requests:
     # -- classify ------------------------------------------------------------------------------
 
     def classify_requests(self, options, local: bool = False) -> tuple[Builder, str]:
-        sampling = options.sampling()
         if local:
             template = load_template("classify_local")
             system = template.fill()
@@ -136,7 +134,7 @@ class Star1Requests:
 
             def build_local(record: Record, attempt: int) -> ChatRequest:
                 return ChatRequest.chat(record.question, system=system, choices=choices,
-                                        sampling=retry_sampling(sampling, attempt))
+                                        sampling=options.sampling_at(attempt))
 
             return build_local, template.version
         template = load_template("classify")
@@ -147,7 +145,7 @@ class Star1Requests:
 
         def build(record: Record, attempt: int) -> ChatRequest:
             return ChatRequest.chat(record.question, system=system,
-                                    sampling=retry_sampling(sampling, attempt), json_schema=schema)
+                                    sampling=options.sampling_at(attempt), json_schema=schema)
 
         return build, template.version
 
@@ -195,12 +193,11 @@ class Star1Requests:
         template, user_template = load_template("score"), load_template("score_user")
         schema = _score_schema(SCORE_KEYS, 0, 10)
         choices = scores_choice_template()
-        sampling = options.sampling()
 
         def build(record: Record, attempt: int) -> ChatRequest:
             system = template.fill(policies=self.pack.render(record.category or [OTHER]))
             return ChatRequest.chat(judge_input(user_template, record), system=system,
-                                    sampling=retry_sampling(sampling, attempt), json_schema=schema,
+                                    sampling=options.sampling_at(attempt), json_schema=schema,
                                     choices=choices)
 
         return build, f"{template.version}+{user_template.version}"
@@ -213,7 +210,6 @@ class Star1Requests:
     def rewrite_requests(self, options) -> tuple[Builder, str]:
         """The examples go in as chat turns: even the 135M bundled model then answers with a
         bare request, where inline examples make it chat."""
-        sampling = options.sampling()
         system, user, examples = (load_template(n) for n in
                                   ("benign_rewrite", "benign_rewrite_user", "benign_rewrite_examples"))
         shots: list[dict] = [{"role": "system", "content": system.fill()}]
@@ -223,7 +219,7 @@ class Star1Requests:
 
         def build(record: Record, attempt: int) -> ChatRequest:
             messages = shots + [{"role": "user", "content": user.fill(question=record.question)}]
-            return ChatRequest(messages=tuple(messages), sampling=retry_sampling(sampling, attempt))
+            return ChatRequest(messages=tuple(messages), sampling=options.sampling_at(attempt))
 
         return build, "+".join(t.version for t in (system, user, examples))
 
@@ -242,12 +238,11 @@ class Star1Requests:
         template, user_template = load_template("benign_score"), load_template("score_user")
         schema = _score_schema(BENIGN_SCORE_KEYS, 1, 5)
         choices = scores_choice_template(BENIGN_SCORE_KEYS, BENIGN_SCORE_VALUES)
-        sampling = options.sampling()
         system = template.fill()
 
         def build(record: Record, attempt: int) -> ChatRequest:
             return ChatRequest.chat(judge_input(user_template, record), system=system,
-                                    sampling=retry_sampling(sampling, attempt), json_schema=schema,
+                                    sampling=options.sampling_at(attempt), json_schema=schema,
                                     choices=choices)
 
         return build, f"{template.version}+{user_template.version}"

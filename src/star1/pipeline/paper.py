@@ -27,7 +27,6 @@ from star1.parsing import ParseError
 from star1.pipeline.literals import fenced_json_block, parse_literal
 from star1.prompts.reference import GPT4O_MAX_TOKENS, ReferencePromptSet, gpt4o_messages, r1_messages
 from star1.records import Record
-from star1.runner import retry_sampling
 
 Builder = Callable[[Record, int], ChatRequest]
 SCORE_VALUES = tuple(str(v) for v in range(11))
@@ -179,10 +178,9 @@ class ReferenceRequests:
 
     def _gpt4o(self, compose: Callable[[ReferencePromptSet, Record], str], options,
                choices: ChoiceTemplate | None = None) -> Builder:
-        sampling = options.sampling()
 
         def build(record: Record, attempt: int) -> ChatRequest:
-            return request(gpt4o_messages(compose(self.pack, record)), retry_sampling(sampling, attempt),
+            return request(gpt4o_messages(compose(self.pack, record)), options.sampling_at(attempt),
                            choices=choices)
 
         return build
@@ -247,10 +245,13 @@ class ReferenceRequests:
 # the reference re-asks GPT-4o up to 3 times ("patience") on an exception (its ``eval`` of an
 # unparsable classification included) or a reply that did not stop, and R1 up to 10 times on a
 # reply that did not stop; a judge reply without a ```json block is recorded as an error at once.
+# Every re-ask is the identical request (get_r1_response / get_gpt4o_response call create() with
+# the same arguments again). R1's reply is kept as it came, an empty answer after </think>
+# included (reasoning_generation.py:76).
 _GPT4O = dict(max_tokens=GPT4O_MAX_TOKENS, temperature=None, top_p=None,
-              max_tokens_field="max_completion_tokens")
+              max_tokens_field="max_completion_tokens", retry_resample=False)
 _R1 = dict(max_tokens=TEACHER_MAX_TOKENS, temperature=TEACHER_TEMPERATURE, top_p=TEACHER_TOP_P,
-           seed=None, retries=9, retry_on=["truncated"])
+           seed=None, retries=9, retry_on=["truncated"], retry_resample=False, allow_empty_answer=True)
 REFERENCE_SETTINGS: dict[str, dict] = {
     "classify": {**_GPT4O, "retries": 2, "retry_on": ["unparseable", "truncated"]},
     "deliberate": dict(_R1),

@@ -95,9 +95,9 @@ class _Watching(CachedEngine):
 
     seen: list
 
-    def generate(self, requests, on_result=None, progress=None):
+    def generate(self, requests, on_result=None, progress=None, attempt: int = 0):
         self.seen = getattr(self, "seen", []) + list(requests)
-        return super().generate(requests, on_result, progress)
+        return super().generate(requests, on_result, progress, attempt)
 
 
 def _tokens(request) -> int:

@@ -76,7 +76,7 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
           ("category",)),
     Stage("score", _score, lambda c: c.score, "judge", "score", "scored.jsonl", ("category", "response")),
     Stage("select", _select, lambda c: c.select, output="star1.jsonl"),
-    Stage(benign.REWRITE, _rewrite, lambda c: c.benign.rewrite, "benign_teacher", "benign-rewrite"),
+    Stage(benign.REWRITE, _rewrite, lambda c: c.benign.rewrite, "rewriter", "benign-rewrite"),
     Stage(benign.GENERATE, _generate, lambda c: c.benign.generate, "benign_teacher", "benign-generate"),
     Stage(benign.SCORE, _score_benign, lambda c: c.benign.score, "benign_judge", "benign-score", "benign.jsonl"),
     Stage("mix", _mix, lambda c: c.benign, output="star1_plus_benign.jsonl"),

@@ -59,6 +59,7 @@ class OpenAIStubServer:
         self.handler = handler
         self.models = models
         self.requests: list[dict] = []  # every parsed POST body, in arrival order
+        self.raw_requests: list[bytes] = []  # the same bodies, byte for byte as they came
         self.paths: list[str] = []  # the path of each POST, same order
         self.headers: list[dict[str, str]] = []  # the HTTP headers of each POST, same order
         self.gets: list[str] = []  # the path of each GET
@@ -158,6 +159,7 @@ class OpenAIStubServer:
                 body = json.loads(raw or b"{}")
                 with server._lock:
                     server.requests.append(body)
+                    server.raw_requests.append(raw)
                     server.paths.append(self.path)
                     server.headers.append({k.lower(): v for k, v in self.headers.items()})
                     number = len(server.requests)
