@@ -113,10 +113,9 @@ def run_judge_check(settings: JudgeCheckSettings, labels_path: str | Path,
                                         "keyword for the refusal-keyword rules")
     rows, label_set = read_labels(labels_path)
     paper = settings.protocol == "paper"
-    cache = CallCache(Path(settings.cache) if settings.cache else cache_dir() / "judge-check.sqlite")
+    cache_path = Path(settings.cache) if settings.cache else cache_dir() / "judge-check.sqlite"
     # As in star1 eval: a reply cut at the token limit is still a reply to read.
-    pool = EnginePool(cache, length_is_failure=False)
-    try:
+    with CallCache(cache_path) as cache, EnginePool(cache, length_is_failure=False) as pool:
         if label_set == SAFETY_LABELS:
             judge = make_safety_judge(settings.judge, pool, mode=settings.safety_judge_format,
                                       retries=settings.retries(), paper=paper)
@@ -124,9 +123,6 @@ def run_judge_check(settings: JudgeCheckSettings, labels_path: str | Path,
             judge = make_refusal_judge(settings.judge, pool, retries=settings.retries(),
                                        paper=paper, local_dir=settings.local_dir)
         verdicts = judge.judge([(r["prompt"], r["response"]) for r in rows])
-    finally:
-        pool.close()
-        cache.close()
     # The keyword proxy labels refusal / compliance; against safe / unsafe labels it stands for them.
     as_safety = getattr(judge, "as_safety", {}) if label_set == SAFETY_LABELS else {}
     predicted = [as_safety.get(v.label, v.label) or UNJUDGED for v in verdicts]
