@@ -97,8 +97,9 @@ def _one_call(records, engine, messages, options, stage):
         if not (completion.reasoning or "").strip():
             raise ParseError("no reasoning: the model wrote no <think> block and the server sent no "
                              "reasoning field; for a model that does not reason by itself set "
-                             "reasoning_mode=prefill (star1 leads it into a think block), or start "
-                             "the server with a reasoning parser")
+                             "reasoning_mode=prefill in this stage's settings (deliberate.reasoning_mode, "
+                             "benign.generate.reasoning_mode: star1 leads it into a think block), or "
+                             "start the server with a reasoning parser")
         if not completion.text.strip() and not options.allow_empty_answer:
             raise ParseError("empty answer after the reasoning")
         return completion.reasoning.strip(), completion.text.strip()
