@@ -254,4 +254,7 @@ def plan_notes(config: BuildConfig, plans: list[StagePlan]) -> list[str]:
         warning = sampling_warning(config.engine_for("teacher"), config.deliberate.sampling())
         if warning:
             notes.append(f"warning: {warning}")
+    if config.protocol == "paper" and config.rewriter is None and any(p.stage == "benign rewrite" for p in plans):
+        notes.append("warning: the reference rewrote with GPT-4o; this run rewrites with the teacher. Set "
+                     "'rewriter:' (or --rewriter ENGINE), as configs/build/paper_benign.yaml does.")
     return notes
