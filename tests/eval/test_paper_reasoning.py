@@ -208,3 +208,71 @@ def test_mmlu_pro_letter_as_the_reference_reads_it(shared_data, text, expected):
     assert mmlu_pro_letter(load_reference_eval(shared_data), text) == expected
     if reference is not None:
         assert reference == expected
+
+
+def test_mmlu_pro_query_is_the_references(tmp_path, shared_data):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from star1.eval.benchmarks import mmlu_pro
+
+    folder = tmp_path / "mmlu_pro"
+    folder.mkdir()
+    rows = [{"question_id": 1, "question": "Which {one}?", "options": [" a &amp; b ", "", "c"], "answer": "A",
+             "category": "math"},
+            {"question_id": 2, "question": "Q2", "options": [str(i) for i in range(10)], "answer": "J",
+             "category": "law"}]
+    pq.write_table(pa.Table.from_pylist(rows), folder / "test-00000-of-00001.parquet")
+    (tmp_path / "star1_reference").symlink_to(shared_data / "star1_reference")  # MMLU-Pro is hub-only
+    tree = _tree(shared_data, "mmlu_pro_eval.py")
+    template = _assigned(tree, "QUERY_TEMPLATE")
+    letters = ast.literal_eval(next(n.value for n in tree.body if isinstance(n, ast.Assign)
+                                    and n.targets[0].id == "ANSWER_OPTIONS"))
+    expected = []
+    for row in rows:  # MMLUProEval.__call__ with format_options, composed here
+        cleaned = [o.strip().replace("&amp;", "&") for o in row["options"]]
+        lines = [f"({letters[i]}): {o or 'Option ' + letters[i]}" for i, o in enumerate(cleaned)]
+        expected.append(template.format(options=letters[:len(row["options"])], question=row["question"],
+                                        formatted_options="\n".join(lines)))
+    items = mmlu_pro.BENCHMARK.load_items(tmp_path, reference=True)
+    assert [i.prompt for i in items] == expected
+    assert "['A', 'B', 'C']" in items[0].prompt and "(B): Option B" in items[0].prompt
+
+
+def test_gpqa_option_order_is_the_references(tmp_path):
+    import csv
+    import random
+
+    from star1.eval.benchmarks import gpqa
+
+    folder = tmp_path / "gpqa"
+    folder.mkdir()
+    columns = ["Record ID", "Question", "Correct Answer", "Incorrect Answer 1", "Incorrect Answer 2",
+               "Incorrect Answer 3"]
+    rows = [[f"r{i}", f"Q{i}?", f"right{i}", f"w1-{i}", f"w2-{i}", f"w3-{i}"] for i in range(20)]
+    with open(folder / "gpqa_diamond.csv", "w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows([columns, *rows])
+    rng = random.Random(46)  # run_all_evals.sh's seed; GPQAEval draws one permutation per row in order
+    golds = []
+    for row in rows:
+        choices = [row[2], row[3], row[4], row[5]]
+        choices = [choices[i] for i in rng.sample(range(4), 4)]
+        golds.append("ABCD"[choices.index(row[2])])
+    items = gpqa.BENCHMARK.load_items(tmp_path, reference=True)
+    assert [i.gold for i in items] == golds
+    assert [i.gold for i in gpqa.BENCHMARK.load_items(tmp_path)] != golds  # star1's own per-id shuffle
+
+
+def test_an_altered_upstream_file_is_refused(tmp_path, shared_data):
+    import shutil
+
+    from star1.eval.reference import load_reference_eval
+    from star1.prompts.reference import ReferenceMismatch
+
+    copy = tmp_path / "star1_reference"
+    shutil.copytree(shared_data / "star1_reference", copy)
+    target = copy / "reasoning_benchmark" / "math_eval.py"
+    target.chmod(0o644)
+    target.write_text(target.read_text(encoding="utf-8").replace("step by step", "step-by-step"), encoding="utf-8")
+    with pytest.raises(ReferenceMismatch, match="math_eval.py"):
+        load_reference_eval(tmp_path)
