@@ -276,3 +276,26 @@ def test_an_altered_upstream_file_is_refused(tmp_path, shared_data):
     target.write_text(target.read_text(encoding="utf-8").replace("step by step", "step-by-step"), encoding="utf-8")
     with pytest.raises(ReferenceMismatch, match="math_eval.py"):
         load_reference_eval(tmp_path)
+
+
+def test_a_failed_checker_call_reads_as_empty_and_the_judge_is_still_asked(tmp_path, shared_data, monkeypatch):
+    """The reference's sampler returns "" on a bad request; MathEval then judges "?"."""
+    row = _rows(shared_data / "math500" / "test.jsonl")[0]
+    saved = tmp_path / "saved.jsonl"
+    saved.write_text(json.dumps({"benchmark": "math500", "id": row["unique_id"],
+                                 "response": "Hmm.\n</think>\n\nDone. Answer: 7"}) + "\n")
+
+    def checker_handler(body, number):
+        if body["messages"][0]["content"].startswith("Extract ONLY"):
+            return Reply(status=400, error="bad request")
+        return Reply(content="No")
+
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    with OpenAIStubServer(checker_handler, models=CHECKER_LIST) as checker:
+        assert main(["eval", "--in", str(saved), "--protocol", "paper", "--out", str(tmp_path / "run"),
+                     "--checker", f"openai:gpt-4o@{checker.base_url}?max_retries=0",
+                     "--local-dir", str(shared_data), "-q"]) == 0
+        texts = [b["messages"][0]["content"] for b in checker.requests]
+    assert texts[-1] == judge_text(shared_data, "?", row["answer"])
+    item = json.loads((tmp_path / "run" / "items" / "math500.jsonl").read_text())
+    assert item["correct"] is False
