@@ -79,3 +79,30 @@ def test_paper_rendering_takes_no_system_prompt(smol_tokenizer, star1_file):
     config = TrainConfig(model="bundled", data=[str(star1_file)], protocol="paper", system_prompt="Be safe.")
     with pytest.raises(Exception, match="no system prompt"):
         prepare_items(config, smol_tokenizer, "m", "qwen2")
+
+
+def test_crafted_records_the_released_set_lacks(smol_tokenizer, tmp_path):
+    """A ``\\/`` in a response, a response without a think block and an empty answer: the
+    reference trains all three (sft.py:62-83), with the same ids."""
+    records = [
+        {"id": "slash", "question": "Path?", "response": "<think>\nUse a\\/b.\n</think>\n\nIt is a\\/b.",
+         "source": "x", "category": ["Other"], "score": {}},
+        {"id": "bare", "question": "Hi?", "response": "  Just an answer.  ", "source": "x", "category": ["Other"],
+         "score": {}},
+        {"id": "empty", "question": "Q?", "response": "<think>\nThinking.\n</think>\n\n", "source": "x",
+         "category": ["Other"], "score": {}},
+    ]
+    data = tmp_path / "crafted.json"
+    data.write_text(json.dumps(records), encoding="utf-8")
+    template = r1_distill_style()
+    smol_tokenizer.chat_template = template
+    config = TrainConfig(model="bundled", data=[str(data)], protocol="paper")
+    _, items, report = prepare_items(config, smol_tokenizer, "r1-like", "qwen2")
+    assert [i.id for i in items] == ["slash", "bare", "empty"]
+    for record, item in zip(records, items):
+        ids, labels = reference_ids(smol_tokenizer, template, record, "Qwen")
+        assert (item.input_ids, item.labels) == (ids, labels), record["id"]
+    assert "a/b" in smol_tokenizer.decode(items[0].input_ids)
+    # star1's own protocol leaves the last two out by default
+    _, own, _ = prepare_items(TrainConfig(model="bundled", data=[str(data)]), smol_tokenizer, "r1-like")
+    assert [i.id for i in own] == ["slash"]

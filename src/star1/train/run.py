@@ -115,8 +115,14 @@ def _count_parameters(path: str):
 def prepare_items(config: TrainConfig, tokenizer, model_name: str, model_type: str | None = None):
     """Read, check, render and tokenize the data: (renderer, tokenized samples, data report).
     ``protocol: paper`` renders as the reference's sft.py, which passes ``bos_token`` to the
-    template for Llama models only (``model_type``)."""
-    samples, report = load_samples(config.data, config.missing_think, config.empty_answer)
+    template for Llama models only (``model_type``), and trains every record: one without a think
+    block gets an empty one, an empty answer stays (unless ``missing_think`` / ``empty_answer``
+    are set)."""
+    missing, empty = config.missing_think, config.empty_answer
+    if config.protocol == "paper":
+        missing = missing if "missing_think" in config.model_fields_set else "train"
+        empty = empty if "empty_answer" in config.model_fields_set else "train"
+    samples, report = load_samples(config.data, missing, empty)
     if config.protocol == "paper":
         if config.system_prompt:
             raise ConfigError("protocol: paper renders as the reference does, with no system prompt; "
