@@ -139,7 +139,7 @@ def _run_eval(run: Run, show_progress: bool) -> EvalResults:
                     error = _generate(plan, run, pool, show_progress)
                 if error:
                     failed.append(error)
-            judges = [config.safety_judge, config.refusal_judge]
+            judges = [config.safety_judge, config.refusal_judge, config.checker]
             if not any(is_engine(j) and pool.key(j) == pool.key(run.model) for j in judges):
                 pool.release(run.model)  # free the model before a different judge loads
         for plan in run.plans:
