@@ -29,6 +29,7 @@ ROLES = {
     "model": "the model under test (eval) or to fine-tune (train)",
     "safety_judge": "judges replies to harmful prompts safe or unsafe (Llama-Guard-3 format), or 'keyword'",
     "refusal_judge": "classifies XSTest replies as compliance or refusal, or 'keyword'",
+    "checker": "paper protocol: extracts and compares MATH answers, checks AIME equality (GPT-4o in the paper)",
 }
 
 

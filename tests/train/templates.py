@@ -52,3 +52,25 @@ def qwen3_style() -> str:
         "{%- endfor -%}"
         "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}"
     )
+
+
+# The snippet that cuts reasoning out of assistant turns, as the DeepSeek-R1 distill templates
+# write it: the reference's sft.py deletes exactly this text from the template before rendering.
+R1_STRIP = "{% if '</think>' in content %}{% set content = content.split('</think>')[-1] %}{% endif %}"
+
+
+def r1_distill_style() -> str:
+    """The layout of the DeepSeek-R1 distill templates (Qwen and Llama ones alike): the BOS
+    variable first, user and assistant markers, the reasoning-stripping snippet, and a generation
+    prompt that opens the think block. SmolLM2's BOS is its turn marker ``<|im_start|>``, so the
+    turns here are marked with text and the assistant turn ends with its ``<|im_end|>``."""
+    return (
+        "{% if not add_generation_prompt is defined %}{% set add_generation_prompt = false %}{% endif %}"
+        "{{ bos_token }}"
+        "{%- for message in messages %}"
+        "{%- if message['role'] == 'user' %}{{ '<｜User｜>' + message['content'] }}{%- endif %}"
+        "{%- if message['role'] == 'assistant' %}{% set content = message['content'] %}" + R1_STRIP +
+        "{{ '<｜Assistant｜>' + content + '<|im_end|>' }}{%- endif %}"
+        "{%- endfor %}"
+        "{% if add_generation_prompt %}{{ '<｜Assistant｜><think>\\n' }}{% endif %}"
+    )

@@ -186,7 +186,8 @@ class _Run:
         config, t0 = self.config, time.perf_counter()
         user = [load_user_file(u.path, u.column, u.source_name, u.category_column, u.ngram)
                 for u in config.user_sources]
-        options = LoadOptions(wildjailbreak_include_benign=config.wildjailbreak_include_benign)
+        options = LoadOptions(wildjailbreak_include_benign=config.wildjailbreak_include_benign,
+                              reference_order=self.paper)
         specs = [s for s in SOURCES if s.key in source_keys]
         self.sources: list[LoadedSource] = []
         self.decon: list[DecontaminationSet] = []

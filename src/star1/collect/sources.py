@@ -26,6 +26,8 @@ GH = "https://raw.githubusercontent.com"
 class LoadOptions:
     # The reference took every WildJailbreak train row's vanilla prompt, benign ones included.
     wildjailbreak_include_benign: bool = False
+    # Paper: rows in the order the reference's loaders yield them (HEx-PHI's first line last).
+    reference_order: bool = False
 
 
 Parser = Callable[[Path, LoadOptions], ParseResult]
@@ -117,10 +119,16 @@ def _json_parallel_lists(field: str, category: str | None = None) -> Parser:
 
 
 def _headerless_csv(category: str) -> Parser:
-    """HEx-PHI: one prompt per line in a CSV without a header row."""
+    """HEx-PHI: one prompt per line in a CSV without a header row. The reference reads each file
+    with ``datasets``, which takes the first line for the header; its loader adds that line back
+    after the others (``collect_data.py:151-157``: the rows' values, then the column name), so
+    with ``reference_order`` the first line comes last. Row numbers stay the file's."""
     def parse(path: Path, opts: LoadOptions) -> ParseResult:
         out = ParseResult()
-        for row, cells in iter_csv(path, header=False):
+        rows = list(iter_csv(path, header=False))
+        if opts.reference_order and rows:
+            rows = rows[1:] + rows[:1]
+        for row, cells in rows:
             out.rows += 1
             out.take(path, row, cells[0] if cells else None, category)
         return out

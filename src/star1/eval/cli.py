@@ -70,7 +70,7 @@ def add_parser(subparsers) -> None:
                    "output folder: results.json, items/, calls.sqlite (= --set out=DIR)",
                    in_required=False, out_required=False)
     cliargs.add_settings(p, EvalConfig, "code_timeout")
-    cliargs.add_roles(p, "model", "safety_judge", "refusal_judge")
+    cliargs.add_roles(p, "model", "safety_judge", "refusal_judge", "checker")
     p.add_argument("--benchmarks", metavar="NAMES",
                    help="comma-separated names or groups (= --set benchmarks=NAMES; default: safety)")
     p.add_argument("--limit", type=int, metavar="N",
@@ -121,7 +121,7 @@ def eval_settings(args):
     from star1.eval.settings import EvalConfig
     from star1.settings import load_settings
 
-    values = cliargs.given(args, "model", "safety_judge", "refusal_judge", "input=responses", "out",
+    values = cliargs.given(args, "model", "safety_judge", "refusal_judge", "checker", "input=responses", "out",
                            "benchmarks", "limit", "protocol", "local_dir")
     return load_settings(EvalConfig, args.config, args.overrides, values=values)
 

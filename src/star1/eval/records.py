@@ -132,6 +132,7 @@ class ProtocolInfo(_Stored):
     temperature: float | None = None
     top_p: float | None = None
     repetition_penalty: float | None = None
+    seed: int | None = None  # paper: the reference's seed (reasoning benchmarks)
     samples: int | None = None
     judging: str | None = None
     max_tokens: int | None = None

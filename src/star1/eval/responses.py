@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from star1.console import progress_bar
-from star1.engines import ChatRequest
+from star1.engines import ChatRequest, Completion, SamplingParams
 from star1.errors import first_error_message
 from star1.eval.benchmarks.base import Benchmark, EvalItem
 from star1.eval.registry import get_benchmark
@@ -62,18 +62,38 @@ class SavedResponse(BaseModel):
         return value
 
 
+def reference_text(completion: Completion) -> str:
+    """The text the STAR-1 reference keeps of a generation: vLLM's output, stripped (gen.py:105,
+    local_sampler.py). The R1 distills' chat template ends the prompt with ``<think>\n``, so the
+    output starts inside the think block: the reasoning, ``\n</think>\n\n`` (how the distills
+    close it), the answer. A reply cut inside its reasoning has no closing tag."""
+    if completion.reasoning is None:
+        return completion.text.strip()
+    reasoning = completion.reasoning.strip()
+    if not completion.text and completion.finish_reason == "length":
+        return reasoning
+    return f"{reasoning}\n</think>\n\n{completion.text.strip()}".strip()
+
+
 def generate(engine, items: list[EvalItem], protocol: Protocol, max_tokens: int,
-             show_progress: bool = False, label: str = "generate") -> list[Sample]:
-    """Ask the model every item ``protocol.samples`` times; cached calls are not repeated."""
+             show_progress: bool = False, label: str = "generate",
+             sampling: SamplingParams | None = None) -> list[Sample]:
+    """Ask the model every item ``protocol.samples`` times; cached calls are not repeated.
+    ``sampling``: the reference's, in place of the protocol's (paper). Under ``paper`` each
+    response is the reference's text (:func:`reference_text`), which is what its judges and
+    graders read; otherwise the STAR-1 layout ``<think>\nreasoning\n</think>\n\nanswer``."""
     pairs = [(item, k) for item in items for k in range(protocol.samples)]
-    requests = [ChatRequest.chat(item.prompt, sampling=protocol.sampling(max_tokens, k))
+    requests = [ChatRequest.chat(item.prompt, sampling=sampling or protocol.sampling(max_tokens, k))
                 for item, k in pairs]
     with progress_bar(label, len(requests), enabled=show_progress) as update:
         completions = engine.generate(requests, progress=update if show_progress else None)
     samples = []
     for (item, k), completion in zip(pairs, completions):
-        text = (join_response(completion.reasoning, completion.text) if completion.reasoning
-                else completion.text)
+        if protocol.reference:
+            text = reference_text(completion)
+        else:
+            text = (join_response(completion.reasoning, completion.text) if completion.reasoning
+                    else completion.text)
         failed = completion.finish_reason == "error"
         samples.append(Sample(item, k, text, completion.finish_reason,
                               completion.error if failed else None, completion.completion_tokens))

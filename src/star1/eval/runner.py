@@ -22,11 +22,11 @@ from pathlib import Path
 
 from star1 import __version__
 from star1.console import progress_bar
-from star1.engines import CallCache, EnginePool
+from star1.engines import CallCache, ChatRequest, EnginePool, SamplingParams
 from star1.engines.config import EngineConfig, parse_engine
 from star1.engines.pool import resolve_role
 from star1.errors import ConfigError, RunFailed
-from star1.eval.benchmarks.base import Benchmark, EvalItem, GradeOptions
+from star1.eval.benchmarks.base import Benchmark, EvalItem, GradeOptions, ReferenceGrading
 from star1.eval.judging import is_engine, make_refusal_judge, make_safety_judge
 from star1.eval.records import (
     BenchmarkResult,
@@ -38,6 +38,7 @@ from star1.eval.records import (
     Verdict,
     read_results,
 )
+from star1.eval.reference import ReferenceEval, checker_sampling, load_reference_eval
 from star1.eval.registry import GROUPS, select_benchmarks
 from star1.eval.responses import Sample, generate, read_response_file, samples_from_file
 from star1.eval.scoring import reasoning_summary, safety_summary
@@ -48,6 +49,7 @@ from star1.records import utc_now
 from star1.runlock import RunLock
 
 GENERATE_NAMESPACE = "eval-generate"
+CHECKER_NAMESPACE = "eval-checker"
 MODEL_HOW = "--model ENGINE (or 'model:' in the config), or --in RESPONSES to judge saved responses"
 
 
@@ -58,6 +60,7 @@ class Plan:
     samples: list[Sample] = field(default_factory=list)
     judge_info: JudgeInfo = field(default_factory=JudgeInfo)
     sampling_report: dict | None = None  # what the model's server was asked for and honours
+    sampling: SamplingParams | None = None  # paper: the reference's sampling for this benchmark
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -70,6 +73,8 @@ class Run:
     model: EngineConfig | None  # None: responses come from a file
     protocol: Protocol
     plans: list[Plan]
+    reference: ReferenceEval | None = None  # paper: the reference's eval method, read as data
+    checker: EngineConfig | None = None  # paper: the model that checks MATH / AIME answers
 
 
 def prepare(config: EvalConfig) -> Run:
@@ -80,14 +85,24 @@ def prepare(config: EvalConfig) -> Run:
     protocol = config.generation_protocol()
     file_rows = read_response_file(config.responses) if config.responses else None
     names = config.benchmarks or (list(file_rows) if file_rows else GROUPS["safety"])
+    if config.checker is not None and not protocol.reference:
+        raise ConfigError("a checker grades the reasoning benchmarks as the STAR-1 reference does: "
+                          "use it with --protocol paper (or drop --checker)")
+    benches = select_benchmarks(names)
+    reference = None
+    if protocol.reference and (model is not None or any(b.reference_grade for b in benches)):
+        reference = load_reference_eval(config.local_dir)
     plans = []
-    for bench in select_benchmarks(names):
+    for bench in benches:
         items = bench.load_items(config.local_dir, reference=protocol.reference)
         plan = Plan(bench, items if file_rows or not config.limit else items[:config.limit])
         if file_rows is not None:
             plan.samples = _saved_samples(config, bench, items, file_rows)
+        if reference is not None:
+            plan.sampling = reference.sampling(bench.kind, config.max_tokens or bench.max_tokens)
         plans.append(plan)
-    return Run(config, Path(config.out), model, protocol, plans)
+    checker = resolve_role("checker", config.checker) if config.checker is not None else None
+    return Run(config, Path(config.out), model, protocol, plans, reference, checker)
 
 
 def _saved_samples(config: EvalConfig, bench: Benchmark, items: list[EvalItem], file_rows) -> list[Sample]:
@@ -124,7 +139,7 @@ def _run_eval(run: Run, show_progress: bool) -> EvalResults:
                     error = _generate(plan, run, pool, show_progress)
                 if error:
                     failed.append(error)
-            judges = [config.safety_judge, config.refusal_judge]
+            judges = [config.safety_judge, config.refusal_judge, config.checker]
             if not any(is_engine(j) and pool.key(j) == pool.key(run.model) for j in judges):
                 pool.release(run.model)  # free the model before a different judge loads
         for plan in run.plans:
@@ -193,10 +208,10 @@ def _generate(plan: Plan, run: Run, pool: EnginePool, show_progress: bool) -> st
     engine = pool.cached(run.model, GENERATE_NAMESPACE)
     max_tokens = run.config.max_tokens or bench.max_tokens
     plan.samples = generate(engine, plan.items, run.protocol, max_tokens, show_progress,
-                            f"{bench.name}: generate")
+                            f"{bench.name}: generate", sampling=plan.sampling)
     stats = engine.stats
     if stats.requested:  # a remote engine knows its server only once it has asked it
-        plan.sampling_report = engine.sampling_report(run.protocol.sampling(max_tokens, 0))
+        plan.sampling_report = engine.sampling_report(plan.sampling or run.protocol.sampling(max_tokens, 0))
     if stats.requested and stats.failed == stats.requested and not stats.new and not stats.cached:
         first = next((s.error for s in plan.samples if s.error), "failed")
         return f"{bench.name}: all {stats.requested} model calls failed; the first: {first}"
@@ -224,7 +239,44 @@ def _score(plan: Plan, run: Run, pool: EnginePool, show_progress: bool) -> list[
     config = run.config
     options = GradeOptions(code_timeout_s=config.code_timeout, code_memory_mb=config.code_memory_mb,
                            workers=config.workers)
-    return grade_reasoning(bench, plan.samples, options, show_progress, f"{bench.name}: grade")
+    label = f"{bench.name}: grade"
+    if run.reference is not None and bench.reference_grade is not None:
+        return _reference_grade(plan, run, pool, options, show_progress, label)
+    return grade_reasoning(bench, plan.samples, options, show_progress, label)
+
+
+def _reference_grade(plan: Plan, run: Run, pool: EnginePool, options: GradeOptions,
+                     show_progress: bool, label: str) -> list[EvalRecord]:
+    """Grade as the reference does; MATH and AIME ask the checker (none: star1's own grader in
+    its place, and the grader's name and note say so)."""
+    bench = plan.bench
+    ask = _checker(run, pool) if bench.checker and run.checker is not None else None
+    info = JudgeInfo(name=bench.reference_grader, kind="grader")
+    if bench.checker and ask is None:
+        info.name = f"{bench.reference_grader} without checker: star1's math-verify"
+        info.note = ("no --checker: star1's own math-verify grader stands in for the reference's "
+                     "GPT-4o checker, so this is not the reference's grade")
+    elif ask is not None:
+        info.sampling = checker_sampling().payload()
+        info.note = f"checker: {run.checker.engine_string()}"
+    plan.judge_info = info
+
+    def grade(items, responses, options, progress):
+        return bench.reference_grade(items, responses, ReferenceGrading(run.reference, ask, options, progress))
+
+    return grade_reasoning(bench, plan.samples, options, show_progress, label, grade=grade)
+
+
+def _checker(run: Run, pool: EnginePool):
+    """The reference's checker calls: one user message with string content, its sampling,
+    asked once; a failed call reads as "" (the reference's sampler returns "" on a bad request)."""
+    engine = pool.cached(run.checker, CHECKER_NAMESPACE)
+
+    def ask(texts: list[str]) -> list[str]:
+        requests = [ChatRequest.chat(text, sampling=checker_sampling()) for text in texts]
+        return [c.text if c.ok else "" for c in engine.generate(requests)]
+
+    return ask
 
 
 def _judge_for(bench: Benchmark, run: Run, pool: EnginePool):
@@ -274,11 +326,12 @@ def judge_safety(samples: list[Sample], judge, views: tuple[str, ...] = VIEWS,
 
 
 def grade_reasoning(bench: Benchmark, samples: list[Sample], options: GradeOptions,
-                    show_progress: bool = False, label: str = "grade") -> list[EvalRecord]:
+                    show_progress: bool = False, label: str = "grade", grade=None) -> list[EvalRecord]:
+    """``grade``: in place of the benchmark's own grader (the reference's, under paper)."""
     records = [_base_record(s) for s in samples]
     todo = [i for i, s in enumerate(samples) if not s.error]
     with progress_bar(label, len(todo), enabled=show_progress) as update:
-        grades = bench.grade([samples[i].item for i in todo], [samples[i].response for i in todo],
+        grades = (grade or bench.grade)([samples[i].item for i in todo], [samples[i].response for i in todo],
                              options, update if show_progress else None)
     for i, grade in zip(todo, grades):
         records[i].gold = samples[i].item.gold
@@ -300,6 +353,9 @@ def _summary(plan: Plan, records: list[EvalRecord], run: Run) -> BenchmarkResult
                              judging=protocol.judging, judged_as=protocol.name)
     else:
         proto = ProtocolInfo(**protocol.model_dump(), max_tokens=config.max_tokens or bench.max_tokens)
+        if plan.sampling is not None:  # paper: what was sent, the reference's sampling
+            proto.temperature, proto.top_p = plan.sampling.temperature, plan.sampling.top_p
+            proto.repetition_penalty, proto.seed = plan.sampling.repetition_penalty, plan.sampling.seed
         if plan.sampling_report is not None:
             proto.sampling_report = plan.sampling_report
     if bench.kind == "safety":

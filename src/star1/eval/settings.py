@@ -103,6 +103,9 @@ class EvalConfig(BaseModel):
         "auto", description="conversation: a guard model's own template; instruction: a general model "
                             "prompted with the format (auto: 'guard' in the name -> conversation)")
     refusal_judge: JudgeSpec | None = Field(None, description="an engine, or 'keyword' (the default)")
+    checker: EngineSpec | None = Field(None, description="paper protocol: the model that extracts and "
+                                       "compares MATH answers and checks AIME equality (GPT-4o in the "
+                                       "paper); without one, star1's own graders, labelled so")
     judge_retries: int | None = Field(None, ge=0, description="re-asks of an unparsable judge reply "
                                       "(default 2; 0 in the paper protocol, as the reference)")
     judge_max_tokens: int | None = Field(None, ge=1, description="judges' answer budget (default 24 "

@@ -158,6 +158,12 @@ def _read_checked(spec: tuple[str, str, str], local_dir) -> tuple[str, str, Path
         raise ReferenceMismatch(f"{path}: not UTF-8") from None
 
 
+def read_reference_file(spec: tuple[str, str, str], local_dir) -> tuple[str, str, Path]:
+    """One upstream file (snapshot path, upstream path, SHA-256): its text, digest and where it
+    was read; :class:`ReferenceMismatch` when its hash is not the recorded one."""
+    return _read_checked(spec, local_dir)
+
+
 @lru_cache(maxsize=8)
 def _load(local_dir: str | None) -> ReferencePromptSet:
     prompt_src, prompt_sha, prompt_path = _read_checked(PROMPT_FILE, local_dir)

@@ -45,6 +45,9 @@ class TrainConfig(BaseModel):
                                                            "its chat template and vocabulary)")
     system_prompt: str | None = Field(None, description="system message put before every question (paper: none)")
     chat_template: str | None = Field(None, description="Jinja file replacing the tokenizer's chat template")
+    protocol: Literal["star1", "paper"] = Field(
+        "star1", description="paper: render and tokenize every sample as the reference's sft.py (plain Jinja, "
+                             "bos_token for Llama models only, the conversation tokenized in one piece)")
     max_length: int = Field(8192, ge=16, description="tokens per sample (prompt + response) after truncation")
     truncation: Literal["keep_end", "keep_start", "drop"] = Field(
         "keep_end", description="longer samples: keep the last max_length tokens (paper), the first ones, or drop")

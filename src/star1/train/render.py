@@ -173,6 +173,57 @@ class ChatRenderer:
                          [IGNORE_INDEX] * len(prompt_ids) + list(completion_ids))
 
 
+# The snippet of the DeepSeek-R1-distill chat templates that cuts the reasoning out of assistant
+# turns; the reference's sft.py (:53-57) deletes it from the template text before rendering.
+R1_STRIP_SNIPPET = "{% if '</think>' in content %}{% set content = content.split('</think>')[-1] %}{% endif %}"
+
+
+class ReferenceRenderer(ChatRenderer):
+    """Renders and tokenizes a sample exactly as the reference's ``sft.py`` does
+    (``Train_dataset.get_prompt``, ``protocol: paper``):
+
+    * the chat template with :data:`R1_STRIP_SNIPPET` deleted, rendered by plain
+      ``jinja2.Template`` (not transformers' sandbox with ``trim_blocks``/``lstrip_blocks``) with
+      only ``messages`` and ``add_generation_prompt`` — and ``bos_token`` for Llama models alone
+      (its ``--base_model Llama``), so a Qwen sample's ``{{ bos_token }}`` renders empty and its
+      ids start without BOS;
+    * the response with ``\\/`` turned into ``/``, laid out ``<think>\\n{r}\\n</think>\\n\\n{a}``
+      (or the no-think ablations);
+    * the whole conversation and the prompt tokenized each in one piece (no special tokens
+      added); the labels are the conversation's ids after as many tokens as the prompt has.
+    """
+
+    def __init__(self, tokenizer, llama: bool, reasoning_model: bool | None = None,
+                 model_name: str = "the model"):
+        super().__init__(tokenizer, None, reasoning_model, model_name)
+        self.template = jinja2.Template(tokenizer.chat_template.replace(R1_STRIP_SNIPPET, ""))
+        self.variables = {"bos_token": tokenizer.bos_token} if llama else {}
+
+    def render(self, sample: TrainSample, think: bool = True) -> tuple[str, str]:
+        """(prompt, whole conversation), both as the reference renders them."""
+        user = [{"role": "user", "content": sample.question}]
+        answer = self.target(TrainSample(sample.id, sample.question, _unslash(sample.reasoning),
+                                         _unslash(sample.answer)), think)
+        try:
+            whole = self.template.render(messages=user + [{"role": "assistant", "content": answer}],
+                                         add_generation_prompt=False, **self.variables)
+            prompt = self.template.render(messages=user, add_generation_prompt=True, **self.variables)
+        except jinja2.TemplateError as exc:
+            raise TemplateError(f"the chat template of {self.model_name} failed to render as the reference "
+                                f"renders it (plain Jinja): {type(exc).__name__}: {exc}") from None
+        return prompt, whole
+
+    def tokenize(self, sample: TrainSample, think: bool = True) -> Tokenized:
+        prompt, whole = self.render(sample, think)
+        ids = self.tokenizer.encode(whole, add_special_tokens=False)
+        prompt_ids = self.tokenizer.encode(prompt, add_special_tokens=False)
+        return Tokenized(sample.id, ids, [IGNORE_INDEX] * len(prompt_ids) + ids[len(prompt_ids):])
+
+
+def _unslash(text: str | None) -> str | None:
+    return None if text is None else text.replace("\\/", "/")
+
+
 def truncate(item: Tokenized, max_length: int, mode: str) -> Tokenized | None:
     """Cut a sample to ``max_length`` tokens. None when it must be dropped.
 

@@ -19,7 +19,7 @@ from star1.train.config import TrainConfig
 from star1.train.data import DataReport, load_samples
 from star1.train.outputs import curve_rows, save_model, save_tokenizer, write_loss_curve
 from star1.train.packing import fingerprint, pack_rows, plan_steps, step_tokens
-from star1.train.render import ChatRenderer, Tokenized, tokenize_samples
+from star1.train.render import ChatRenderer, ReferenceRenderer, Tokenized, tokenize_samples
 from star1.train.resolve import Resolved, needs_checkpointing, output_dir, resolve, schedule
 from star1.train.trainer import StepRecorder, make_trainer, training_arguments
 
@@ -97,6 +97,12 @@ def load_model(config: TrainConfig, resolved: Resolved):
     return model
 
 
+def _model_type(path: str) -> str:
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(path).model_type
+
+
 def _count_parameters(path: str):
     """Parameter count and model config, from a meta-device copy of the model (no weights read)."""
     from transformers import AutoConfig, AutoModelForCausalLM
@@ -106,10 +112,24 @@ def _count_parameters(path: str):
     return sum(p.numel() for p in skeleton.parameters()), skeleton.config
 
 
-def prepare_items(config: TrainConfig, tokenizer, model_name: str):
-    """Read, check, render and tokenize the data: (renderer, tokenized samples, data report)."""
-    samples, report = load_samples(config.data, config.missing_think, config.empty_answer)
-    renderer = ChatRenderer(tokenizer, config.system_prompt, config.reasoning_model, model_name)
+def prepare_items(config: TrainConfig, tokenizer, model_name: str, model_type: str | None = None):
+    """Read, check, render and tokenize the data: (renderer, tokenized samples, data report).
+    ``protocol: paper`` renders as the reference's sft.py, which passes ``bos_token`` to the
+    template for Llama models only (``model_type``), and trains every record: one without a think
+    block gets an empty one, an empty answer stays (unless ``missing_think`` / ``empty_answer``
+    are set)."""
+    missing, empty = config.missing_think, config.empty_answer
+    if config.protocol == "paper":
+        missing = missing if "missing_think" in config.model_fields_set else "train"
+        empty = empty if "empty_answer" in config.model_fields_set else "train"
+    samples, report = load_samples(config.data, missing, empty)
+    if config.protocol == "paper":
+        if config.system_prompt:
+            raise ConfigError("protocol: paper renders as the reference does, with no system prompt; "
+                              "drop system_prompt")
+        renderer = ReferenceRenderer(tokenizer, model_type == "llama", config.reasoning_model, model_name)
+    else:
+        renderer = ChatRenderer(tokenizer, config.system_prompt, config.reasoning_model, model_name)
     items = tokenize_samples(renderer, samples, config.think, config.max_length, config.truncation, report)
     return renderer, items, report
 
@@ -180,7 +200,8 @@ def train(config: TrainConfig, callbacks: list | None = None, quiet: bool = Fals
         torch.set_num_threads(resolved.threads)
     attention.register()
     tokenizer = load_tokenizer(config, resolved.model_path)
-    renderer, items, report = prepare_items(config, tokenizer, _model_name(config, resolved))
+    renderer, items, report = prepare_items(config, tokenizer, _model_name(config, resolved),
+                                            _model_type(resolved.model_path) if config.protocol == "paper" else None)
     if renderer.info.strips_reasoning:
         resolved.notes.append("the chat template strips reasoning from assistant turns; samples are rendered "
                               "with the reasoning kept")

@@ -35,6 +35,19 @@ GradeFn = Callable[[Sequence[EvalItem], Sequence[str], GradeOptions, Callable | 
 
 
 @dataclass(frozen=True)
+class ReferenceGrading:
+    """What a grader of the STAR-1 reference's method (``--protocol paper``) is given."""
+
+    ref: object  # star1.eval.reference.ReferenceEval: the upstream patterns and prompts
+    ask: Callable[[list[str]], list[str]] | None  # the checker model; None: no --checker
+    options: GradeOptions = GradeOptions()
+    progress: Callable | None = None
+
+
+ReferenceGradeFn = Callable[[Sequence[EvalItem], Sequence[str], ReferenceGrading], list[Grade]]
+
+
+@dataclass(frozen=True)
 class Benchmark:
     name: str  # registry key and CLI name
     title: str  # column header in reports
@@ -50,6 +63,11 @@ class Benchmark:
     # used by the paper protocol, and where its data comes from.
     reference_load: Callable[[LocalDir], list[EvalItem]] | None = None
     reference_source: str | None = None
+    # Where the reference grades this benchmark its own way (the reasoning benchmarks): its
+    # grader, the grader's name, and whether it asks a checker model (MATH, AIME).
+    reference_grade: ReferenceGradeFn | None = None
+    reference_grader: str | None = None
+    checker: bool = False
 
     def load_items(self, local_dir: LocalDir = None, reference: bool = False) -> list[EvalItem]:
         """The items, built as the reference builds them when ``reference`` and that differs."""

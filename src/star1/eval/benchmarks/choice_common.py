@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from star1.eval.benchmarks.base import EvalItem, grade_each
+from collections.abc import Callable
+
+from star1.eval.benchmarks.base import EvalItem, ReferenceGrading, grade_each
 from star1.eval.graders.choice import grade_choice
+from star1.eval.graders.math import Grade
 
 
 def choice_prompt(question: str, options: list[str], letters: str) -> str:
@@ -19,3 +22,14 @@ def _grade(item: EvalItem, response: str):
 
 
 grade = grade_each(_grade)
+
+
+def reference_grader(extract: Callable) -> Callable:
+    """A grader that reads the letter with the reference's ``extract(ref, response)``, from the
+    whole response, and compares it with the gold letter."""
+
+    def grade_all(items, responses, grading: ReferenceGrading) -> list[Grade]:
+        letters = [extract(grading.ref, r) for r in responses]
+        return [Grade(bool(letter) and letter == item.gold, letter) for item, letter in zip(items, letters)]
+
+    return grade_all

@@ -15,8 +15,10 @@ import random
 
 from star1.datasets.fetch import DatasetFile, resolve
 from star1.eval.benchmarks.base import Benchmark, EvalItem, LocalDir
-from star1.eval.benchmarks.choice_common import choice_prompt, grade
+from star1.eval.benchmarks.choice_common import choice_prompt, grade, reference_grader
+from star1.eval.graders import reference as paper
 from star1.eval.graders.choice import LETTERS_GPQA
+from star1.eval.reference import REASONING_SEED
 from star1.io import InputError
 
 GPQA_DIAMOND = DatasetFile("gpqa/gpqa_diamond.csv", hub_repo="Idavidrein/gpqa", hub_path="gpqa_diamond.csv")
@@ -31,22 +33,41 @@ def shuffled_options(row: dict, key: str, seed: int = SHUFFLE_SEED) -> tuple[lis
     return [options[i] for i in order], LETTERS_GPQA[order.index(0)]
 
 
-def load(local_dir: LocalDir = None, seed: int = SHUFFLE_SEED) -> list[EvalItem]:
+def reference_options(rng: random.Random, row: dict) -> tuple[list[str], str]:
+    """GPQAEval: ``rng.sample(range(4), 4)`` per question in file order, from one
+    ``random.Random(seed)``; the options as the file has them (not stripped)."""
+    choices = [row[c] for c in ANSWER_COLUMNS]
+    permutation = rng.sample(range(4), 4)
+    choices = [choices[i] for i in permutation]
+    return choices, LETTERS_GPQA[choices.index(row["Correct Answer"])]
+
+
+def load(local_dir: LocalDir = None, seed: int = SHUFFLE_SEED, reference: bool = False) -> list[EvalItem]:
     path = resolve(GPQA_DIAMOND, local_dir)
     with open(path, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     items = []
+    rng = random.Random(seed)
     for i, row in enumerate(rows):
         for column in ("Question", *ANSWER_COLUMNS):
             if not (row.get(column) or "").strip():
                 raise InputError(path, "missing or empty", line=i + 2, field=column)
         key = (row.get("Record ID") or "").strip() or str(i)
-        options, gold = shuffled_options(row, key, seed)
+        options, gold = reference_options(rng, row) if reference else shuffled_options(row, key, seed)
         items.append(EvalItem(id=key, prompt=choice_prompt(row["Question"], options, LETTERS_GPQA),
                               question=row["Question"].strip(), category=row.get("High-level domain"),
                               gold=gold, data={"letters": LETTERS_GPQA, "options": options}))
     return items
 
 
+def reference_load(local_dir: LocalDir = None) -> list[EvalItem]:
+    """The reference's option order (its seed, 46). Its query text cannot be read: gpqa_eval.py
+    imports ``format_multichoice_question`` from a common.py that does not define it, so the
+    query is star1's own (docs/fidelity.md)."""
+    return load(local_dir, seed=REASONING_SEED, reference=True)
+
+
 BENCHMARK = Benchmark(name="gpqa", title="GPQA", kind="reasoning", metric="pass@1", max_tokens=32768,
-                      load=load, source=GPQA_DIAMOND.remote, grader="choice-letter", grade=grade)
+                      load=load, source=GPQA_DIAMOND.remote, grader="choice-letter", grade=grade,
+                      reference_load=reference_load, reference_grade=reference_grader(paper.gpqa_letter),
+                      reference_grader="reference:answer-pattern")

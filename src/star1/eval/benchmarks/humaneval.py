@@ -8,11 +8,15 @@ available; see :mod:`star1.eval.graders.sandbox`). Metric: pass@1.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from star1.datasets.fetch import DatasetFile, resolve
 from star1.eval.benchmarks.base import Benchmark, EvalItem, GradeOptions, LocalDir
 from star1.eval.benchmarks.math_common import read_jsonl
-from star1.eval.graders.code import grade_responses
+from star1.eval.graders import reference as paper
+from star1.eval.graders.code import grade_programs, grade_responses
 from star1.eval.graders.sandbox import SandboxLimits
+from star1.eval.reference import load_reference_eval
 
 HUMANEVAL = DatasetFile("humaneval/HumanEval.jsonl.gz",
                         url="https://github.com/openai/human-eval/raw/master/data/HumanEval.jsonl.gz")
@@ -37,6 +41,22 @@ def grade(items, responses, options: GradeOptions, progress=None):
                            workers=options.workers, progress=progress)
 
 
+def reference_load(local_dir: LocalDir = None) -> list[EvalItem]:
+    """The reference's query: its ``instruction`` followed by the problem's prompt."""
+    instruction = load_reference_eval(local_dir).humaneval_instruction
+    return [replace(item, prompt=instruction + item.data["prompt"]) for item in load(local_dir)]
+
+
+def reference_grade(items, responses, grading):
+    """The reference's ``find_code`` completion, run after the prompt as human-eval does
+    (prompt + completion; in star1's two sandboxes)."""
+    limits = SandboxLimits(timeout_s=grading.options.code_timeout_s, memory_mb=grading.options.code_memory_mb)
+    codes = [paper.find_code(grading.ref, r) for r in responses]
+    return grade_programs([item.data for item in items], codes, limits, workers=grading.options.workers,
+                          progress=grading.progress, candidate=lambda p, c: p["prompt"] + c)
+
+
 BENCHMARK = Benchmark(name="humaneval", title="HumanEval", kind="reasoning", metric="pass@1",
                       max_tokens=16384, load=load, source=HUMANEVAL.remote, grader="humaneval-sandbox",
-                      grade=grade)
+                      grade=grade, reference_load=reference_load, reference_grade=reference_grade,
+                      reference_grader="reference:first-python-block")

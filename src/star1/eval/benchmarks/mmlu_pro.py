@@ -9,14 +9,41 @@ this project; offline it raises ``DatasetUnavailable``.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from star1.datasets.fetch import DatasetFile, resolve
 from star1.eval.benchmarks.base import Benchmark, EvalItem, LocalDir
-from star1.eval.benchmarks.choice_common import choice_prompt, grade
+from star1.eval.benchmarks.choice_common import choice_prompt, grade, reference_grader
+from star1.eval.graders import reference as paper
 from star1.eval.graders.choice import LETTERS_MMLU_PRO
+from star1.eval.reference import load_reference_eval
 from star1.io import InputError
 
 MMLU_PRO_TEST = DatasetFile("mmlu_pro/test-00000-of-00001.parquet", hub_repo="TIGER-Lab/MMLU-Pro",
                             hub_path="data/test-00000-of-00001.parquet")
+
+
+def reference_query(ref, question: str, options: list) -> str:
+    """mmlu_pro_eval: ``QUERY_TEMPLATE.format(options=<letters list>, question=...,
+    formatted_options=format_options(options))``."""
+    letters = list(ref.mmlu_letters)
+    cleaned = []
+    for option in options:
+        if isinstance(option, str):
+            text = option.strip().replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">")
+            cleaned.append(text.replace("&#39;", "'").replace("&quot;", '"'))
+        else:
+            cleaned.append(str(option))
+    lines = [f"({letters[i]}): {text if text.strip() else f'Option {letters[i]}'}"
+             for i, text in enumerate(cleaned[:len(letters)])]
+    count = min(len(options), len(letters)) or 1
+    return ref.mmlu_query.format(options=letters[:count], question=question, formatted_options="\n".join(lines))
+
+
+def reference_load(local_dir: LocalDir = None) -> list[EvalItem]:
+    ref = load_reference_eval(local_dir)
+    return [replace(item, prompt=reference_query(ref, item.question, item.data["options"]))
+            for item in load(local_dir)]
 
 
 def load(local_dir: LocalDir = None) -> list[EvalItem]:
@@ -37,10 +64,12 @@ def load(local_dir: LocalDir = None) -> list[EvalItem]:
         items.append(EvalItem(id=str(row["question_id"]),
                               prompt=choice_prompt(row["question"], options, letters),
                               question=row["question"], category=row.get("category"),
-                              gold=row["answer"], data={"letters": letters}))
+                              gold=row["answer"], data={"letters": letters, "options": options}))
     return items
 
 
 BENCHMARK = Benchmark(name="mmlu_pro", title="MMLU-Pro", kind="reasoning", metric="pass@1",
                       max_tokens=4096, load=load, source=MMLU_PRO_TEST.remote, grader="choice-letter",
-                      grade=grade)
+                      grade=grade, reference_load=reference_load,
+                      reference_grade=reference_grader(paper.mmlu_pro_letter),
+                      reference_grader="reference:answer-patterns")

@@ -76,9 +76,11 @@ def build_program(problem: dict, code: str) -> str:
 
 
 def grade_programs(problems: Sequence[dict], completions: Sequence[str], limits: SandboxLimits,
-                   workers: int = 2, progress: Callable[[int, int], None] | None = None) -> list[Grade]:
-    """Grade raw completions (code, not model responses) against their problems, in parallel."""
-    jobs = [lambda p=p, c=c: run_checked(build_candidate(p, c), build_harness(p), p["entry_point"], limits)
+                   workers: int = 2, progress: Callable[[int, int], None] | None = None,
+                   candidate: Callable[[dict, str], str] = build_candidate) -> list[Grade]:
+    """Grade raw completions (code, not model responses) against their problems, in parallel.
+    ``candidate`` builds the candidate program from a problem and a completion."""
+    jobs = [lambda p=p, c=c: run_checked(candidate(p, c), build_harness(p), p["entry_point"], limits)
             for p, c in zip(problems, completions)]
     done = 0
 
