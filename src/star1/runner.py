@@ -2,10 +2,12 @@
 
 A stage gives two plain functions: ``build(item, attempt) -> ChatRequest`` and
 ``parse(item, completion) -> value`` (raising :class:`ParseError` for unusable output). Items
-whose output cannot be parsed are asked again, up to ``retries`` more times; a retry changes the
-request (``attempt`` goes into the sampling seed and a non-zero temperature) so neither a
-deterministic model nor the call cache can return the same bad answer. What still fails is
-returned as a :class:`Failure` with the reason and the raw output, never raised.
+whose output cannot be parsed are asked again, up to ``retries`` more times. A retry either
+changes the request (the builder puts ``attempt`` into the sampling seed and a non-zero
+temperature: a greedy model would repeat its bad answer) or — :attr:`RetryRule.same_request`,
+the STAR-1 reference's way — sends the identical request, and the call cache looks its answer up
+under the attempt number, so it never hands back the failed reply. What still fails is returned
+as a :class:`Failure` with the reason and the raw output, never raised.
 """
 
 from __future__ import annotations

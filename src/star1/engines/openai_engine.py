@@ -266,31 +266,42 @@ class OpenAIEngine:
             self.concurrency = default
 
     def _choose_route(self) -> str:
-        """:func:`prefill_route`, probing what it cannot tell from the saved facts."""
+        """:func:`prefill_route`, with probes where the saved facts cannot tell."""
+        route, _ = prefill_route(self.config.prefill, self._facts.values(), self._tokenizer)
+        if route == "chat":
+            return "chat"
+        if self.config.prefill == "completions":
+            if not self._tokenizer:
+                raise ConfigError("prefill=completions needs tokenizer=<path|hub id|bundled> to render the prompt")
+            self._load_tokenizer()
+            return "completions"
         from star1.engines.prefill_probe import PROBE, honoured
         from star1.errors import SetupError
 
-        route, tokenizer = prefill_route(self.config.prefill, self._facts.values(), self._tokenizer)
-        if route is None:
-            self._probe_chat_prefill()
-            route, tokenizer = prefill_route(self.config.prefill, self._facts.values(), self._tokenizer,
-                                             probed=True)
+        for endpoint in self._endpoints:
+            facts = self._facts[endpoint.url]
+            if facts.prefill is None:
+                outcome = run(partial(self._probe, endpoint, PROBE, "chat"))
+                if outcome is None:
+                    continue  # unreachable: the requests themselves will say so
+                facts.prefill = "honoured" if honoured(outcome) else "ignored"
+                facts.prefill_evidence = outcome[:80]
+                log.info("prefill probe at %s: answered %r (%s)", endpoint.url, outcome[:40], facts.prefill)
+                store().put(facts)
+        route, self._tokenizer = prefill_route(self.config.prefill, self._facts.values(), self._tokenizer,
+                                               probed=True)
         if route == "chat":
             return "chat"
-        if not tokenizer:
-            if self.config.prefill == "completions":
-                raise ConfigError("prefill=completions needs tokenizer=<path|hub id|bundled> to render the prompt")
-            ignoring = next(f for f in self._facts.values() if f.prefill == "ignored")
+        ignoring = [f for f in self._facts.values() if f.prefill == "ignored"]
+        evidence = (f"asked to continue {PROBE.prefill!r}, the server at {ignoring[0].base_url} answered "
+                    f"{ignoring[0].prefill_evidence!r}")
+        if not self._tokenizer:
             raise SetupError(
-                f"this server does not continue an assistant prefill (asked to continue {PROBE.prefill!r}, "
-                f"the server at {ignoring.base_url} answered {ignoring.prefill_evidence!r}): star1's prefill "
+                f"this server does not continue an assistant prefill ({evidence}): star1's prefill "
                 "reasoning would be a fresh answer, not the model's reasoning. Set the engine option "
                 "tokenizer=<the model's tokenizer: a path, a hub id, or 'bundled'> so that star1 renders "
                 "the chat template and continues through /v1/completions, or prefill=chat to send it anyway.")
-        self._tokenizer = tokenizer
         self._load_tokenizer()
-        if self.config.prefill == "completions":
-            return "completions"
         for endpoint in self._endpoints:
             facts = self._facts[endpoint.url]
             if facts.completions_prefill == self._tokenizer:
@@ -304,23 +315,9 @@ class OpenAIEngine:
                     f"/v1/completions at {endpoint.url} did not continue a prompt rendered with "
                     f"tokenizer={self._tokenizer!r} either (it answered {outcome[:40]!r}); is that "
                     "the served model's tokenizer?")
-        log.info("prefill goes through /v1/completions with the chat template of %s", self._tokenizer)
+        log.info("prefill goes through /v1/completions with the chat template of %s (%s)",
+                 self._tokenizer, evidence)
         return "completions"
-
-    def _probe_chat_prefill(self) -> None:
-        """Ask every endpoint not yet asked whether it continues an assistant prefill."""
-        from star1.engines.prefill_probe import PROBE, honoured
-
-        for endpoint in self._endpoints:
-            facts = self._facts[endpoint.url]
-            if facts.prefill is None:
-                outcome = run(partial(self._probe, endpoint, PROBE, "chat"))
-                if outcome is None:
-                    continue  # unreachable: the requests themselves will say so
-                facts.prefill = "honoured" if honoured(outcome) else "ignored"
-                facts.prefill_evidence = outcome[:80]
-                log.info("prefill probe at %s: answered %r (%s)", endpoint.url, outcome[:40], facts.prefill)
-                store().put(facts)
 
     def _load_tokenizer(self) -> None:
         """Load it now, outside any request's deadline (importing transformers takes seconds)."""

@@ -9,17 +9,24 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from star1.engines import SamplingParams
 from star1.engines.config import EngineConfig, EngineSpec, parse_engine
 from star1.errors import ConfigError
+from star1.settings import apply_preset
 
 R1_DEFAULT_SAMPLES = 4
 PROTOCOLS = ("star1", "paper", "r1")
 STRICT_RETRIES = 2  # re-asks of an unparsable judge reply under the strict reading
 KEYWORD = "keyword"
 JUDGE_FORMATS = ("auto", "conversation", "instruction")
+
+
+# What each protocol sets among the settings left unset (star1.settings.apply_preset, as the
+# pipeline's protocols): the reference never re-asks a judge over its reply (eval.py).
+PROTOCOL_SETTINGS = {"star1": {"": {"judge_retries": STRICT_RETRIES}}, "paper": {"": {"judge_retries": 0}},
+                     "r1": {"": {"judge_retries": STRICT_RETRIES}}}
 
 
 def _judge_value(value):
@@ -125,11 +132,14 @@ class EvalConfig(BaseModel):
     def generation_protocol(self) -> Protocol:
         return Protocol.named(self.protocol, self.samples)
 
+    @model_validator(mode="after")
+    def _protocol_settings(self) -> EvalConfig:
+        apply_preset(self, PROTOCOL_SETTINGS[self.protocol], self.protocol)
+        return self
+
     def retries(self) -> int:
-        """The reference never re-asks a judge over its reply (eval.py), so paper defaults to 0."""
-        if self.judge_retries is not None:
-            return self.judge_retries
-        return 0 if self.protocol == "paper" else STRICT_RETRIES
+        """Re-asks of an unparsable judge reply (the protocol's where not given)."""
+        return self.judge_retries
 
 
 class JudgeCheckSettings(BaseModel):
@@ -147,10 +157,13 @@ class JudgeCheckSettings(BaseModel):
     local_dir: str | None = Field(None, description="paper: folder holding star1_reference/")
     cache: str | None = Field(None, description="call cache file (default: in the user cache folder)")
 
+    @model_validator(mode="after")
+    def _protocol_settings(self) -> JudgeCheckSettings:
+        apply_preset(self, PROTOCOL_SETTINGS[self.protocol], self.protocol)
+        return self
+
     def retries(self) -> int:
-        if self.judge_retries is not None:
-            return self.judge_retries
-        return 0 if self.protocol == "paper" else STRICT_RETRIES
+        return self.judge_retries
 
 
 # judge-check's keys of the last release → eval's, which it uses now.
