@@ -64,6 +64,12 @@ def redact(text: str) -> str:
     return text
 
 
+def clip(text: str, chars: int) -> str:
+    """The first ``chars`` characters of ``text`` once redacted. Redact, then cut: a key cut in
+    half first is no longer the registered value, and its first half would be printed."""
+    return redact(text)[:chars]
+
+
 def redact_obj(obj: Any) -> Any:
     """A copy of ``obj`` (str / list / tuple / dict, nested) with every string redacted;
     ``obj`` itself when no secret is registered (writers call this on every row)."""

@@ -53,3 +53,90 @@ def test_the_refusal_holds_for_every_engine_form_and_masks_a_short_password():
             parse_engine(spec)
         assert "u:pw" not in str(raised.value) and ":pw@" not in str(raised.value)
     assert parse_engine("openai:m@http://h:8000/v1").base_urls == ["http://h:8000/v1"]
+
+
+# -- classes 5 and 7: keys in the call cache, endpoints.json and cut-off quotes ---------------
+
+KEY = "sk-proj-Round3KeyABCDEFGHIJKLMNOP0123456789"
+
+
+@pytest.fixture
+def secret_key(monkeypatch):
+    monkeypatch.setenv("STAR1_TEST_KEY", KEY)
+    yield KEY
+    clear_secrets()
+
+
+def leaks(text: str, key: str = KEY, window: int = 10) -> bool:
+    """Whether any ``window`` characters of the key appear in ``text`` (a key cut in half and
+    then "redacted" leaks its first half)."""
+    return any(key[i:i + window] in text for i in range(len(key) - window + 1))
+
+
+def sse(*events) -> bytes:
+    return b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events) + b"data: [DONE]\n\n"
+
+
+def chunk(content=None, reasoning=None, finish=None):
+    delta = {k: v for k, v in (("content", content), ("reasoning_content", reasoning)) if v is not None}
+    return {"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+
+def _cache_rows(path):
+    import sqlite3
+
+    with sqlite3.connect(path) as db:
+        return "\n".join(row[0] for row in db.execute("SELECT completion FROM calls"))
+
+
+@pytest.mark.parametrize("reply", [
+    Reply(content=f"sure, your key is {KEY}."),
+    Reply(content="ok", reasoning_content=f"the header said Bearer {KEY} so"),
+    Reply(raw_body=sse(chunk(content=f"key: {KEY[:17]}"), chunk(content=f"{KEY[17:]} done"),
+                       chunk(finish="stop")), headers={"content-type": "text/event-stream"}),
+    Reply(raw_body=sse(chunk(reasoning=f"think {KEY[:9]}"), chunk(reasoning=KEY[9:]),
+                       chunk(content="fine", finish="stop")), headers={"content-type": "text/event-stream"}),
+], ids=["content", "reasoning", "split-over-two-chunks", "split-reasoning"])
+def test_a_key_echoed_in_a_200_reply_never_reaches_the_call_cache(tmp_path, secret_key, reply):
+    from star1.engines import CachedEngine, CallCache, ChatRequest, make_engine
+
+    path = tmp_path / "cache.sqlite"
+    with OpenAIStubServer(lambda body, n: reply) as server:
+        engine = CachedEngine(make_engine(f"openai:stub@{server.base_url}?api_key_env=STAR1_TEST_KEY"),
+                              CallCache(path), "stage")
+        first = engine.generate([ChatRequest.chat("echo my key")])[0]
+        assert server.headers[0]["authorization"] == f"Bearer {KEY}"  # the key was really sent
+        again = CachedEngine(make_engine(f"openai:stub@{server.base_url}?api_key_env=STAR1_TEST_KEY"),
+                             CallCache(path), "stage").generate([ChatRequest.chat("echo my key")])[0]
+        assert server.count == 1  # the redacted answer is a cached answer
+    rows = _cache_rows(path)
+    assert rows and "[REDACTED]" in rows and not leaks(rows)
+    assert first.ok and not leaks(f"{first.text} {first.reasoning}")
+    assert (again.text, again.reasoning) == (first.text, first.reasoning)  # a rerun reads the same
+
+
+def test_a_key_in_the_probe_answer_or_the_usage_is_redacted_before_it_is_cut(tmp_path, secret_key, caplog):
+    # Before: the prefill evidence was cut at 80 characters and then redacted, so a key starting
+    # at character 60 left its first 20 characters in endpoints.json and the error message; the
+    # usage warning did the same with repr(value)[:80].
+    import logging
+
+    from star1.engines import ChatRequest, make_engine
+    from star1.errors import SetupError
+
+    padding = "x" * 60
+    models = [{"id": "stub", "owned_by": "me"}]
+
+    def handler(body, n):
+        return Reply(content=f"{padding}{KEY} and more text after it", prompt_tokens=f"{'y' * 50}{KEY}")
+
+    caplog.set_level(logging.DEBUG, logger="star1")
+    with OpenAIStubServer(handler, models=models) as server:
+        engine = make_engine(f"openai:stub@{server.base_url}?api_key_env=STAR1_TEST_KEY&max_retries=0")
+        with pytest.raises(SetupError) as raised:
+            engine.generate([ChatRequest.chat("q", prefill="1, 2")])
+    saved = (tmp_path / "star1-cache" / "endpoints.json").read_text()
+    assert "[REDACTED]"[:5] in saved and not leaks(saved)
+    assert not leaks(str(raised.value))
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "usage.prompt_tokens" in logged and not leaks(logged)

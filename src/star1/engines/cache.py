@@ -32,6 +32,7 @@ from pathlib import Path
 
 from star1.engines.base import ChatRequest, Completion, Engine, OnResult, apply_length_policy
 from star1.errors import SetupError
+from star1.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +161,7 @@ class CallCache:
                 return False
 
     def put(self, key: str, namespace: str, completion: Completion) -> None:
-        row = (key, namespace, completion.to_json(), time.time())
+        row = (key, namespace, redacted(completion).to_json(), time.time())
         with self._lock:
             try:
                 self._db.execute("INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?)", row)
@@ -177,6 +178,17 @@ class CallCache:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def redacted(completion: Completion) -> Completion:
+    """``completion`` with every registered key removed from its texts: the cache is a sink like
+    any file, and a server may echo a key in a 200 reply (in the answer, in the reasoning, or
+    split over two streamed chunks, which are joined before this)."""
+    from dataclasses import replace
+
+    texts = {"text": completion.text, "reasoning": completion.reasoning, "error": completion.error}
+    clean = {name: redact(value) if value else value for name, value in texts.items()}
+    return completion if clean == texts else replace(completion, **clean)
 
 
 def error_category(error: str) -> str:
@@ -277,6 +289,7 @@ class CachedEngine:
         def store(j: int, completion: Completion) -> None:
             nonlocal done
             i = todo[j]
+            completion = redacted(completion)  # what a rerun reads back from the cache
             results[i] = completion
             if completion.finish_reason != "error":
                 # A finished call is stored even when truncated ("length"): it was paid for,

@@ -47,7 +47,7 @@ from star1.engines.openai_http import TRANSPORT_ERRORS, Endpoint, exchange, http
 from star1.engines.openai_reply import EmptyStream, MalformedReply, parse_json, read_reply, read_stream
 from star1.engines.reasoning import split_reasoning
 from star1.errors import ConfigError
-from star1.redact import register_secret
+from star1.redact import clip, register_secret
 
 # A refused connection is retried this often (a server restarting), not max_retries times:
 # measured, seven backoffs kept a run against a wrong port busy for 43 s before it said so.
@@ -288,8 +288,8 @@ class OpenAIEngine:
                 if outcome is None:
                     continue  # unreachable: the requests themselves will say so
                 facts.prefill = "honoured" if honoured(outcome) else "ignored"
-                facts.prefill_evidence = outcome[:80]
-                log.info("prefill probe at %s: answered %r (%s)", endpoint.url, outcome[:40], facts.prefill)
+                facts.prefill_evidence = clip(outcome, 80)
+                log.info("prefill probe at %s: answered %r (%s)", endpoint.url, clip(outcome, 40), facts.prefill)
                 store().put(facts)
         ignoring = [f for f in self._facts.values() if f.prefill == "ignored"]
         if not ignoring:
@@ -316,7 +316,7 @@ class OpenAIEngine:
             elif outcome is not None:
                 raise SetupError(
                     f"/v1/completions at {endpoint.url} did not continue a prompt rendered with "
-                    f"tokenizer={self._tokenizer!r} either (it answered {outcome[:40]!r}); is that "
+                    f"tokenizer={self._tokenizer!r} either (it answered {clip(outcome, 40)!r}); is that "
                     "the served model's tokenizer?")
         log.info("prefill goes through /v1/completions with the chat template of %s (%s)",
                  self._tokenizer, evidence)

@@ -18,7 +18,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from star1.redact import redact
+from star1.redact import clip, redact_obj
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def _count(usage: dict, name: str) -> int:
     if number and isinstance(value, float):
         number = math.isfinite(value) and value == int(value)
     if not number or not 0 <= value <= 10**12:
-        log.warning("server reported usage.%s=%s; counted as 0", name, redact(repr(value)[:80]))
+        log.warning("server reported usage.%s=%s; counted as 0", name, clip(repr(redact_obj(value)), 80))
         return 0
     return int(value)
 
