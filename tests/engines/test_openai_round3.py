@@ -140,3 +140,31 @@ def test_a_key_in_the_probe_answer_or_the_usage_is_redacted_before_it_is_cut(tmp
     assert not leaks(str(raised.value))
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "usage.prompt_tokens" in logged and not leaks(logged)
+
+
+# -- class 13: a reply far beyond what max_tokens allows --------------------------------------
+
+FAST = "?timeout=20&max_retries=1&backoff_base=0.01&backoff_max=0.02"
+
+
+@pytest.mark.parametrize("max_tokens, reply, what", [
+    (1024, Reply(content="y" * 200_000), "the answer is 200000 characters long; max_tokens=1024 allows"),
+    (None, Reply(content="ok", reasoning_content="z" * 14_000_000), "the reasoning is 14000000 characters"),
+], ids=["answer-beyond-max-tokens", "14MB-reasoning"])
+def test_a_reply_far_beyond_max_tokens_is_that_calls_failure_and_is_never_cached(tmp_path, max_tokens, reply, what):
+    from star1.engines import CachedEngine, CallCache, ChatRequest, SamplingParams, make_engine
+
+    request = ChatRequest.chat("q", sampling=SamplingParams(max_tokens=max_tokens))
+    normal = ChatRequest.chat("normal", sampling=SamplingParams(max_tokens=max_tokens))
+    cache = CallCache(tmp_path / "cache.sqlite")
+
+    def handler(body, n):
+        return reply if body["messages"][-1]["content"] == "q" else Reply(content="w" * 4 * 1024)
+
+    with OpenAIStubServer(handler) as server:
+        engine = CachedEngine(make_engine(f"openai:stub@{server.base_url}{FAST}"), cache, "stage")
+        huge, fine = engine.generate([request, normal])
+        assert server.count == 3  # the huge one retried once, then recorded
+    assert not huge.ok and what in huge.error and huge.text == "" and huge.reasoning is None
+    assert fine.ok and len(fine.text) == 4096  # a long but possible answer is kept
+    assert len(cache) == 1

@@ -44,7 +44,7 @@ from star1.engines.config import EngineConfig
 from star1.engines.endpoints import CONFIG_LEVEL, LEVELS, EndpointFacts, is_hosted, remote_identity, store
 from star1.engines.openai_errors import retry_after_seconds  # noqa: F401 (re-exported)
 from star1.engines.openai_http import TRANSPORT_ERRORS, Endpoint, exchange, http_client, run
-from star1.engines.openai_reply import EmptyStream, MalformedReply, parse_json, read_reply, read_stream
+from star1.engines.openai_reply import EmptyStream, MalformedReply, check_size, parse_json, read_reply, read_stream
 from star1.engines.reasoning import split_reasoning
 from star1.errors import ConfigError
 from star1.redact import clip, register_secret
@@ -461,7 +461,7 @@ class OpenAIEngine:
                 parts = read_stream(raw, kind)
             else:  # also a server that ignored "stream": true
                 parts = read_reply(parse_json(raw), kind)
-            return self._to_completion(request, parts, level, route)
+            return self._to_completion(request, check_size(parts, request.sampling.max_tokens), level, route)
         except EmptyStream as exc:
             if stream:
                 raise _Unstream() from None
