@@ -152,16 +152,24 @@ def test_a_model_name_the_server_does_not_serve_is_warned_about(caplog):
     assert len(warnings) == 1 and "SmolLM2-135M-Instruct.Q4_1.gguf" in warnings[0]
 
 
-def test_the_cache_identity_tells_two_local_servers_apart_but_not_a_restart_or_a_hosted_replica():
-    def identity(models):
-        with OpenAIStubServer(lambda body, n: Reply(content="ok"), models=models) as server:
+def test_the_cache_identity_tells_servers_apart_by_place_and_model_but_not_a_restart_or_a_hosted_replica():
+    # Issue 21 changed this deliberately: a self-hosted identity now includes where the server
+    # is, so a restart on *another* port starts a new cache (before, it kept the old one: which
+    # let any server that copied a listing share it). A restart on the same port keeps it.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    def identity(models, port=0):
+        with OpenAIStubServer(lambda body, n: Reply(content="ok"), models=models, port=port) as server:
             engine = make_engine(f"openai:gpt-4o@{server.base_url}{FAST}")
             engine.prepare()
             return engine.identity
 
-    assert identity(GGUF) == identity(GGUF)  # a restart on another port keeps the cache
-    assert identity(GGUF) != identity(VLLM)  # another model behind the same name does not
-    assert identity(GGUF).startswith("openai:gpt-4o@")
+    assert identity(GGUF, port) == identity(GGUF, port)  # a restart in the same place keeps the cache
+    assert identity(GGUF) != identity(GGUF)  # another place does not
+    assert identity(GGUF, port) != identity(VLLM, port)  # nor another model behind the same name
+    assert identity(GGUF, port).startswith(f"openai:gpt-4o@http://127.0.0.1:{port}/v1#")
     hosted = make_engine("openai:gpt-4o@https://api.openai.com/v1,https://eu.api.openai.com/v1")
     assert hosted.identity == "openai:gpt-4o"  # unchanged: existing paid caches stay valid
 

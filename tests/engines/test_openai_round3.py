@@ -168,3 +168,37 @@ def test_a_reply_far_beyond_max_tokens_is_that_calls_failure_and_is_never_cached
     assert not huge.ok and what in huge.error and huge.text == "" and huge.reasoning is None
     assert fine.ok and len(fine.text) == 4096  # a long but possible answer is kept
     assert len(cache) == 1
+
+
+# -- class 6: one endpoint filling the cache used for another --------------------------------
+
+LISTING = [{"id": "qwen", "object": "model", "owned_by": "vllm", "root": "Qwen/Qwen3-8B", "max_model_len": 4096}]
+
+
+def test_a_server_copying_another_servers_listing_cannot_fill_its_cache(tmp_path):
+    from star1.engines import CachedEngine, CallCache, ChatRequest, make_engine
+
+    requests = [ChatRequest.chat(f"classify {i}") for i in range(3)]
+    cache = CallCache(tmp_path / "cache.sqlite")
+    with OpenAIStubServer(lambda body, n: Reply(content='{"label": "hostile"}'), models=LISTING) as hostile:
+        poisoned = CachedEngine(make_engine(f"openai:qwen@{hostile.base_url}{FAST}"), cache, "classify")
+        assert all(c.text == '{"label": "hostile"}' for c in poisoned.generate(requests))
+    with OpenAIStubServer(lambda body, n: Reply(content='{"label": "honest"}'), models=LISTING) as real:
+        engine = CachedEngine(make_engine(f"openai:qwen@{real.base_url}{FAST}"), cache, "classify")
+        answers = engine.generate(requests)
+        assert real.count == 3  # asked: the copied listing bought no shared identity
+    assert [c.text for c in answers] == ['{"label": "honest"}'] * 3 and not any(c.cached for c in answers)
+    assert engine.identity != poisoned.identity
+
+
+@pytest.mark.parametrize("url", [
+    "https://api.openai.com.evil.example/v1", "https://gpu-box.example.com/v1",
+    "https://api.openai.com:8443/v1", "http://api.openai.com/v1",
+], ids=["look-alike-host", "any-https-host", "other-port", "plain-http"])
+def test_only_known_providers_share_the_hosted_identity(url):
+    from star1.engines import make_engine
+
+    assert make_engine("openai:gpt-4o@https://api.openai.com/v1").identity == "openai:gpt-4o"
+    assert make_engine("openai:deepseek-reasoner@https://api.deepseek.com/v1").identity == "openai:deepseek-reasoner"
+    other = make_engine(f"openai:gpt-4o@{url}").identity
+    assert other != "openai:gpt-4o" and other.startswith("openai:gpt-4o@") and "#unlisted" in other

@@ -9,15 +9,19 @@ nor computes different call-cache keys (a key covers the mode a call was served 
 
 Call-cache identity (:func:`remote_identity`):
 
-- hosted APIs (``https://`` on a public host name): the model name alone, as before, so replicas
-  and region endpoints share one cache and existing paid caches stay valid;
-- self-hosted servers (``http://``, localhost, private addresses): the model name plus a digest
-  of the stable fields of the ``/v1/models`` entry that answers for it (id, owned_by, root,
-  max_model_len, llama.cpp's meta; Ollama's ``created``, which is the model's modification
-  time). A server restarted on another port keeps its cache; another model behind the same
-  name (``openai:gpt-4o@http://localhost:8080/v1`` serving a 135M GGUF) does not inherit it.
-  vLLM's and llama-server's ``created`` is the time of the request, so it is left out. Where
-  ``/v1/models`` never answered, ``host:port`` stands in.
+- hosted APIs of known providers (:data:`HOSTED_PROVIDERS`: ``https://`` on an allow-listed
+  host name, default port): the model name alone, as before, so replicas and region endpoints
+  share one cache and existing paid caches stay valid;
+- every other server (self-hosted: ``http://``, localhost, private addresses, and ``https://`` on
+  any other host): the model name, *where* it is (each base URL, normalised: scheme, host, port,
+  path) and a digest of the stable fields of the ``/v1/models`` entry that answers for it (id,
+  owned_by, root, max_model_len, llama.cpp's meta; Ollama's ``created``, which is the model's
+  modification time). A server that copies another's ``/v1/models`` listing therefore cannot
+  fill the other's cache, and another model behind the same name at the same place
+  (``openai:gpt-4o@http://localhost:8080/v1`` serving a 135M GGUF) does not inherit it. A
+  server moved to another host or port starts a new cache. vLLM's and llama-server's
+  ``created`` is the time of the request, so it is left out. Where ``/v1/models`` never
+  answered, the digest is ``unlisted``.
 """
 
 from __future__ import annotations
@@ -71,25 +75,44 @@ class EndpointFacts:
         return facts
 
 
+# Known hosted providers, by the host name of their OpenAI-compatible API. Their replicas and
+# region endpoints answer as one model, and they are trusted to serve what the name says: calls
+# are cached under the model name alone (as before). Any other https host counts as self-hosted,
+# so a look-alike host cannot fill (or read) their cache.
+HOSTED_PROVIDERS = {
+    "api.openai.com": "OpenAI",
+    "eu.api.openai.com": "OpenAI (EU data residency)",
+    "api.deepseek.com": "DeepSeek",
+    "integrate.api.nvidia.com": "NVIDIA",
+    "api.together.xyz": "Together AI",
+    "api.fireworks.ai": "Fireworks AI",
+    "api.groq.com": "Groq",
+    "api.mistral.ai": "Mistral AI",
+    "openrouter.ai": "OpenRouter",
+    "generativelanguage.googleapis.com": "Google (Gemini)",
+}
+
+
 def is_hosted(url: str) -> bool:
-    """True for an https URL on a public host name; False for http://, localhost and private
-    or link-local addresses (a self-hosted server)."""
+    """True for ``https://`` on a known provider's API host (:data:`HOSTED_PROVIDERS`) at the
+    default port; False for everything else, which is treated as self-hosted."""
     parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if parts.scheme != "https" or not host or host == "localhost" or "." not in host:
-        return False
-    if host.endswith((".local", ".internal", ".lan", ".localhost")):
-        return False
     try:
-        address = ipaddress.ip_address(host)
+        port = parts.port
     except ValueError:
-        return True
-    return not (address.is_private or address.is_loopback or address.is_link_local)
+        return False
+    return (parts.scheme == "https" and (parts.hostname or "").lower() in HOSTED_PROVIDERS
+            and port in (None, 443))
 
 
-def host_port(url: str) -> str:
+def location(url: str) -> str:
+    """Where a server is: its base URL with the host in lower case, the port written out and no
+    trailing slash (``http://LocalHost/v1/`` and ``http://localhost:80/v1`` are one place)."""
     parts = urlsplit(url)
-    return f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+    default = 443 if parts.scheme == "https" else 80
+    host = (parts.hostname or "").lower()
+    host = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{host}:{parts.port or default}{parts.path.rstrip('/')}"
 
 
 def entry_for(entries: list[dict], model: str) -> list[dict]:
@@ -160,11 +183,11 @@ def remote_identity(config, facts: dict[str, EndpointFacts] | None = None) -> st
     if all(is_hosted(url) for url in config.base_urls):
         return base
     if facts is None:
-        facts = {url: store().get(url, config.model) for url in config.base_urls}
+        facts = {url.rstrip("/"): store().get(url.rstrip("/"), config.model) for url in config.base_urls}
     parts = set()
     for url in config.base_urls:
-        known = facts.get(url)
-        parts.add(known.fingerprint if known and known.fingerprint else host_port(url))
+        known = facts.get(url.rstrip("/"))
+        parts.add(f"{location(url)}#{known.fingerprint if known and known.fingerprint else 'unlisted'}")
     return f"{base}@{','.join(sorted(parts))}"
 
 

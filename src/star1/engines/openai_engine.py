@@ -93,7 +93,7 @@ class OpenAIEngine:
             register_secret(value)
             if value is None:
                 # Local vLLM / SGLang / llama.cpp servers usually need no key; hosted APIs answer 401.
-                log.log(logging.WARNING if is_hosted(url) else logging.INFO,
+                log.log(logging.WARNING if is_hosted(url) or url.startswith("https://") else logging.INFO,
                         "environment variable %s is not set; sending requests to %s without a key", var, url)
             self._endpoints.append(Endpoint(url, value, var))
         self.config = config
@@ -252,7 +252,7 @@ class OpenAIEngine:
             except (*TRANSPORT_ERRORS, asyncio.TimeoutError, MalformedReply) as exc:
                 why = errors.transport_reason(exc, url) if not isinstance(exc, MalformedReply) else str(exc)
                 log.warning("could not list the models at %s (%s); the model name is not checked%s", url, why,
-                            "" if facts.fingerprint else "; the call cache tells this server apart by host:port")
+                            "" if facts.fingerprint else "; the call cache knows this server by its URL alone")
                 continue
             if status != 200 or not learn_listing(facts, payload):
                 log.warning("GET %s answered HTTP %s (%s); the model name is not checked", url, status,
