@@ -27,7 +27,6 @@ Call-cache identity (:func:`remote_identity`):
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
 import logging
 import threading
