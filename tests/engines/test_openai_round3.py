@@ -202,3 +202,57 @@ def test_only_known_providers_share_the_hosted_identity(url):
     assert make_engine("openai:deepseek-reasoner@https://api.deepseek.com/v1").identity == "openai:deepseek-reasoner"
     other = make_engine(f"openai:gpt-4o@{url}").identity
     assert other != "openai:gpt-4o" and other.startswith("openai:gpt-4o@") and "#unlisted" in other
+
+
+# -- class 8: one error episode disabling structured output for good -------------------------
+
+SCHEMA = {"type": "object", "properties": {"label": {"enum": ["a", "b"]}}, "required": ["label"]}
+
+
+def test_transient_500s_that_mention_the_schema_are_retried_not_stepped_down(tmp_path):
+    from star1.engines import CachedEngine, CallCache, ChatRequest, make_engine
+
+    episode = {"on": True}
+
+    def handler(body, n):
+        if episode["on"]:  # what the attack sent: an overloaded grammar compiler, not a rejection
+            return Reply(status=500, error="internal error while compiling the json_schema grammar for "
+                                           "response_format; try again")
+        return Reply(content='{"label": "a"}')
+
+    cache = CallCache(tmp_path / "cache.sqlite")
+    with OpenAIStubServer(handler) as server:
+        engine = CachedEngine(make_engine(f"openai:stub@{server.base_url}{FAST}"), cache, "classify")
+        failed = engine.generate([ChatRequest.chat("q1", json_schema=SCHEMA)])[0]
+        assert server.count == 2  # retried as a 5xx, with the schema both times
+        episode["on"] = False
+        later = CachedEngine(make_engine(f"openai:stub@{server.base_url}{FAST}"), cache, "classify")
+        answers = later.generate([ChatRequest.chat(q, json_schema=SCHEMA) for q in ("q1", "q2")])
+    assert not failed.ok and "HTTP 500" in failed.error
+    assert all(r["response_format"]["type"] == "json_schema" for r in server.requests)
+    assert [a.text for a in answers] == ['{"label": "a"}'] * 2 and all(a.variant == "" for a in answers)
+
+
+def test_a_step_down_lasts_one_run_and_its_paid_calls_still_answer_the_next(tmp_path):
+    from star1.engines import CachedEngine, CallCache, ChatRequest, make_engine
+
+    rejecting = {"on": True}
+
+    def handler(body, n):
+        if rejecting["on"] and body.get("response_format", {}).get("type") == "json_schema":
+            return Reply(status=400, error="response_format json_schema is not supported by this model")
+        return Reply(content='{"label": "b"}')
+
+    first_batch = [ChatRequest.chat(f"old {i}", json_schema=SCHEMA) for i in range(3)]
+    cache = CallCache(tmp_path / "cache.sqlite")
+    with OpenAIStubServer(handler) as server:
+        run1 = CachedEngine(make_engine(f"openai:stub@{server.base_url}{FAST}"), cache, "classify")
+        assert all(c.variant == "structured=json_object+schema" for c in run1.generate(first_batch))
+        paid = server.count
+        rejecting["on"] = False  # the server was fixed between runs
+        run2 = CachedEngine(make_engine(f"openai:stub@{server.base_url}{FAST}"), cache, "classify")
+        assert run2.count_uncached(first_batch) == 0  # a dry run sees the paid calls too
+        again = run2.generate(first_batch + [ChatRequest.chat("new", json_schema=SCHEMA)])
+        assert server.count == paid + 1  # only the new call: the old ones come from the cache
+        assert server.requests[-1]["response_format"]["type"] == "json_schema"  # the higher mode, again
+    assert [c.cached for c in again] == [True, True, True, False] and again[3].variant == ""

@@ -247,17 +247,32 @@ class CachedEngine:
         report = getattr(self.engine, "sampling_report", None)
         return report(sampling) if report else None
 
-    def _variant(self, request: ChatRequest) -> str:
+    def _variants(self, request: ChatRequest) -> list[str]:
+        """The variants a cached answer to ``request`` may be stored under, the one a new call
+        would be served with first (engines without variants: just the default "")."""
+        several = getattr(self.engine, "cache_variants", None)
+        if several:
+            return several(request)
         variant = getattr(self.engine, "cache_variant", None)
-        return variant(request) if variant else ""
+        return [variant(request) if variant else ""]
 
     def keys(self, requests: Sequence[ChatRequest], variants: Sequence[str] | None = None) -> list[str]:
         identity = self.identity
-        variants = variants if variants is not None else [self._variant(r) for r in requests]
+        variants = variants if variants is not None else [self._variants(r)[0] for r in requests]
         return [call_key(self.namespace, identity, r, v) for r, v in zip(requests, variants)]
 
+    def _lookup(self, request: ChatRequest, variants: Sequence[str]) -> Completion | None:
+        identity = self.identity
+        for variant in variants:
+            hit = self.cache.get(call_key(self.namespace, identity, request, variant))
+            if hit is not None:
+                return hit
+        return None
+
     def count_uncached(self, requests: Sequence[ChatRequest]) -> int:
-        return sum(not self.cache.contains(k) for k in self.keys(requests))
+        identity = self.identity
+        return sum(not any(self.cache.contains(call_key(self.namespace, identity, r, v)) for v in self._variants(r))
+                   for r in requests)
 
     def generate(self, requests: Sequence[ChatRequest], on_result: OnResult | None = None,
                  progress=None) -> list[Completion]:
@@ -265,7 +280,8 @@ class CachedEngine:
         prepare = getattr(self.engine, "prepare", None)
         if prepare and requests:
             prepare(requests)  # settles identity and variants before any key is computed
-        variants = [self._variant(r) for r in requests]
+        candidates = [self._variants(r) for r in requests]
+        variants = [c[0] for c in candidates]
         keys = self.keys(requests, variants)
         length_is_failure = getattr(self.engine, "length_is_failure", None)
         results: list[Completion | None] = [None] * len(requests)
@@ -273,6 +289,8 @@ class CachedEngine:
         done = 0
         for i, key in enumerate(keys):
             hit = self.cache.get(key)
+            if hit is None and len(candidates[i]) > 1:
+                hit = self._lookup(requests[i], candidates[i][1:])
             if hit is None:
                 todo.append(i)
                 continue

@@ -2,8 +2,8 @@
 
 For every base URL (and model name) the engine learns, at most once: what ``/v1/models`` lists
 (so a misnamed model is noticed, and two servers answering to one name are told apart), which
-server it is (the *dialect*: which request fields it takes), which structured-output mode it
-accepts, and whether it honours an assistant prefill. The facts live for the life of the engine
+server it is (the *dialect*: which request fields it takes), which structured-output mode a
+run had to step down to (each run tries the configured mode first again), and whether it honours an assistant prefill. The facts live for the life of the engine
 and in ``endpoints.json`` under the user cache, so that a rerun neither pays the probes again
 nor computes different call-cache keys (a key covers the mode a call was served with).
 
@@ -55,7 +55,7 @@ class EndpointFacts:
     fingerprint: str | None = None  # digest of the entry that answers for ``model``
     dialect: str = "openai"  # detected from the listing (see detect_dialect)
     context_window: int | None = None  # max_model_len where the server says it
-    structured: str = "json_schema"  # strongest structured-output mode known to be accepted
+    structured: str = "json_schema"  # the weakest mode a run stepped down to (calls are cached under it)
     prefill: str | None = None  # "honoured" | "ignored" | None (not probed yet)
     reasoning: str | None = None  # "native" | "none" | None (not probed yet): does the model think by itself
     prefill_evidence: str = ""  # the probe's reply, quoted in messages

@@ -11,10 +11,12 @@
   the next URL: waiting an hour inside a run helps nobody. Other 4xx fail at once. A request
   that still fails comes back with ``error`` set (status, the server's explanation, a hint) —
   nothing that happens while reading one reply escapes :meth:`OpenAIEngine.generate`.
-- A server that rejects the structured-output mode is stepped down once (json_schema →
-  json_object with the schema → json_object → none); the mode is remembered per endpoint
-  (:mod:`star1.engines.endpoints`) and recorded on each completion (``variant``), so the call
-  cache never serves one mode's output for another.
+- A server that rejects the structured-output mode (a 4xx about it, or a 5xx saying it is not
+  taken; not a transient 5xx) is stepped down for the rest of the run (json_schema → json_object
+  with the schema → json_object → none); the next run tries the configured mode again. The mode
+  is recorded on each completion (``variant``), so the call cache never serves one mode's output
+  for another, and the weakest mode used is remembered per endpoint
+  (:mod:`star1.engines.endpoints`) so that calls made in it are still found.
 - Prefill (continuing a started assistant turn) is checked once per endpoint with
   :mod:`star1.engines.prefill_probe`; a server that ignores it is spoken to through
   /v1/completions with a prompt rendered by star1 (``tokenizer=``), or the run stops.
@@ -105,6 +107,11 @@ class OpenAIEngine:
         saved = store()
         self._facts = {e.url: saved.get(e.url, config.model) or EndpointFacts(e.url, config.model)
                        for e in self._endpoints}
+        # A structured-output step-down holds for the run (engine) it happened in. A new run tries
+        # the configured mode again (the server may have been fixed, or the rejection was a
+        # fluke); the saved facts keep the weakest mode any run used, so that calls made in it
+        # are still found in the cache (cache_variants).
+        self._levels = {e.url: LEVELS[0] for e in self._endpoints}
         self._listed = False
         self._route: str | None = None  # "chat" | "completions", once a prefill request came
         self._tokenizer: str | None = config.tokenizer  # renders /v1/completions prompts
@@ -126,7 +133,7 @@ class OpenAIEngine:
         """The structured-output mode in use: the weakest any endpoint needs, so that every
         endpoint answers in one mode and the call-cache keys can be predicted."""
         start = LEVELS.index(CONFIG_LEVEL[self.config.structured_output])
-        return LEVELS[max([start] + [LEVELS.index(f.structured) for f in self._facts.values()])]
+        return LEVELS[max([start] + [LEVELS.index(level) for level in self._levels.values()])]
 
     def _streams(self) -> bool:
         """Stream llama.cpp replies when one request is in flight. Verified with
@@ -181,6 +188,18 @@ class OpenAIEngine:
         # Only a prefill request depends on the route: classify and score calls skip the lookup.
         route, tokenizer = self._known_route() if request.prefill else ("chat", None)
         return self._variant(request, self._level(), route, tokenizer)
+
+    def cache_variants(self, request: ChatRequest) -> list[str]:
+        """:meth:`cache_variant` first, then the variants of the weaker structured-output modes
+        an earlier run stepped down to: its paid calls still answer, while new calls are made in
+        the mode this run uses."""
+        variants = [self.cache_variant(request)]
+        if request.json_schema is None or request.prefill:
+            return variants
+        earlier = max(LEVELS.index(f.structured) for f in self._facts.values())
+        for level in LEVELS[LEVELS.index(self._level()) + 1:earlier + 1]:
+            variants.append(self._variant(request, level, "chat", None))
+        return variants
 
     def _known_route(self) -> tuple[str, str | None]:
         """The prefill route (and tokenizer) in use; before a prefill request has chosen one,
@@ -477,11 +496,14 @@ class OpenAIEngine:
         if "response_format" in body and errors.rejects_structured_output(status, excerpt):
             facts = self._facts[endpoint.url]
             following = LEVELS[min(LEVELS.index(level) + 1, len(LEVELS) - 1)]
-            if LEVELS.index(facts.structured) < LEVELS.index(following):
-                facts.structured = following
-                store().put(facts)
-                log.warning("the server at %s rejected structured output %s (HTTP %d: %s); using %s from now "
-                            "on (remembered for this server)", endpoint.url, level, status, excerpt, following)
+            if LEVELS.index(self._levels[endpoint.url]) < LEVELS.index(following):
+                self._levels[endpoint.url] = following
+                if LEVELS.index(facts.structured) < LEVELS.index(following):
+                    facts.structured = following  # the weakest mode calls were made in
+                    store().put(facts)
+                log.warning("the server at %s rejected structured output %s (HTTP %d: %s); using %s for "
+                            "the rest of this run (the next run tries %s again)", endpoint.url, level, status,
+                            excerpt, following, CONFIG_LEVEL[self.config.structured_output])
             raise _StepDown()
         reason = errors.http_reason(status, excerpt, url, endpoint.url, endpoint.key_env,
                                     self._facts[endpoint.url].context_window)

@@ -76,6 +76,12 @@ class OpenAIStubServer:
         return f"http://{host}:{port}"
 
     @property
+    def port(self) -> int:
+        """The port it listens on: a server restarted on it is the same endpoint (the call
+        cache's identity of a self-hosted server includes where it is)."""
+        return self._server.server_address[1]
+
+    @property
     def base_url(self) -> str:
         return f"{self.root_url}/v1"
 
