@@ -256,3 +256,124 @@ def test_a_step_down_lasts_one_run_and_its_paid_calls_still_answer_the_next(tmp_
         assert server.count == paid + 1  # only the new call: the old ones come from the cache
         assert server.requests[-1]["response_format"]["type"] == "json_schema"  # the higher mode, again
     assert [c.cached for c in again] == [True, True, True, False] and again[3].variant == ""
+
+
+# -- classes 2 and 3: a tokenizer and chat template found through a server ------------------
+
+PROBE_END = "10, 11, 1"
+
+
+def restarting(body, n):
+    """A llama.cpp-like server: the chat endpoint drops prefill, /v1/completions continues."""
+    if body.get("prompt") is not None:
+        return Reply(content="2, 13, 14" if body["prompt"].endswith(PROBE_END) else " Paris.")
+    return Reply(content="1, 2, 3,")
+
+
+def served_folder(tmp_path, template=None, config=None, extra_files=None):
+    """A model folder on this machine, as a hostile server would name it in /v1/models."""
+    import shutil
+
+    from star1.engines.bundled import bundled_model_dir
+
+    folder = tmp_path / "served-model"
+    folder.mkdir()
+    for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
+        shutil.copy(bundled_model_dir() / name, folder / name)
+    if template is not None:
+        (folder / "chat_template.jinja").write_text(template)
+    if config:
+        data = json.loads((folder / "tokenizer_config.json").read_text())
+        (folder / "tokenizer_config.json").write_text(json.dumps({**data, **config}))
+    for name, text in (extra_files or {}).items():
+        (folder / name).write_text(text)
+    return str(folder)
+
+
+def prefill_run(server_models, options=""):
+    """A deliberation-style prefill request against a hostile server that lists ``server_models``."""
+    from star1.engines import ChatRequest, make_engine
+
+    with OpenAIStubServer(restarting, models=[{"id": m, "owned_by": "me"} for m in server_models]) as server:
+        engine = make_engine(f"openai:stub@{server.base_url}?max_retries=0{options}")
+        return engine.generate([ChatRequest.chat("What is the capital of France?", prefill="The capital is")])
+
+
+@pytest.mark.timeout(120)
+def test_a_listed_folder_with_its_own_tokenizer_code_is_never_run(tmp_path):
+    from star1.errors import SetupError
+
+    marker = tmp_path / "code-ran"
+    folder = served_folder(tmp_path, config={
+        "tokenizer_class": "EvilTokenizer", "auto_map": {"AutoTokenizer": ["tokenization_evil.EvilTokenizer", None]}},
+        extra_files={"tokenization_evil.py": f"open({str(marker)!r}, 'w').write('ran')\n"})
+    with pytest.raises(SetupError, match="cannot load it") as raised:
+        prefill_run([folder])
+    assert not marker.exists()  # no prompt on the terminal, no code: refused outright
+    assert folder in str(raised.value) and "trust_remote_code" in str(raised.value)
+
+
+def test_a_listing_from_another_machine_never_picks_a_local_file(tmp_path):
+    from star1.engines.endpoints import EndpointFacts
+    from star1.engines.openai_engine import served_tokenizer
+
+    folder = served_folder(tmp_path)
+
+    def listing(url):
+        facts = EndpointFacts(url, "m")
+        facts.served = [folder]
+        return [facts]
+
+    assert served_tokenizer(listing("http://127.0.0.1:8080/v1")) == folder
+    assert served_tokenizer(listing("http://localhost:8080/v1")) == folder
+    for elsewhere in ("http://192.0.2.10:8080/v1", "https://gpu-box.example/v1", "http://10.0.0.3/v1"):
+        assert served_tokenizer(listing(elsewhere)) is None
+
+
+TEMPLATES = {
+    "looping": "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+    "raising": "{{ raise_exception('this template refuses every conversation') }}",
+    "unsafe": "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+    "recursive": "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}",
+    "malformed": "{% for message in messages %}{{ message['content'] }",
+    "memory-hungry": "{% set s = 'x' * 3000000000 %}{{ s | length }}",
+}
+WHAT = {
+    "looping": "did not render within 3.6s", "raising": "this template refuses every conversation",
+    "unsafe": "SecurityError", "recursive": "RecursionError", "malformed": "TemplateSyntaxError",
+    "memory-hungry": "MemoryError",
+}
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("kind", list(TEMPLATES))
+def test_a_hostile_chat_template_is_that_endpoints_clear_error(tmp_path, kind):
+    import time
+
+    from star1.errors import SetupError
+
+    folder = served_folder(tmp_path, template=TEMPLATES[kind])
+    from star1.engines.template_worker import renderer
+
+    renderer(folder).start()  # the tokenizer load (seconds: importing transformers) is not what is timed
+    started = time.monotonic()
+    with pytest.raises(SetupError) as raised:
+        prefill_run([folder], "&timeout=4")
+    elapsed = time.monotonic() - started
+    message = str(raised.value)
+    assert "prefill through /v1/completions at http://127.0.0.1:" in message and folder in message
+    assert WHAT[kind] in message, message
+    assert elapsed < 15  # the looping one is stopped at 90% of its 4 s deadline
+
+
+@pytest.mark.timeout(120)
+def test_a_truncated_gguf_listed_by_the_server_is_a_clear_error(tmp_path):
+    from star1.engines.bundled import gguf_path
+    from star1.errors import SetupError
+
+    truncated = tmp_path / "model.gguf"
+    with open(gguf_path(), "rb") as whole:
+        truncated.write_bytes(whole.read(1 << 20))
+    with pytest.raises(SetupError, match="cannot load it") as raised:
+        prefill_run([str(truncated)])
+    assert str(truncated) in str(raised.value)

@@ -104,6 +104,19 @@ def is_hosted(url: str) -> bool:
             and port in (None, 443))
 
 
+def is_loopback(url: str) -> bool:
+    """The server is on this machine: ``localhost`` or a loopback address (127.0.0.0/8, ::1)."""
+    import ipaddress
+
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def location(url: str) -> str:
     """Where a server is: its base URL with the host in lower case, the port written out and no
     trailing slash (``http://LocalHost/v1/`` and ``http://localhost:80/v1`` are one place)."""

@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = {408, 409, 425, 429}
 LISTING_TIMEOUT = 30.0  # seconds for GET /v1/models; a server still loading answers later
+RENDER_SHARE = 0.9  # of a request's deadline, for rendering its /v1/completions prompt
 
 
 class _Retry(Exception):
@@ -73,6 +74,11 @@ class _Fail(Exception):
 
 class _StepDown(Exception):
     pass
+
+
+class _TemplateFailed(_Fail):
+    """The chat template could not render this request's prompt: that call's failure, not
+    retried (the same template fails the same way)."""
 
 
 class _Unstream(Exception):
@@ -342,10 +348,25 @@ class OpenAIEngine:
         return "completions"
 
     def _load_tokenizer(self) -> None:
-        """Load it now, outside any request's deadline (importing transformers takes seconds)."""
-        from star1.engines.chat_render import load_tokenizer
+        """Load it now, in the template worker and outside any request's deadline (importing
+        transformers takes seconds); :class:`SetupError` naming the tokenizer if it cannot be."""
+        from star1.engines.template_worker import renderer
 
-        load_tokenizer(self._tokenizer)
+        renderer(self._tokenizer).start()
+
+    async def _render(self, request: ChatRequest) -> str:
+        """The /v1/completions prompt of a prefill request, rendered within the request's deadline
+        and memory bound (:mod:`star1.engines.template_worker`); a template that fails is
+        :class:`_TemplateFailed`."""
+        from star1.engines.template_worker import TemplateFailure, renderer
+
+        try:
+            # 90% of the request's deadline: the render's own error (which says it was the
+            # template) then comes before the request's, which could only say "no reply".
+            return await asyncio.to_thread(renderer(self._tokenizer).render, request.messages, request.prefill,
+                                           self.config.timeout * RENDER_SHARE)
+        except TemplateFailure as exc:
+            raise _TemplateFailed(str(exc)) from None
 
     async def _probe(self, endpoint: Endpoint, request: ChatRequest, route: str) -> str | None:
         """The probe's continuation; the error text for an HTTP error; None when unreachable."""
@@ -358,6 +379,10 @@ class OpenAIEngine:
             try:
                 return await asyncio.wait_for(
                     self._call_once(client, endpoint, request, "none", route, False), self.config.timeout)
+            except _TemplateFailed as exc:
+                from star1.errors import SetupError
+
+                raise SetupError(f"prefill through /v1/completions at {endpoint.url}: {exc}") from None
             except (_Retry, _Fail, _StepDown, _Unstream) as exc:
                 return None if isinstance(exc, _Retry) and "HTTP" not in str(exc) else str(exc)
             except asyncio.TimeoutError:
@@ -451,8 +476,8 @@ class OpenAIEngine:
 
     async def _call_once(self, client, endpoint: Endpoint, request: ChatRequest, level: str,
                          route: str, stream: bool) -> Completion:
-        path, body = openai_request.build(request, self.config.model, self.dialect, level, route, stream,
-                                          self._tokenizer)
+        prompt = await self._render(request) if route == "completions" and request.prefill else None
+        path, body = openai_request.build(request, self.config.model, self.dialect, level, route, stream, prompt)
         url = f"{endpoint.url}/{path}"
         debug = log.isEnabledFor(logging.DEBUG)
         if debug:
@@ -526,12 +551,17 @@ class OpenAIEngine:
 
 
 def served_tokenizer(facts) -> str | None:
-    """Where the served model's chat template can be read without asking, if it can: a local
-    server that lists its model as a file or folder on this machine (llama-cpp-python lists the
-    GGUF path it loaded) names its own tokenizer; GGUF files carry the chat template."""
+    """Where the served model's chat template can be read without asking, if it can: a server on
+    this machine (a loopback address) that lists its model as a file or folder here
+    (llama-cpp-python lists the GGUF path it loaded) names its own tokenizer; GGUF files carry
+    the chat template. A server elsewhere names paths on *its* machine: a listing from there
+    never picks a local file (it could point star1 at any folder), and no tokenizer is ever
+    loaded with remote code (:func:`star1.engines.chat_render.load_tokenizer`)."""
     from pathlib import Path
 
-    served = {model for f in facts for model in f.served}
+    from star1.engines.endpoints import is_loopback
+
+    served = {model for f in facts if is_loopback(f.base_url) for model in f.served}
     local = [m for m in served if (m.endswith(".gguf") and Path(m).is_file())
              or (Path(m).is_dir() and (Path(m) / "tokenizer_config.json").is_file())]
     if len(local) == 1:
