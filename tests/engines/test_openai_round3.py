@@ -377,3 +377,41 @@ def test_a_truncated_gguf_listed_by_the_server_is_a_clear_error(tmp_path):
     with pytest.raises(SetupError, match="cannot load it") as raised:
         prefill_run([str(truncated)])
     assert str(truncated) in str(raised.value)
+
+
+# -- class 14: llama.cpp started with --model_alias, as docs/servers.md suggests ---------------
+
+ALIASED = {"id": "smollm2", "object": "model", "owned_by": "me", "permissions": []}  # llama-cpp-python's entry
+
+
+@pytest.mark.timeout(180)
+def test_a_model_alias_llama_cpp_server_is_recognised_and_needs_only_the_documented_tokenizer_setting():
+    from star1.engines import ChatRequest, make_engine
+    from star1.engines.bundled import gguf_path
+    from star1.errors import SetupError
+
+    request = ChatRequest.chat("What is the capital of France?", prefill="The capital is")
+    with OpenAIStubServer(restarting, models=[ALIASED]) as server:
+        bare = make_engine(f"openai:smollm2@{server.base_url}?max_retries=0")
+        with pytest.raises(SetupError) as raised:
+            bare.generate([request])
+        assert bare.dialect == "llamacpp" and bare.concurrency == 1  # not mistaken for plain OpenAI
+        assert server.gets == ["/v1/models", "/props"]  # asked where the server can say (llama-server)
+        engine = make_engine(f"openai:smollm2@{server.base_url}?max_retries=0&tokenizer={gguf_path()}")
+        completion = engine.generate([request])[0]
+    assert "--model_alias" in str(raised.value) and "tokenizer=<the path of that GGUF>" in str(raised.value)
+    assert completion.ok and completion.text == " Paris."
+    assert completion.variant == f"prefill=completions:{gguf_path()}"
+
+
+@pytest.mark.timeout(180)
+def test_a_llama_server_with_an_alias_says_which_gguf_it_serves_in_props():
+    from star1.engines import ChatRequest, make_engine
+    from star1.engines.bundled import gguf_path
+
+    listing = [{"id": "smollm2", "object": "model", "owned_by": "llamacpp", "created": 1}]
+    with OpenAIStubServer(restarting, models=listing, pages={"/props": {
+            "model_path": str(gguf_path()), "model_alias": "smollm2", "total_slots": 1}}) as server:
+        completion = make_engine(f"openai:smollm2@{server.base_url}?max_retries=0").generate(
+            [ChatRequest.chat("What is the capital of France?", prefill="The capital is")])[0]
+    assert completion.ok and completion.variant == f"prefill=completions:{gguf_path()}"

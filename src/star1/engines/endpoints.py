@@ -146,19 +146,27 @@ def detect_dialect(base_url: str, entries: list[dict]) -> str:
 
     vLLM, SGLang and llama-server write their own name into ``owned_by`` (their sources:
     ``owned_by: str = "vllm"`` / ``"sglang"``, llama-server ``"llamacpp"``); llama-cpp-python
-    writes ``"me"`` and lists the GGUF path as the id (verified); Ollama lists the model's
+    writes ``"me"`` and lists the GGUF path (or its ``--model_alias``) as the id (verified); Ollama lists the model's
     namespace (``"library"``) and listens on 11434 by default. Anything else is spoken to in
     plain OpenAI fields."""
     owners = {str(e.get("owned_by", "")).lower() for e in entries}
     for name in ("vllm", "sglang"):
         if name in owners:
             return name
-    if "llamacpp" in owners or ("me" in owners and any(str(e.get("id", "")).endswith(".gguf")
-                                                       for e in entries)):
+    if "llamacpp" in owners or any(_llama_cpp_python(e) for e in entries):
         return "llamacpp"
     if "library" in owners or "ollama" in owners or urlsplit(base_url).port == 11434:
         return "ollama"
     return "openai"
+
+
+def _llama_cpp_python(entry: dict) -> bool:
+    """llama-cpp-python's listing entry: ``owned_by: "me"`` with the GGUF path as the id, or,
+    started with ``--model_alias``, the alias and the ``permissions`` list its entries carry
+    (its server's source: ``{"id": model_alias, "object": "model", "owned_by": "me",
+    "permissions": []}``)."""
+    return entry.get("owned_by") == "me" and (str(entry.get("id", "")).endswith(".gguf")
+                                              or isinstance(entry.get("permissions"), list))
 
 
 def context_window(entries: list[dict]) -> int | None:

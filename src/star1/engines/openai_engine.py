@@ -216,7 +216,9 @@ class OpenAIEngine:
         if self.config.prefill == "completions":
             return "completions", self._tokenizer
         facts = list(self._facts.values())
-        tokenizer = self._tokenizer or served_tokenizer(facts)
+        passed = {f.completions_prefill for f in facts}
+        # The served GGUF found by listing, or by asking the server (/props), in an earlier run.
+        tokenizer = self._tokenizer or served_tokenizer(facts) or (passed.pop() if len(passed) == 1 else None)
         if (any(f.prefill == "ignored" for f in facts) and tokenizer
                 and all(f.completions_prefill == tokenizer for f in facts)):
             return "completions", tokenizer
@@ -320,15 +322,18 @@ class OpenAIEngine:
         if not ignoring:
             return "chat"
         if not self._tokenizer:
-            self._tokenizer = served_tokenizer(self._facts.values())
+            self._tokenizer = served_tokenizer(self._facts.values()) or run(self._props_tokenizer)
         evidence = (f"asked to continue {PROBE.prefill!r}, the server at {ignoring[0].base_url} answered "
                     f"{ignoring[0].prefill_evidence!r}")
         if not self._tokenizer:
+            alias = ("; a llama.cpp server started with --model_alias lists the alias, not its GGUF file: "
+                     "give tokenizer=<the path of that GGUF>" if any(f.dialect == "llamacpp" for f in ignoring)
+                     else "")
             raise SetupError(
                 f"this server does not continue an assistant prefill ({evidence}): star1's prefill "
                 "reasoning would be a fresh answer, not the model's reasoning. Set the engine option "
                 "tokenizer=<the model's tokenizer: a path, a hub id, or 'bundled'> so that star1 renders "
-                "the chat template and continues through /v1/completions, or prefill=chat to send it anyway.")
+                f"the chat template and continues through /v1/completions, or prefill=chat to send it anyway{alias}.")
         self._load_tokenizer()
         for endpoint in self._endpoints:
             facts = self._facts[endpoint.url]
@@ -346,6 +351,30 @@ class OpenAIEngine:
         log.info("prefill goes through /v1/completions with the chat template of %s (%s)",
                  self._tokenizer, evidence)
         return "completions"
+
+    async def _props_tokenizer(self) -> str | None:
+        """The GGUF a llama-server (llama.cpp's C++ server) on this machine says it loaded: its
+        ``GET /props`` answers ``model_path`` (llama.cpp's server documentation; not verified
+        here, where only llama-cpp-python installs, which has no /props and answers 404)."""
+        from pathlib import Path
+
+        from star1.engines.endpoints import is_loopback
+
+        for endpoint in self._endpoints:
+            if not is_loopback(endpoint.url) or self._facts[endpoint.url].dialect != "llamacpp":
+                continue
+            url = f"{endpoint.url.removesuffix('/v1')}/props"
+            try:
+                async with http_client(endpoint, LISTING_TIMEOUT) as client:
+                    status, _, body = await asyncio.wait_for(exchange(client, "GET", url, None), LISTING_TIMEOUT)
+                payload = parse_json(body) if status == 200 else None
+            except (*TRANSPORT_ERRORS, asyncio.TimeoutError, MalformedReply):
+                continue
+            path = payload.get("model_path") if isinstance(payload, dict) else None
+            if isinstance(path, str) and path.endswith(".gguf") and Path(path).is_file():
+                log.info("rendering prompts with the chat template of %s (the GGUF %s says it serves)", path, url)
+                return path
+        return None
 
     def _load_tokenizer(self) -> None:
         """Load it now, in the template worker and outside any request's deadline (importing
