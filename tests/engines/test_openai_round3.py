@@ -270,6 +270,15 @@ def restarting(body, n):
     return Reply(content="1, 2, 3,")
 
 
+@pytest.fixture(autouse=True)
+def _no_template_workers_left():
+    # Each test's served folder gets a worker process of its own (~300 MB): stop them.
+    yield
+    from star1.engines.template_worker import stop_all
+
+    stop_all()
+
+
 def served_folder(tmp_path, template=None, config=None, extra_files=None):
     """A model folder on this machine, as a hostile server would name it in /v1/models."""
     import shutil
@@ -415,3 +424,20 @@ def test_a_llama_server_with_an_alias_says_which_gguf_it_serves_in_props():
         completion = make_engine(f"openai:smollm2@{server.base_url}?max_retries=0").generate(
             [ChatRequest.chat("What is the capital of France?", prefill="The capital is")])[0]
     assert completion.ok and completion.variant == f"prefill=completions:{gguf_path()}"
+
+
+@pytest.mark.timeout(120)
+def test_the_process_that_renders_a_template_holds_no_api_key(tmp_path, secret_key):
+    from pathlib import Path
+
+    from star1.engines.template_worker import TemplateRenderer
+
+    worker = TemplateRenderer(served_folder(tmp_path))
+    worker.start()
+    try:
+        environ = Path(f"/proc/{worker._process.pid}/environ").read_bytes()
+        assert b"STAR1_TEST_KEY" not in environ and KEY.encode() not in environ
+        prompt = worker.render([{"role": "user", "content": "hi"}], "Sure", timeout=30)
+    finally:
+        worker.close()
+    assert prompt.endswith("<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\nSure")

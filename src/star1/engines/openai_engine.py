@@ -216,9 +216,7 @@ class OpenAIEngine:
         if self.config.prefill == "completions":
             return "completions", self._tokenizer
         facts = list(self._facts.values())
-        passed = {f.completions_prefill for f in facts}
-        # The served GGUF found by listing, or by asking the server (/props), in an earlier run.
-        tokenizer = self._tokenizer or served_tokenizer(facts) or (passed.pop() if len(passed) == 1 else None)
+        tokenizer = self._tokenizer or served_tokenizer(facts)
         if (any(f.prefill == "ignored" for f in facts) and tokenizer
                 and all(f.completions_prefill == tokenizer for f in facts)):
             return "completions", tokenizer

@@ -21,6 +21,7 @@ round trip on top of the 12 ms the template takes.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import select
@@ -31,12 +32,13 @@ import time
 from pathlib import Path
 
 from star1.errors import SetupError
-from star1.redact import clip
+from star1.redact import clip, is_secret_name
 
 LOAD_TIMEOUT = 300.0  # seconds to import transformers and load the tokenizer
 LOAD_MEMORY = 4 << 30  # bytes of address space a tokenizer load may add (a GGUF's size on top)
 RENDER_MEMORY = 1 << 30  # bytes of address space a render may add; real prompts need kilobytes
 MAX_PROMPT_BYTES = 16 << 20  # a rendered prompt beyond this is the template's failure
+HUB_TOKENS = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
 
 
 class TemplateFailure(Exception):
@@ -98,8 +100,11 @@ class TemplateRenderer:
         if self._process is not None and self._process.poll() is None:
             return
         package_root = str(Path(__file__).resolve().parents[2])  # the folder that holds star1/
-        env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "RAYON_NUM_THREADS": "1",
-               "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+        # No API keys in the process that runs a template from elsewhere (the hub's own token
+        # stays: a tokenizer named by hub id may be gated).
+        env = {k: v for k, v in os.environ.items() if not is_secret_name(k) or k in HUB_TOKENS}
+        env.update(TOKENIZERS_PARALLELISM="false", RAYON_NUM_THREADS="1",
+                   PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
         self._process = subprocess.Popen(
             [sys.executable, "-m", "star1.engines.template_worker", self.name], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
@@ -150,6 +155,14 @@ class TemplateRenderer:
 _renderers: dict[str, TemplateRenderer] = {}
 _renderers_lock = threading.Lock()
 KEPT_RENDERERS = 4  # worker processes kept at once; the oldest is stopped for a fifth
+
+
+@atexit.register
+def stop_all() -> None:
+    """Stop every worker process (at exit; tests)."""
+    with _renderers_lock:
+        while _renderers:
+            _renderers.popitem()[1].close()
 
 
 def renderer(name: str) -> TemplateRenderer:
