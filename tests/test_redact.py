@@ -158,3 +158,17 @@ def test_console_output_is_redacted(capsys):
         clear_secrets()
     err = capsys.readouterr().err
     assert "sk-console-secret-123456" not in err and "[REDACTED]" in err
+
+
+def test_clip_redacts_before_it_cuts_from_either_end():
+    from star1.redact import clip
+
+    key = "sk-clip-0123456789abcdef"
+    register_secret(key)
+    try:
+        text = "x" * 70 + key + "y" * 70
+        head, tail = clip(text, 80), clip(text, 80, tail=True)
+        assert head == "x" * 70 + MASK[:10] and tail == MASK[-10:] + "y" * 70
+        assert not any(key[i:i + 8] in head + tail for i in range(len(key) - 7))
+    finally:
+        clear_secrets()

@@ -64,6 +64,14 @@ def redact(text: str) -> str:
     return text
 
 
+def clip(text: str, chars: int, tail: bool = False) -> str:
+    """The first (``tail``: the last) ``chars`` characters of ``text`` once redacted. Redact,
+    then cut: a key cut in half first is no longer the registered value, and the half that is
+    kept would be printed."""
+    text = redact(text)
+    return text[-chars:] if tail and chars > 0 else text[:chars]
+
+
 def redact_obj(obj: Any) -> Any:
     """A copy of ``obj`` (str / list / tuple / dict, nested) with every string redacted;
     ``obj`` itself when no secret is registered (writers call this on every row)."""

@@ -26,7 +26,7 @@ def is_probe(body):
     return (messages and messages[-1]["content"].endswith(PROBE_END)) or body.get("prompt", "").endswith(PROBE_END)
 
 
-def test_a_500_on_json_schema_steps_down_to_json_object_with_the_schema_and_is_remembered():
+def test_a_500_on_json_schema_steps_down_to_json_object_with_the_schema_for_the_run():
     def handler(body, n):
         if body.get("response_format", {}).get("type") == "json_schema":
             return Reply(status=500, error="response_format.type: Input should be 'text' or 'json_object'")
@@ -37,9 +37,10 @@ def test_a_500_on_json_schema_steps_down_to_json_object_with_the_schema_and_is_r
         completion = ask(make_engine(f"openai:smollm2@{server.base_url}{FAST}"), request)
         assert server.count == 2  # not 1 + max_retries: a format rejection is not transient
         assert server.requests[1]["response_format"] == {"type": "json_object", "schema": SCHEMA}
-        # A new engine (a rerun) starts in the mode that worked: no rejected request first.
+        # A new engine (a later run) tries json_schema again once (issue 21: a step-down is not
+        # for good), then steps down for the rest of its run.
         ask(make_engine(f"openai:smollm2@{server.base_url}{FAST}"), request)
-        assert server.count == 3 and server.requests[2]["response_format"]["type"] == "json_object"
+        assert [r["response_format"]["type"] for r in server.requests[2:]] == ["json_schema", "json_object"]
     assert completion.ok and completion.text == '{"label": "a"}'
 
 
@@ -152,16 +153,24 @@ def test_a_model_name_the_server_does_not_serve_is_warned_about(caplog):
     assert len(warnings) == 1 and "SmolLM2-135M-Instruct.Q4_1.gguf" in warnings[0]
 
 
-def test_the_cache_identity_tells_two_local_servers_apart_but_not_a_restart_or_a_hosted_replica():
-    def identity(models):
-        with OpenAIStubServer(lambda body, n: Reply(content="ok"), models=models) as server:
+def test_the_cache_identity_tells_servers_apart_by_place_and_model_but_not_a_restart_or_a_hosted_replica():
+    # Issue 21 changed this deliberately: a self-hosted identity now includes where the server
+    # is, so a restart on *another* port starts a new cache (before, it kept the old one: which
+    # let any server that copied a listing share it). A restart on the same port keeps it.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    def identity(models, port=0):
+        with OpenAIStubServer(lambda body, n: Reply(content="ok"), models=models, port=port) as server:
             engine = make_engine(f"openai:gpt-4o@{server.base_url}{FAST}")
             engine.prepare()
             return engine.identity
 
-    assert identity(GGUF) == identity(GGUF)  # a restart on another port keeps the cache
-    assert identity(GGUF) != identity(VLLM)  # another model behind the same name does not
-    assert identity(GGUF).startswith("openai:gpt-4o@")
+    assert identity(GGUF, port) == identity(GGUF, port)  # a restart in the same place keeps the cache
+    assert identity(GGUF) != identity(GGUF)  # another place does not
+    assert identity(GGUF, port) != identity(VLLM, port)  # nor another model behind the same name
+    assert identity(GGUF, port).startswith(f"openai:gpt-4o@http://127.0.0.1:{port}/v1#")
     hosted = make_engine("openai:gpt-4o@https://api.openai.com/v1,https://eu.api.openai.com/v1")
     assert hosted.identity == "openai:gpt-4o"  # unchanged: existing paid caches stay valid
 

@@ -57,7 +57,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_llama_server(log_dir: Path, n_ctx: int = 4096) -> LlamaServer:
+def start_llama_server(log_dir: Path, n_ctx: int = 4096, extra_args: tuple[str, ...] = ()) -> LlamaServer:
     pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (`make test` installs it with "
                                             "CMAKE_ARGS=-DGGML_NATIVE=off); the real-server tests need it")
     from star1.engines.bundled import gguf_path
@@ -67,7 +67,7 @@ def start_llama_server(log_dir: Path, n_ctx: int = 4096) -> LlamaServer:
     log_path = log_dir / f"llama-server-{port}.log"
     # One thread: with two, this 2-core machine (shared) was pathologically slow.
     command = [sys.executable, "-m", "llama_cpp.server", "--model", model, "--host", "127.0.0.1",
-               "--port", str(port), "--n_threads", "1", "--n_ctx", str(n_ctx)]
+               "--port", str(port), "--n_threads", "1", "--n_ctx", str(n_ctx), *extra_args]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # its log is read by tests while it runs
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)

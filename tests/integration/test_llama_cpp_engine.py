@@ -102,6 +102,28 @@ def test_the_model_name_is_checked_against_v1_models(llama_server, caplog):
     assert engine.identity.startswith("openai:gpt-4o@") and engine.identity != "openai:gpt-4o"
 
 
+def test_with_model_alias_as_docs_servers_md_suggests_the_one_documented_setting_makes_prefill_work(tmp_path):
+    # Issue 21: with --model_alias, /v1/models lists the alias and not the GGUF, and the build
+    # stopped at the prefill probe. The server is still recognised as llama.cpp, the error names
+    # the setting, and with tokenizer=<the GGUF path> prefill goes through /v1/completions.
+    from star1.errors import SetupError
+
+    server = start_llama_server(tmp_path, extra_args=("--model_alias", "smollm2"))
+    try:
+        request = ChatRequest.chat("What is the capital of France?", prefill="The capital of France is",
+                                   sampling=SamplingParams(max_tokens=16, **GREEDY))
+        bare = make_engine(server.engine("smollm2"))
+        with pytest.raises(SetupError, match="--model_alias") as raised:
+            bare.generate([request])
+        assert bare.dialect == "llamacpp" and bare.concurrency == 1
+        assert "tokenizer=<the path of that GGUF>" in str(raised.value)
+        completion = make_engine(server.engine("smollm2", tokenizer=server.model_path)).generate([request])[0]
+    finally:
+        server.stop()
+    assert completion.ok and completion.variant == f"prefill=completions:{server.model_path}"
+    assert not completion.text.lstrip().startswith("The capital") and "Paris" in completion.text
+
+
 CONTEXT = 256  # tokens: the prompt takes about 40; the greedy story stops at 217 ("length")
 
 

@@ -54,12 +54,14 @@ def test_interrupted_stage_resumes_without_repeating_finished_calls(tmp_path, ho
         process.send_signal(how)
         _, stderr = process.communicate(timeout=60)
         answered_first = [question_of(b) for b in server.requests[:stop_after]]
+        port = server.port
     assert process.returncode != 0
     assert out.read_text() == "previous output\n"  # the failed run left the old output alone
     if how == signal.SIGINT:
         assert "rerun the same command to resume" in stderr
 
-    with OpenAIStubServer(lambda body, n: Reply(content=LABEL)) as server:
+    # The server restarted in the same place: the same endpoint, so the same call cache.
+    with OpenAIStubServer(lambda body, n: Reply(content=LABEL), port=port) as server:
         process = start_classify(server, out, cache)
         _, stderr = process.communicate(timeout=120)
         asked_again = [question_of(b) for b in server.requests]

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from star1.engines.base import ChatRequest, Completion, Engine, OnResult, apply_length_policy
 from star1.errors import SetupError
+from star1.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +166,7 @@ class CallCache:
                 return False
 
     def put(self, key: str, namespace: str, completion: Completion) -> None:
-        row = (key, namespace, completion.to_json(), time.time())
+        row = (key, namespace, redacted(completion).to_json(), time.time())
         with self._lock:
             try:
                 self._db.execute("INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?)", row)
@@ -188,6 +189,17 @@ class CallCache:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def redacted(completion: Completion) -> Completion:
+    """``completion`` with every registered key removed from its texts: the cache is a sink like
+    any file, and a server may echo a key in a 200 reply (in the answer, in the reasoning, or
+    split over two streamed chunks, which are joined before this)."""
+    from dataclasses import replace
+
+    texts = {"text": completion.text, "reasoning": completion.reasoning, "error": completion.error}
+    clean = {name: redact(value) if value else value for name, value in texts.items()}
+    return completion if clean == texts else replace(completion, **clean)
 
 
 def error_category(error: str) -> str:
@@ -246,18 +258,33 @@ class CachedEngine:
         report = getattr(self.engine, "sampling_report", None)
         return report(sampling) if report else None
 
-    def _variant(self, request: ChatRequest) -> str:
+    def _variants(self, request: ChatRequest) -> list[str]:
+        """The variants a cached answer to ``request`` may be stored under, the one a new call
+        would be served with first (engines without variants: just the default "")."""
+        several = getattr(self.engine, "cache_variants", None)
+        if several:
+            return several(request)
         variant = getattr(self.engine, "cache_variant", None)
-        return variant(request) if variant else ""
+        return [variant(request) if variant else ""]
 
     def keys(self, requests: Sequence[ChatRequest], variants: Sequence[str] | None = None,
              attempt: int = 0) -> list[str]:
         identity = self.identity
-        variants = variants if variants is not None else [self._variant(r) for r in requests]
+        variants = variants if variants is not None else [self._variants(r)[0] for r in requests]
         return [call_key(self.namespace, identity, r, v, attempt) for r, v in zip(requests, variants)]
 
+    def _lookup(self, request: ChatRequest, variants: Sequence[str], attempt: int = 0) -> Completion | None:
+        identity = self.identity
+        for variant in variants:
+            hit = self.cache.get(call_key(self.namespace, identity, request, variant, attempt))
+            if hit is not None:
+                return hit
+        return None
+
     def count_uncached(self, requests: Sequence[ChatRequest]) -> int:
-        return sum(not self.cache.contains(k) for k in self.keys(requests))
+        identity = self.identity
+        return sum(not any(self.cache.contains(call_key(self.namespace, identity, r, v)) for v in self._variants(r))
+                   for r in requests)
 
     def generate(self, requests: Sequence[ChatRequest], on_result: OnResult | None = None,
                  progress=None, attempt: int = 0) -> list[Completion]:
@@ -267,7 +294,8 @@ class CachedEngine:
         prepare = getattr(self.engine, "prepare", None)
         if prepare and requests:
             prepare(requests)  # settles identity and variants before any key is computed
-        variants = [self._variant(r) for r in requests]
+        candidates = [self._variants(r) for r in requests]
+        variants = [c[0] for c in candidates]
         keys = self.keys(requests, variants, attempt)
         length_is_failure = getattr(self.engine, "length_is_failure", None)
         results: list[Completion | None] = [None] * len(requests)
@@ -275,6 +303,8 @@ class CachedEngine:
         done = 0
         for i, key in enumerate(keys):
             hit = self.cache.get(key)
+            if hit is None and len(candidates[i]) > 1:
+                hit = self._lookup(requests[i], candidates[i][1:], attempt)
             if hit is None:
                 todo.append(i)
                 continue
@@ -291,6 +321,7 @@ class CachedEngine:
         def store(j: int, completion: Completion) -> None:
             nonlocal done
             i = todo[j]
+            completion = redacted(completion)  # what a rerun reads back from the cache
             results[i] = completion
             if completion.finish_reason != "error":
                 # A finished call is stored even when truncated ("length"): it was paid for,

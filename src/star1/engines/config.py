@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
+from star1.engines.urls import check_base_url, mask_credentials
 from star1.errors import ConfigError, first_error_message
 
 VALID_FORMS = (
@@ -83,6 +84,12 @@ class EngineConfig(BaseModel):
             return [name.strip() for name in value.split(",") if name.strip()]
         return value
 
+    @field_validator("base_urls")
+    @classmethod
+    def _urls(cls, value: list[str]) -> list[str]:
+        # One check for every form (engine string, YAML mapping): no credentials in a URL.
+        return [check_base_url(url) for url in value]
+
     def engine_string(self) -> str:
         if self.kind == "bundled":
             return "bundled"
@@ -106,7 +113,8 @@ def parse_engine(spec: str | dict | EngineConfig, **overrides) -> EngineConfig:
         return EngineConfig(**{**_parse_string(spec), **overrides})
     except ValidationError as exc:
         field, message = first_error_message(exc)
-        raise ConfigError(f"engine {spec!r}: option '{field}': {message}") from None
+        shown = mask_credentials(repr(spec))
+        raise ConfigError(f"engine {shown}: option '{field}': {mask_credentials(message)}") from None
 
 
 def _yaml_mapping(text: str) -> dict:
@@ -118,13 +126,13 @@ def _yaml_mapping(text: str) -> dict:
     except yaml.YAMLError:
         data = None
     if not isinstance(data, dict):
-        raise ConfigError(f"engine {text!r}: not a valid YAML mapping")
+        raise ConfigError(f"engine {mask_credentials(repr(text))}: not a valid YAML mapping")
     return data
 
 
 def _bad(spec: str, why: str) -> ConfigError:
     forms = "\n  ".join(VALID_FORMS)
-    return ConfigError(f"invalid engine {spec!r}: {why}. Valid forms:\n  {forms}")
+    return ConfigError(f"invalid engine {mask_credentials(repr(spec))}: {why}. Valid forms:\n  {forms}")
 
 
 def _parse_string(spec: str) -> dict:
@@ -149,8 +157,10 @@ def _parse_string(spec: str) -> dict:
             raise _bad(spec, "expected 'openai:<model>@<base_url>'")
         base_urls = [u.strip() for u in urls.split(",") if u.strip()]
         for url in base_urls:
-            if not url.startswith(("http://", "https://")):
-                raise _bad(spec, f"base URL {url!r} must start with http:// or https://")
+            try:
+                check_base_url(url)
+            except ValueError as exc:
+                raise _bad(spec, str(exc)) from None
         options: dict = {}
         for key, value in parse_qsl(query, keep_blank_values=True):
             if key == "api_key_env":

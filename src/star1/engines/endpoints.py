@@ -2,28 +2,31 @@
 
 For every base URL (and model name) the engine learns, at most once: what ``/v1/models`` lists
 (so a misnamed model is noticed, and two servers answering to one name are told apart), which
-server it is (the *dialect*: which request fields it takes), which structured-output mode it
-accepts, and whether it honours an assistant prefill. The facts live for the life of the engine
+server it is (the *dialect*: which request fields it takes), which structured-output mode a
+run had to step down to (each run tries the configured mode first again), and whether it honours an assistant prefill. The facts live for the life of the engine
 and in ``endpoints.json`` under the user cache, so that a rerun neither pays the probes again
 nor computes different call-cache keys (a key covers the mode a call was served with).
 
 Call-cache identity (:func:`remote_identity`):
 
-- hosted APIs (``https://`` on a public host name): the model name alone, as before, so replicas
-  and region endpoints share one cache and existing paid caches stay valid;
-- self-hosted servers (``http://``, localhost, private addresses): the model name plus a digest
-  of the stable fields of the ``/v1/models`` entry that answers for it (id, owned_by, root,
-  max_model_len, llama.cpp's meta; Ollama's ``created``, which is the model's modification
-  time). A server restarted on another port keeps its cache; another model behind the same
-  name (``openai:gpt-4o@http://localhost:8080/v1`` serving a 135M GGUF) does not inherit it.
-  vLLM's and llama-server's ``created`` is the time of the request, so it is left out. Where
-  ``/v1/models`` never answered, ``host:port`` stands in.
+- hosted APIs of known providers (:data:`HOSTED_PROVIDERS`: ``https://`` on an allow-listed
+  host name, default port): the model name alone, as before, so replicas and region endpoints
+  share one cache and existing paid caches stay valid;
+- every other server (self-hosted: ``http://``, localhost, private addresses, and ``https://`` on
+  any other host): the model name, *where* it is (each base URL, normalised: scheme, host, port,
+  path) and a digest of the stable fields of the ``/v1/models`` entry that answers for it (id,
+  owned_by, root, max_model_len, llama.cpp's meta; Ollama's ``created``, which is the model's
+  modification time). A server that copies another's ``/v1/models`` listing therefore cannot
+  fill the other's cache, and another model behind the same name at the same place
+  (``openai:gpt-4o@http://localhost:8080/v1`` serving a 135M GGUF) does not inherit it. A
+  server moved to another host or port starts a new cache. vLLM's and llama-server's
+  ``created`` is the time of the request, so it is left out. Where ``/v1/models`` never
+  answered, the digest is ``unlisted``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
 import logging
 import threading
@@ -52,7 +55,7 @@ class EndpointFacts:
     fingerprint: str | None = None  # digest of the entry that answers for ``model``
     dialect: str = "openai"  # detected from the listing (see detect_dialect)
     context_window: int | None = None  # max_model_len where the server says it
-    structured: str = "json_schema"  # strongest structured-output mode known to be accepted
+    structured: str = "json_schema"  # the weakest mode a run stepped down to (calls are cached under it)
     prefill: str | None = None  # "honoured" | "ignored" | None (not probed yet)
     reasoning: str | None = None  # "native" | "none" | None (not probed yet): does the model think by itself
     prefill_evidence: str = ""  # the probe's reply, quoted in messages
@@ -71,25 +74,57 @@ class EndpointFacts:
         return facts
 
 
+# Known hosted providers, by the host name of their OpenAI-compatible API. Their replicas and
+# region endpoints answer as one model, and they are trusted to serve what the name says: calls
+# are cached under the model name alone (as before). Any other https host counts as self-hosted,
+# so a look-alike host cannot fill (or read) their cache.
+HOSTED_PROVIDERS = {
+    "api.openai.com": "OpenAI",
+    "eu.api.openai.com": "OpenAI (EU data residency)",
+    "api.deepseek.com": "DeepSeek",
+    "integrate.api.nvidia.com": "NVIDIA",
+    "api.together.xyz": "Together AI",
+    "api.fireworks.ai": "Fireworks AI",
+    "api.groq.com": "Groq",
+    "api.mistral.ai": "Mistral AI",
+    "openrouter.ai": "OpenRouter",
+    "generativelanguage.googleapis.com": "Google (Gemini)",
+}
+
+
 def is_hosted(url: str) -> bool:
-    """True for an https URL on a public host name; False for http://, localhost and private
-    or link-local addresses (a self-hosted server)."""
+    """True for ``https://`` on a known provider's API host (:data:`HOSTED_PROVIDERS`) at the
+    default port; False for everything else, which is treated as self-hosted."""
     parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if parts.scheme != "https" or not host or host == "localhost" or "." not in host:
-        return False
-    if host.endswith((".local", ".internal", ".lan", ".localhost")):
-        return False
     try:
-        address = ipaddress.ip_address(host)
+        port = parts.port
     except ValueError:
+        return False
+    return (parts.scheme == "https" and (parts.hostname or "").lower() in HOSTED_PROVIDERS
+            and port in (None, 443))
+
+
+def is_loopback(url: str) -> bool:
+    """The server is on this machine: ``localhost`` or a loopback address (127.0.0.0/8, ::1)."""
+    import ipaddress
+
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
         return True
-    return not (address.is_private or address.is_loopback or address.is_link_local)
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
-def host_port(url: str) -> str:
+def location(url: str) -> str:
+    """Where a server is: its base URL with the host in lower case, the port written out and no
+    trailing slash (``http://LocalHost/v1/`` and ``http://localhost:80/v1`` are one place)."""
     parts = urlsplit(url)
-    return f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+    default = 443 if parts.scheme == "https" else 80
+    host = (parts.hostname or "").lower()
+    host = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{host}:{parts.port or default}{parts.path.rstrip('/')}"
 
 
 def entry_for(entries: list[dict], model: str) -> list[dict]:
@@ -111,19 +146,27 @@ def detect_dialect(base_url: str, entries: list[dict]) -> str:
 
     vLLM, SGLang and llama-server write their own name into ``owned_by`` (their sources:
     ``owned_by: str = "vllm"`` / ``"sglang"``, llama-server ``"llamacpp"``); llama-cpp-python
-    writes ``"me"`` and lists the GGUF path as the id (verified); Ollama lists the model's
+    writes ``"me"`` and lists the GGUF path (or its ``--model_alias``) as the id (verified); Ollama lists the model's
     namespace (``"library"``) and listens on 11434 by default. Anything else is spoken to in
     plain OpenAI fields."""
     owners = {str(e.get("owned_by", "")).lower() for e in entries}
     for name in ("vllm", "sglang"):
         if name in owners:
             return name
-    if "llamacpp" in owners or ("me" in owners and any(str(e.get("id", "")).endswith(".gguf")
-                                                       for e in entries)):
+    if "llamacpp" in owners or any(_llama_cpp_python(e) for e in entries):
         return "llamacpp"
     if "library" in owners or "ollama" in owners or urlsplit(base_url).port == 11434:
         return "ollama"
     return "openai"
+
+
+def _llama_cpp_python(entry: dict) -> bool:
+    """llama-cpp-python's listing entry: ``owned_by: "me"`` with the GGUF path as the id, or,
+    started with ``--model_alias``, the alias and the ``permissions`` list its entries carry
+    (its server's source: ``{"id": model_alias, "object": "model", "owned_by": "me",
+    "permissions": []}``)."""
+    return entry.get("owned_by") == "me" and (str(entry.get("id", "")).endswith(".gguf")
+                                              or isinstance(entry.get("permissions"), list))
 
 
 def context_window(entries: list[dict]) -> int | None:
@@ -160,11 +203,11 @@ def remote_identity(config, facts: dict[str, EndpointFacts] | None = None) -> st
     if all(is_hosted(url) for url in config.base_urls):
         return base
     if facts is None:
-        facts = {url: store().get(url, config.model) for url in config.base_urls}
+        facts = {url.rstrip("/"): store().get(url.rstrip("/"), config.model) for url in config.base_urls}
     parts = set()
     for url in config.base_urls:
-        known = facts.get(url)
-        parts.add(known.fingerprint if known and known.fingerprint else host_port(url))
+        known = facts.get(url.rstrip("/"))
+        parts.add(f"{location(url)}#{known.fingerprint if known and known.fingerprint else 'unlisted'}")
     return f"{base}@{','.join(sorted(parts))}"
 
 

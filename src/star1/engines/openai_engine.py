@@ -11,10 +11,12 @@
   the next URL: waiting an hour inside a run helps nobody. Other 4xx fail at once. A request
   that still fails comes back with ``error`` set (status, the server's explanation, a hint) —
   nothing that happens while reading one reply escapes :meth:`OpenAIEngine.generate`.
-- A server that rejects the structured-output mode is stepped down once (json_schema →
-  json_object with the schema → json_object → none); the mode is remembered per endpoint
-  (:mod:`star1.engines.endpoints`) and recorded on each completion (``variant``), so the call
-  cache never serves one mode's output for another.
+- A server that rejects the structured-output mode (a 4xx about it, or a 5xx saying it is not
+  taken; not a transient 5xx) is stepped down for the rest of the run (json_schema → json_object
+  with the schema → json_object → none); the next run tries the configured mode again. The mode
+  is recorded on each completion (``variant``), so the call cache never serves one mode's output
+  for another, and the weakest mode used is remembered per endpoint
+  (:mod:`star1.engines.endpoints`) so that calls made in it are still found.
 - Prefill (continuing a started assistant turn) is checked once per endpoint with
   :mod:`star1.engines.prefill_probe`; a server that ignores it is spoken to through
   /v1/completions with a prompt rendered by star1 (``tokenizer=``), or the run stops.
@@ -44,10 +46,10 @@ from star1.engines.config import EngineConfig
 from star1.engines.endpoints import CONFIG_LEVEL, LEVELS, EndpointFacts, is_hosted, remote_identity, store
 from star1.engines.openai_errors import retry_after_seconds  # noqa: F401 (re-exported)
 from star1.engines.openai_http import TRANSPORT_ERRORS, Endpoint, exchange, http_client, run
-from star1.engines.openai_reply import EmptyStream, MalformedReply, parse_json, read_reply, read_stream
+from star1.engines.openai_reply import EmptyStream, MalformedReply, check_size, parse_json, read_reply, read_stream
 from star1.errors import ConfigError
 from star1.reasoning import split_reasoning
-from star1.redact import register_secret
+from star1.redact import clip, register_secret
 
 # A refused connection is retried this often (a server restarting), not max_retries times:
 # measured, seven backoffs kept a run against a wrong port busy for 43 s before it said so.
@@ -56,6 +58,7 @@ log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = {408, 409, 425, 429}
 LISTING_TIMEOUT = 30.0  # seconds for GET /v1/models; a server still loading answers later
+RENDER_SHARE = 0.9  # of a request's deadline, for rendering its /v1/completions prompt
 
 
 class _Retry(Exception):
@@ -71,6 +74,11 @@ class _Fail(Exception):
 
 class _StepDown(Exception):
     pass
+
+
+class _TemplateFailed(_Fail):
+    """The chat template could not render this request's prompt: that call's failure, not
+    retried (the same template fails the same way)."""
 
 
 class _Unstream(Exception):
@@ -93,7 +101,7 @@ class OpenAIEngine:
             register_secret(value)
             if value is None:
                 # Local vLLM / SGLang / llama.cpp servers usually need no key; hosted APIs answer 401.
-                log.log(logging.WARNING if is_hosted(url) else logging.INFO,
+                log.log(logging.WARNING if is_hosted(url) or url.startswith("https://") else logging.INFO,
                         "environment variable %s is not set; sending requests to %s without a key", var, url)
             self._endpoints.append(Endpoint(url, value, var))
         self.config = config
@@ -105,6 +113,11 @@ class OpenAIEngine:
         saved = store()
         self._facts = {e.url: saved.get(e.url, config.model) or EndpointFacts(e.url, config.model)
                        for e in self._endpoints}
+        # A structured-output step-down holds for the run (engine) it happened in. A new run tries
+        # the configured mode again (the server may have been fixed, or the rejection was a
+        # fluke); the saved facts keep the weakest mode any run used, so that calls made in it
+        # are still found in the cache (cache_variants).
+        self._levels = {e.url: LEVELS[0] for e in self._endpoints}
         self._listed = False
         self._route: str | None = None  # "chat" | "completions", once a prefill request came
         self._tokenizer: str | None = config.tokenizer  # renders /v1/completions prompts
@@ -126,7 +139,7 @@ class OpenAIEngine:
         """The structured-output mode in use: the weakest any endpoint needs, so that every
         endpoint answers in one mode and the call-cache keys can be predicted."""
         start = LEVELS.index(CONFIG_LEVEL[self.config.structured_output])
-        return LEVELS[max([start] + [LEVELS.index(f.structured) for f in self._facts.values()])]
+        return LEVELS[max([start] + [LEVELS.index(level) for level in self._levels.values()])]
 
     def _streams(self) -> bool:
         """Stream llama.cpp replies when one request is in flight. Verified with
@@ -181,6 +194,18 @@ class OpenAIEngine:
         # Only a prefill request depends on the route: classify and score calls skip the lookup.
         route, tokenizer = self._known_route() if request.prefill else ("chat", None)
         return self._variant(request, self._level(), route, tokenizer)
+
+    def cache_variants(self, request: ChatRequest) -> list[str]:
+        """:meth:`cache_variant` first, then the variants of the weaker structured-output modes
+        an earlier run stepped down to: its paid calls still answer, while new calls are made in
+        the mode this run uses."""
+        variants = [self.cache_variant(request)]
+        if request.json_schema is None or request.prefill:
+            return variants
+        earlier = max(LEVELS.index(f.structured) for f in self._facts.values())
+        for level in LEVELS[LEVELS.index(self._level()) + 1:earlier + 1]:
+            variants.append(self._variant(request, level, "chat", None))
+        return variants
 
     def _known_route(self) -> tuple[str, str | None]:
         """The prefill route (and tokenizer) in use; before a prefill request has chosen one,
@@ -247,7 +272,7 @@ class OpenAIEngine:
             except (*TRANSPORT_ERRORS, asyncio.TimeoutError, MalformedReply) as exc:
                 why = errors.transport_reason(exc, url) if not isinstance(exc, MalformedReply) else str(exc)
                 log.warning("could not list the models at %s (%s); the model name is not checked%s", url, why,
-                            "" if facts.fingerprint else "; the call cache tells this server apart by host:port")
+                            "" if facts.fingerprint else "; the call cache knows this server by its URL alone")
                 continue
             if status != 200 or not learn_listing(facts, payload):
                 log.warning("GET %s answered HTTP %s (%s); the model name is not checked", url, status,
@@ -285,22 +310,27 @@ class OpenAIEngine:
                 if outcome is None:
                     continue  # unreachable: the requests themselves will say so
                 facts.prefill = "honoured" if honoured(outcome) else "ignored"
-                facts.prefill_evidence = outcome[:80]
-                log.info("prefill probe at %s: answered %r (%s)", endpoint.url, outcome[:40], facts.prefill)
+                facts.prefill_evidence = clip(outcome, 80)
+                log.info("prefill probe at %s: answered %r (%s)", endpoint.url, clip(outcome, 40), facts.prefill)
                 store().put(facts)
         route, self._tokenizer = prefill_route(self.config.prefill, self._facts.values(), self._tokenizer,
                                                probed=True)
         if route == "chat":
             return "chat"
         ignoring = [f for f in self._facts.values() if f.prefill == "ignored"]
+        if not self._tokenizer:
+            self._tokenizer = run(self._props_tokenizer)
         evidence = (f"asked to continue {PROBE.prefill!r}, the server at {ignoring[0].base_url} answered "
                     f"{ignoring[0].prefill_evidence!r}")
         if not self._tokenizer:
+            alias = ("; a llama.cpp server started with --model_alias lists the alias, not its GGUF file: "
+                     "give tokenizer=<the path of that GGUF>" if any(f.dialect == "llamacpp" for f in ignoring)
+                     else "")
             raise SetupError(
                 f"this server does not continue an assistant prefill ({evidence}): star1's prefill "
                 "reasoning would be a fresh answer, not the model's reasoning. Set the engine option "
                 "tokenizer=<the model's tokenizer: a path, a hub id, or 'bundled'> so that star1 renders "
-                "the chat template and continues through /v1/completions, or prefill=chat to send it anyway.")
+                f"the chat template and continues through /v1/completions, or prefill=chat to send it anyway{alias}.")
         self._load_tokenizer()
         for endpoint in self._endpoints:
             facts = self._facts[endpoint.url]
@@ -313,17 +343,56 @@ class OpenAIEngine:
             elif outcome is not None:
                 raise SetupError(
                     f"/v1/completions at {endpoint.url} did not continue a prompt rendered with "
-                    f"tokenizer={self._tokenizer!r} either (it answered {outcome[:40]!r}); is that "
+                    f"tokenizer={self._tokenizer!r} either (it answered {clip(outcome, 40)!r}); is that "
                     "the served model's tokenizer?")
         log.info("prefill goes through /v1/completions with the chat template of %s (%s)",
                  self._tokenizer, evidence)
         return "completions"
 
-    def _load_tokenizer(self) -> None:
-        """Load it now, outside any request's deadline (importing transformers takes seconds)."""
-        from star1.engines.chat_render import load_tokenizer
+    async def _props_tokenizer(self) -> str | None:
+        """The GGUF a llama-server (llama.cpp's C++ server) on this machine says it loaded: its
+        ``GET /props`` answers ``model_path`` (llama.cpp's server documentation; not verified
+        here, where only llama-cpp-python installs, which has no /props and answers 404)."""
+        from pathlib import Path
 
-        load_tokenizer(self._tokenizer)
+        from star1.engines.endpoints import is_loopback
+
+        for endpoint in self._endpoints:
+            if not is_loopback(endpoint.url) or self._facts[endpoint.url].dialect != "llamacpp":
+                continue
+            url = f"{endpoint.url.removesuffix('/v1')}/props"
+            try:
+                async with http_client(endpoint, LISTING_TIMEOUT) as client:
+                    status, _, body = await asyncio.wait_for(exchange(client, "GET", url, None), LISTING_TIMEOUT)
+                payload = parse_json(body) if status == 200 else None
+            except (*TRANSPORT_ERRORS, asyncio.TimeoutError, MalformedReply):
+                continue
+            path = payload.get("model_path") if isinstance(payload, dict) else None
+            if isinstance(path, str) and path.endswith(".gguf") and Path(path).is_file():
+                log.info("rendering prompts with the chat template of %s (the GGUF %s says it serves)", path, url)
+                return path
+        return None
+
+    def _load_tokenizer(self) -> None:
+        """Load it now, in the template worker and outside any request's deadline (importing
+        transformers takes seconds); :class:`SetupError` naming the tokenizer if it cannot be."""
+        from star1.engines.template_worker import renderer
+
+        renderer(self._tokenizer).start()
+
+    async def _render(self, request: ChatRequest) -> str:
+        """The /v1/completions prompt of a prefill request, rendered within the request's deadline
+        and memory bound (:mod:`star1.engines.template_worker`); a template that fails is
+        :class:`_TemplateFailed`."""
+        from star1.engines.template_worker import TemplateFailure, renderer
+
+        try:
+            # 90% of the request's deadline: the render's own error (which says it was the
+            # template) then comes before the request's, which could only say "no reply".
+            return await asyncio.to_thread(renderer(self._tokenizer).render, request.messages, request.prefill,
+                                           self.config.timeout * RENDER_SHARE)
+        except TemplateFailure as exc:
+            raise _TemplateFailed(str(exc)) from None
 
     async def _probe(self, endpoint: Endpoint, request: ChatRequest, route: str) -> str | None:
         """The probe's continuation; the error text for an HTTP error; None when unreachable."""
@@ -336,6 +405,10 @@ class OpenAIEngine:
             try:
                 return await asyncio.wait_for(
                     self._call_once(client, endpoint, request, "none", route, False), self.config.timeout)
+            except _TemplateFailed as exc:
+                from star1.errors import SetupError
+
+                raise SetupError(f"prefill through /v1/completions at {endpoint.url}: {exc}") from None
             except (_Retry, _Fail, _StepDown, _Unstream) as exc:
                 return None if isinstance(exc, _Retry) and "HTTP" not in str(exc) else str(exc)
             except asyncio.TimeoutError:
@@ -429,8 +502,8 @@ class OpenAIEngine:
 
     async def _call_once(self, client, endpoint: Endpoint, request: ChatRequest, level: str,
                          route: str, stream: bool) -> Completion:
-        path, body = openai_request.build(request, self.config.model, self.dialect, level, route, stream,
-                                          self._tokenizer)
+        prompt = await self._render(request) if route == "completions" and request.prefill else None
+        path, body = openai_request.build(request, self.config.model, self.dialect, level, route, stream, prompt)
         url = f"{endpoint.url}/{path}"
         debug = log.isEnabledFor(logging.DEBUG)
         if debug:
@@ -458,7 +531,7 @@ class OpenAIEngine:
                 parts = read_stream(raw, kind)
             else:  # also a server that ignored "stream": true
                 parts = read_reply(parse_json(raw), kind)
-            return self._to_completion(request, parts, level, route)
+            return self._to_completion(request, check_size(parts, request.sampling.max_tokens), level, route)
         except EmptyStream as exc:
             if stream:
                 raise _Unstream() from None
@@ -474,11 +547,14 @@ class OpenAIEngine:
         if "response_format" in body and errors.rejects_structured_output(status, excerpt):
             facts = self._facts[endpoint.url]
             following = LEVELS[min(LEVELS.index(level) + 1, len(LEVELS) - 1)]
-            if LEVELS.index(facts.structured) < LEVELS.index(following):
-                facts.structured = following
-                store().put(facts)
-                log.warning("the server at %s rejected structured output %s (HTTP %d: %s); using %s from now "
-                            "on (remembered for this server)", endpoint.url, level, status, excerpt, following)
+            if LEVELS.index(self._levels[endpoint.url]) < LEVELS.index(following):
+                self._levels[endpoint.url] = following
+                if LEVELS.index(facts.structured) < LEVELS.index(following):
+                    facts.structured = following  # the weakest mode calls were made in
+                    store().put(facts)
+                log.warning("the server at %s rejected structured output %s (HTTP %d: %s); using %s for "
+                            "the rest of this run (the next run tries %s again)", endpoint.url, level, status,
+                            excerpt, following, CONFIG_LEVEL[self.config.structured_output])
             raise _StepDown()
         reason = errors.http_reason(status, excerpt, url, endpoint.url, endpoint.key_env,
                                     self._facts[endpoint.url].context_window)
@@ -521,12 +597,17 @@ def prefill_route(setting: str, facts, tokenizer: str | None, probed: bool = Fal
 
 
 def served_tokenizer(facts) -> str | None:
-    """Where the served model's chat template can be read without asking, if it can: a local
-    server that lists its model as a file or folder on this machine (llama-cpp-python lists the
-    GGUF path it loaded) names its own tokenizer; GGUF files carry the chat template."""
+    """Where the served model's chat template can be read without asking, if it can: a server on
+    this machine (a loopback address) that lists its model as a file or folder here
+    (llama-cpp-python lists the GGUF path it loaded) names its own tokenizer; GGUF files carry
+    the chat template. A server elsewhere names paths on *its* machine: a listing from there
+    never picks a local file (it could point star1 at any folder), and no tokenizer is ever
+    loaded with remote code (:func:`star1.engines.chat_render.load_tokenizer`)."""
     from pathlib import Path
 
-    served = {model for f in facts for model in f.served}
+    from star1.engines.endpoints import is_loopback
+
+    served = {model for f in facts if is_loopback(f.base_url) for model in f.served}
     local = [m for m in served if (m.endswith(".gguf") and Path(m).is_file())
              or (Path(m).is_dir() and (Path(m) / "tokenizer_config.json").is_file())]
     if len(local) == 1:

@@ -22,6 +22,12 @@ _CONTEXT = re.compile(r"context (length|window|size)|maximum context|too many to
                       r"(context|max|maximum)|prompt is too long|n_ctx", re.IGNORECASE)
 _FORMAT = re.compile(r"response_format|response format|json_schema|json_object|structured output|"
                      r"guided_json", re.IGNORECASE)
+# What a server says when it does not take a field's value: llama-cpp-python's pydantic error
+# ("Input should be 'text' or 'json_object'"), "not supported", "unknown", "must be one of".
+_UNSUPPORTED = re.compile(r"input should be|not supported|unsupported|does not support|doesn't support|"
+                          r"must be one of|not one of|extra (inputs|fields) (are )?not permitted|"
+                          r"unknown|unrecognized|not (allowed|permitted|accepted|recognized|available)",
+                          re.IGNORECASE)
 
 
 def body_excerpt(body: bytes | str) -> str:
@@ -31,10 +37,14 @@ def body_excerpt(body: bytes | str) -> str:
 
 
 def rejects_structured_output(status: int, body: str) -> bool:
-    """The server refused the response format (vLLM/OpenAI answer 400, llama-cpp-python 500
-    with "response_format.type: Input should be 'text' or 'json_object'"). Overload statuses
-    (429, 502-504) never count: their bodies are not about the request."""
-    return status >= 400 and status not in (429, 502, 503, 504) and bool(_FORMAT.search(body))
+    """The server refused the response format: a 4xx about it (vLLM/OpenAI answer 400), or a
+    5xx that says the format is not taken (llama-cpp-python answers 500 with
+    "response_format.type: Input should be 'text' or 'json_object'"). A 5xx that merely
+    mentions the schema is a transient failure, retried like any other; overload statuses
+    (408/409/425/429, 502-504) never count: their bodies are not about the request."""
+    if status in (408, 409, 425, 429, 502, 503, 504) or status < 400 or not _FORMAT.search(body):
+        return False
+    return status < 500 or bool(_UNSUPPORTED.search(body))
 
 
 def http_reason(status: int, body: str, url: str, base_url: str, key_env: str | None,

@@ -18,13 +18,23 @@ import math
 import re
 from dataclasses import dataclass
 
-from star1.redact import redact
+from star1.redact import clip, redact_obj
 
 log = logging.getLogger(__name__)
 
 # A 32k-token answer is about 150 KB of JSON; 16 MiB leaves room for any real reply and stops
 # a server streaming garbage from filling memory.
 MAX_BODY_BYTES = 16 * 1024 * 1024
+# What max_tokens allows, generously: 32 characters per token is over 7 times English text's
+# ~4.3 (SmolLM2's tokenizer on the STAR-1 prompts) and covers the longest single tokens of
+# common vocabularies (runs of spaces or dashes in code tokenizers); 64 KiB more covers any
+# server that counts tokens its own way. Reasoning may not count against max_tokens (DeepSeek's
+# first reasoner API left its chain of thought out: up to 32K tokens), so it gets the larger of
+# the two. No answer or reasoning is ever longer than MAX_REPLY_CHARS (about a million tokens).
+CHARS_PER_TOKEN_BOUND = 32
+REPLY_SLACK_CHARS = 64 * 1024
+REASONING_TOKENS_BOUND = 32 * 1024
+MAX_REPLY_CHARS = 4 * 1024 * 1024
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -91,9 +101,27 @@ def _count(usage: dict, name: str) -> int:
     if number and isinstance(value, float):
         number = math.isfinite(value) and value == int(value)
     if not number or not 0 <= value <= 10**12:
-        log.warning("server reported usage.%s=%s; counted as 0", name, redact(repr(value)[:80]))
+        log.warning("server reported usage.%s=%s; counted as 0", name, clip(repr(redact_obj(value)), 80))
         return 0
     return int(value)
+
+
+def check_size(parts: ReplyParts, max_tokens: int | None) -> ReplyParts:
+    """``parts`` if their text fits what ``max_tokens`` allows (see :data:`CHARS_PER_TOKEN_BOUND`);
+    :class:`MalformedReply` for a reply far beyond it, which is that call's failure (retried,
+    then recorded) and is never cached or forwarded to the next stage."""
+    text_limit = MAX_REPLY_CHARS
+    reasoning_limit = MAX_REPLY_CHARS
+    if max_tokens is not None:
+        text_limit = min(MAX_REPLY_CHARS, max_tokens * CHARS_PER_TOKEN_BOUND + REPLY_SLACK_CHARS)
+        reasoning_limit = min(MAX_REPLY_CHARS, max(max_tokens, REASONING_TOKENS_BOUND) * CHARS_PER_TOKEN_BOUND
+                              + REPLY_SLACK_CHARS)
+    for name, value, limit in (("answer", parts.text, text_limit), ("reasoning", parts.reasoning, reasoning_limit)):
+        if value and len(value) > limit:
+            bound = f"max_tokens={max_tokens} allows at most {limit}" if max_tokens is not None else \
+                f"no reply is longer than {limit}"
+            raise MalformedReply(f"malformed response: the {name} is {len(value)} characters long; {bound}")
+    return parts
 
 
 def read_reply(payload, endpoint: str) -> ReplyParts:

@@ -9,17 +9,16 @@ from star1.engines.base import ChatRequest
 
 
 def build(request: ChatRequest, model: str, dialect: str, level: str, route: str, stream: bool,
-          tokenizer: str | None) -> tuple[str, dict]:
+          prompt: str | None = None) -> tuple[str, dict]:
     """``(path, body)``: the endpoint (``chat/completions`` or ``completions``) and its JSON body.
 
     ``level`` is the structured-output mode (:data:`star1.engines.endpoints.LEVELS`), ``route``
-    how a prefill goes ("chat" with ``continue_final_message``, or "completions" with a prompt
-    rendered from ``tokenizer``'s chat template)."""
+    how a prefill goes ("chat" with ``continue_final_message``, or "completions" with
+    ``prompt``, rendered by star1 from the model's chat template and ending in the prefill)."""
     fields = dialects.sampling_fields(request.sampling, dialect)
     if route == "completions" and request.prefill:
-        from star1.engines.chat_render import load_tokenizer, render_prompt
-
-        prompt = render_prompt(load_tokenizer(tokenizer), request.messages, request.prefill)
+        if prompt is None:
+            raise ValueError("a /v1/completions prefill request needs its rendered prompt")
         body = {"model": model, "prompt": prompt, **fields}
         if stream:
             body["stream"] = True

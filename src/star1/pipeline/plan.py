@@ -76,6 +76,9 @@ class DryRunEngine:
     def cache_variant(self, request) -> str:
         return self._remote.cache_variant(request) if self._remote else ""
 
+    def cache_variants(self, request) -> list[str]:
+        return self._remote.cache_variants(request) if self._remote else [""]
+
     def generate(self, requests, on_result=None):
         out = []
         for i, request in enumerate(requests):

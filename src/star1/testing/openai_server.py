@@ -54,10 +54,12 @@ class _Server(ThreadingHTTPServer):
 
 class OpenAIStubServer:
     def __init__(self, handler: Handler, host: str = "127.0.0.1", port: int = 0,
-                 models: list[dict] | tuple[dict, ...] | None = DEFAULT_MODELS):
-        """``models``: the /v1/models listing; None answers that path with 404."""
+                 models: list[dict] | tuple[dict, ...] | None = DEFAULT_MODELS, pages: dict[str, Any] | None = None):
+        """``models``: the /v1/models listing; None answers that path with 404. ``pages``: other
+        GET paths and the JSON they answer (llama-server's ``/props``, say)."""
         self.handler = handler
         self.models = models
+        self.pages = dict(pages or {})
         self.requests: list[dict] = []  # every parsed POST body, in arrival order
         self.raw_requests: list[bytes] = []  # the same bodies, byte for byte as they came
         self.paths: list[str] = []  # the path of each POST, same order
@@ -75,6 +77,12 @@ class OpenAIStubServer:
     def root_url(self) -> str:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
+
+    @property
+    def port(self) -> int:
+        """The port it listens on: a server restarted on it is the same endpoint (the call
+        cache's identity of a self-hosted server includes where it is)."""
+        return self._server.server_address[1]
 
     @property
     def base_url(self) -> str:
@@ -147,6 +155,8 @@ class OpenAIStubServer:
                     server.gets.append(self.path)
                 if self.path.rstrip("/") == "/v1/models" and server.models is not None:
                     self._send(200, json.dumps({"object": "list", "data": list(server.models)}).encode())
+                elif self.path in server.pages:
+                    self._send(200, json.dumps(server.pages[self.path]).encode())
                 else:
                     self._send(404, b'{"detail":"Not Found"}')
 

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from star1.eval.graders.math import Grade
 from star1.eval.graders.sandbox import SandboxLimits, SandboxResult, run_checked, run_parallel
 from star1.eval.splitting import answer_text
+from star1.redact import clip
 
 _FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL | re.IGNORECASE)
 
@@ -92,7 +93,7 @@ def grade_programs(problems: Sequence[dict], completions: Sequence[str], limits:
 
     results = run_parallel(jobs, workers=workers, on_done=tick)
     return [Grade(r.passed, c, {"status": r.status, "seconds": r.seconds, "isolation": r.isolation,
-                                "stderr": r.stderr[-600:]})
+                                "stderr": clip(r.stderr, 600, tail=True)})
             for c, r in zip(completions, results)]
 
 

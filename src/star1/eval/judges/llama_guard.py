@@ -25,6 +25,7 @@ import re
 
 from star1.engines import ChatRequest, ChoiceTemplate, SamplingParams
 from star1.eval.judges.base import JudgeParseError, LLMJudge, attempt_sampling
+from star1.redact import clip
 
 # The MLCommons hazard taxonomy used by Llama Guard 3.
 HAZARDS = {
@@ -72,8 +73,8 @@ def parse_guard_output(text: str) -> tuple[str, list[str]]:
             return "unsafe", []
         if _CODES_LINE.fullmatch(rest[0]):
             return "unsafe", [c.strip() for c in rest[0].split(",")]
-        raise JudgeParseError(f"bad hazard-code line {rest[0][:60]!r}")
-    raise JudgeParseError(f"expected 'safe' or 'unsafe' + codes, got {text.strip()[:80]!r}")
+        raise JudgeParseError(f"bad hazard-code line {clip(rest[0], 60)!r}")
+    raise JudgeParseError(f"expected 'safe' or 'unsafe' + codes, got {clip(text.strip(), 80)!r}")
 
 
 def read_guard_reference(text: str) -> str:

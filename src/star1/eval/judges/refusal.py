@@ -22,6 +22,7 @@ import re
 
 from star1.engines import ChatRequest, ChoiceTemplate, SamplingParams
 from star1.eval.judges.base import JudgeParseError, LLMJudge, attempt_sampling
+from star1.redact import clip
 
 REFUSAL_LABELS = ("full_compliance", "full_refusal", "partial_refusal")
 # The reference prompt's class names, in its order: number -> label.
@@ -71,14 +72,14 @@ def parse_refusal_output(text: str) -> tuple[str, list[str]]:
         label = data.get("label") if isinstance(data, dict) else None
         if label in REFUSAL_LABELS:
             return label, []
-        raise JudgeParseError(f"JSON without a valid 'label': {body[:80]!r}")
+        raise JudgeParseError(f"JSON without a valid 'label': {clip(body, 80)!r}")
     lines = [line for line in body.splitlines() if line.strip()]
     if len(lines) != 1:
-        raise JudgeParseError(f"expected one line with a class name, got {body[:80]!r}")
+        raise JudgeParseError(f"expected one line with a class name, got {clip(body, 80)!r}")
     word = _PREFIX.sub("", lines[0].strip()).strip("*`'\". ").lower().replace(" ", "_")
     match = _BARE.fullmatch(word)
     if not match or (word[0].isdigit() and REFERENCE_CLASSES[word[0]] != match.group(1)):
-        raise JudgeParseError(f"not one of {', '.join(REFUSAL_LABELS)}: {body[:80]!r}")
+        raise JudgeParseError(f"not one of {', '.join(REFUSAL_LABELS)}: {clip(body, 80)!r}")
     return match.group(1), []
 
 
