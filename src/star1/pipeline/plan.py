@@ -25,6 +25,7 @@ from star1.engines.pool import namespace, price
 from star1.pipeline.config import BuildConfig
 from star1.pipeline.deliberate import ReasoningOptions, uses_prefill
 from star1.pipeline.run import RunContext, Stage, run_stages
+from star1.pipeline.stages import build_stages
 from star1.prompts.reference import load_prompt_set
 from star1.records import Record
 from star1.runner import StageResult
@@ -140,8 +141,6 @@ class _Carry:
 
 def plan_build(config: BuildConfig, records: list[Record], stages: list[Stage] | None = None) -> list[StagePlan]:
     """One :class:`StagePlan` per LLM stage of ``stages`` (default: what the build runs)."""
-    from star1.pipeline.stages import build_stages
-
     stages = build_stages(config) if stages is None else stages
     prompts = load_prompt_set(config.protocol, config.policies, config.local_dir)
     config.roles(tuple({s.role for s in stages if s.role}))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from star1.engines.pool import cost
 from star1.pipeline import benign
 from star1.pipeline.classify import classify
 from star1.pipeline.deliberate import deliberate
@@ -50,7 +51,10 @@ def _rewrite(ctx: RunContext, records, engine, options) -> StageResult:
     checker = ctx.engine("classifier", "classify") if options.harm_check == "other_only" else None
     result = benign.rewrite(records, engine, checker, ctx.prompts, options,
                             config.benign.classify or config.classify)
-    rows = [result.check_row(checker)] if checker is not None else []
+    rows = []
+    if checker is not None:
+        rows.append(result.check_row(checker))
+        rows[0].cost_usd = cost(config.engine_for("classifier"), checker.stats)
     return StageResult(result.records, result.failures, extra_rows=rows)
 
 
