@@ -25,7 +25,8 @@ EVAL_EPILOG = """examples:
 
 settings (--set KEY=VALUE or a --config file): model, safety_judge, refusal_judge, benchmarks,
 limit, protocol, local_dir, label, responses, safety_judge_format, judge_retries,
-judge_max_tokens, samples, max_tokens, cache, batch_size, code_timeout, code_memory_mb, workers.
+judge_max_tokens, samples, max_tokens, cache, batch_size, code_timeout, code_memory_mb, workers,
+sandbox (bwrap; unsafe-unshare and unsafe-rlimits-only only when you accept hostile code on the host).
 benchmarks: strongreject, jbb, wildchat, wildjailbreak, xstest (safety); aime24, math500, gpqa,
 mmlu_pro, humaneval (reasoning); or the groups safety, reasoning, all.
 judges: an engine, or 'keyword' (the default: refusal-keyword rules). Without a safety judge,

@@ -27,6 +27,7 @@ from star1.engines.config import EngineConfig, parse_engine
 from star1.engines.pool import resolve_role
 from star1.errors import ConfigError, RunFailed
 from star1.eval.benchmarks.base import Benchmark, EvalItem, GradeOptions
+from star1.eval.graders.sandbox import isolation_mode
 from star1.eval.judging import is_engine, make_refusal_judge, make_safety_judge
 from star1.eval.records import (
     BenchmarkResult,
@@ -87,6 +88,8 @@ def prepare(config: EvalConfig) -> Run:
         if file_rows is not None:
             plan.samples = _saved_samples(config, bench, items, file_rows)
         plans.append(plan)
+    if any(plan.bench.runs_code for plan in plans):
+        isolation_mode(config.sandbox)  # refuses before any model call: no bwrap, no grading
     return Run(config, Path(config.out), model, protocol, plans)
 
 
@@ -223,7 +226,7 @@ def _score(plan: Plan, run: Run, pool: EnginePool, show_progress: bool) -> list[
     plan.judge_info = JudgeInfo(name=bench.grader, kind="grader")
     config = run.config
     options = GradeOptions(code_timeout_s=config.code_timeout, code_memory_mb=config.code_memory_mb,
-                           workers=config.workers)
+                           workers=config.workers, sandbox=config.sandbox)
     return grade_reasoning(bench, plan.samples, options, show_progress, f"{bench.name}: grade")
 
 
