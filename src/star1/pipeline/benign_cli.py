@@ -9,6 +9,7 @@ from star1.console import make_console
 from star1.engines.config import EngineSpec
 from star1.pipeline.cli import _StageSettings
 from star1.pipeline.config import BenignStageOptions
+from star1.runlock import holding_output
 
 
 class BenignSettings(BenignStageOptions, _StageSettings):
@@ -57,6 +58,7 @@ def steps_table(steps, title: str):
     return summary_table(title, steps, first="step")
 
 
+@holding_output  # one run per --out file
 def run_benign_command(args) -> int:
     from star1.datasets.fetch import cache_dir
     from star1.engines.cache import CallCache

@@ -21,6 +21,7 @@ from star1.pipeline.deliberate import DeliberateOptions
 from star1.pipeline.score import ScoreOptions
 from star1.pipeline.select import SelectOptions
 from star1.records import SCORE_KEYS
+from star1.runlock import holding_output
 
 
 class _StageSettings(BaseModel):
@@ -192,6 +193,7 @@ def stage_settings(command: str, args):
     return settings, options
 
 
+@holding_output  # one run per --out file: a second would pay every call again
 def run_stage_command(args) -> int:
     from star1.datasets.fetch import cache_dir
     from star1.engines.cache import CallCache
