@@ -10,6 +10,10 @@ key in ``failed/``, eval items, logs or messages. A program that got the key and
 reversed, as hex or as base64 (a graded HumanEval program in an ``unsafe-`` sandbox mode did, in
 issue 21) is caught too: each key is registered with those forms (:func:`secret_forms`).
 
+Printed text gets one more step (:func:`printable`): control characters are stripped, so a model
+id or an error body cannot set the window title, erase lines, fake a status line or write the
+clipboard (OSC 52) on the user's terminal. Stored text keeps them (JSON escapes them).
+
 The step sits at the sinks, not at the sources: ``star1.io``'s writers, the CLI's one-line error
 and its logging handler (:class:`RedactingFilter`). Values shorter than 8 characters are not
 registered: placeholders such as ``EMPTY`` would otherwise blank ordinary words.
@@ -90,6 +94,29 @@ def redact(text: str) -> str:
         if value in text:
             text = text.replace(value, MASK)
     return text
+
+
+# Escape sequences whole (so their arguments go too): CSI, OSC / DCS / APC / PM / SOS strings up
+# to their terminator (or the end of the text), any other two-character ESC sequence; and their
+# 8-bit C1 forms. Then every remaining C0 (except tab and newline), DEL and C1 character.
+_ESCAPES = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?"
+    r"|(?:\x1b[\]P^_X]|[\x9d\x90\x9e\x9f\x98])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b[ -~]?")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def strip_controls(text: str) -> str:
+    """``text`` without terminal control: escape sequences (with their arguments) and control
+    characters other than tab and newline."""
+    if not text or (text.isprintable() and "\x1b" not in text):
+        return text
+    return _CONTROLS.sub("", _ESCAPES.sub("", text))
+
+
+def printable(text: str) -> str:
+    """What may reach a terminal or a log: :func:`redact`, then :func:`strip_controls`."""
+    return strip_controls(redact(text))
 
 
 def redact_obj(obj: Any) -> Any:
