@@ -125,3 +125,22 @@ def test_two_classify_runs_on_one_out_file_run_one_at_a_time(tmp_path):
             _, err = first.communicate(timeout=120)
     assert first.returncode == 0, err
     assert out.exists() and not (tmp_path / ".same.jsonl.star1.lock").exists()
+
+
+@pytest.mark.parametrize("command", ["deliberate", "score", "benign", "collect", "train"])
+def test_every_single_stage_command_refuses_an_out_in_use(tmp_path, capsys, command):
+    from star1.cli import main
+    from star1.runlock import RunLock, lock_output
+
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text(json.dumps({"id": "p1", "question": "q"}) + "\n")
+    out = tmp_path / ("model" if command == "train" else "out.jsonl")
+    args = {"deliberate": ["--teacher", "openai:stub@http://127.0.0.1:9/v1"],
+            "score": ["--judge", "openai:stub@http://127.0.0.1:9/v1"],
+            "benign": ["--teacher", "openai:stub@http://127.0.0.1:9/v1"],
+            "collect": ["--no-decontaminate"], "train": ["--model", "bundled"]}[command]
+    holder = RunLock(out, "the holder") if command == "train" else lock_output(out, "the holder")
+    with holder:
+        assert main([command, "--in", str(prompts), "--out", str(out), *args]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert f"{out} is in use by pid {os.getpid()} " in line and "(command: the holder)" in line, line

@@ -58,24 +58,45 @@ def check_regular(path: str | os.PathLike) -> None:
                                "give a file")
 
 
-class _Capped(io.RawIOBase):
-    """A binary stream that refuses to yield more than ``limit`` bytes."""
+class _Capped(io.BufferedIOBase):
+    """A binary stream that refuses to yield more than ``limit`` bytes of ``inner``. It passes
+    reads through unbuffered, so an error of ``inner`` (a truncated gzip stream) surfaces at the
+    line where it happens."""
 
     def __init__(self, inner: BinaryIO, path: str | os.PathLike, limit: int):
         self._inner, self._path, self._limit, self._seen = inner, path, limit, 0
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        n = self._inner.readinto(buffer) or 0
-        self._seen += n
+    def _count(self, data: bytes) -> bytes:
+        self._seen += len(data)
         if self._seen > self._limit:
             compressed = str(self._path).lower().endswith((".gz", ".xz"))
             raise InputError(self._path, f"holds more than {_mib(self._limit)}"
                              f"{' once decompressed' if compressed else ''}; star1 reads at most that "
                              "from one file (split it)")
-        return n
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:  # all of it, a bounded piece at a time
+            return b"".join(iter(lambda: self.read(1 << 20), b""))
+        if size == 0:
+            return b""
+        return self._count(self._inner.read(min(size, self._limit + 1 - self._seen) or 1))
+
+    def read1(self, size: int = -1) -> bytes:
+        size = 1 << 16 if size is None or size < 0 else size
+        if size == 0:
+            return b""
+        return self._count(self._inner.read1(min(size, self._limit + 1 - self._seen) or 1))
+
+    def readline(self, size: int | None = -1) -> bytes:
+        room = self._limit + 1 - self._seen
+        if size == 0:
+            return b""
+        size = room if size is None or size < 0 else min(size, room)
+        return self._count(self._inner.readline(size or 1))
 
     def close(self) -> None:
         try:
@@ -84,14 +105,14 @@ class _Capped(io.RawIOBase):
             super().close()
 
 
-def open_binary(path: str | os.PathLike, limit: int | None = None) -> io.BufferedReader:
+def open_binary(path: str | os.PathLike, limit: int | None = None) -> io.BufferedIOBase:
     """``path`` for reading, decompressed by its extension (``.gz``, ``.xz``), capped at ``limit``
     bytes of content (default :data:`MAX_INPUT_BYTES`)."""
     check_regular(path)
     limit = MAX_INPUT_BYTES if limit is None else limit
     name = str(path).lower()
     opener = gzip.open if name.endswith(".gz") else lzma.open if name.endswith(".xz") else open
-    return io.BufferedReader(_Capped(opener(path, "rb"), path, limit))
+    return _Capped(opener(path, "rb"), path, limit)
 
 
 def open_text(path: str | os.PathLike, limit: int | None = None) -> io.TextIOWrapper:

@@ -32,7 +32,7 @@ for path in ["/etc/shadow", {planted!r}]:
         found.append(path + ": " + type(exc).__name__)
 key = {reversed_key!r}[::-1]
 print("LOOT", found, key[::-1], key.encode().hex(), __import__("base64").b64encode(key.encode()).decode())
-raise RuntimeError("LOOT " + " | ".join(found))
+raise RuntimeError("ENV " + repr(sorted(os.environ)) + " LOOT " + " | ".join(found))
 '''
 
 
@@ -55,7 +55,7 @@ def hostile(tmp_path):
 
 
 def _eval(tmp_path, server, key, path: str, *extra: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": path, "OPENAI_API_KEY": key}
+    env = {**os.environ, "PATH": path, "OPENAI_API_KEY": key, "STAR1_PLANTED_ENV": "grader-only"}
     return subprocess.run([sys.executable, "-m", "star1.cli", "eval", "--model", f"openai:stub@{server.base_url}",
                            "--benchmarks", "humaneval", "--limit", "1", "--out", str(tmp_path / "run"),
                            "--set", "code_timeout=5", "-q", *extra],
@@ -110,6 +110,7 @@ def test_weak_isolation_runs_only_when_asked_by_name(tmp_path, hostile, no_bwrap
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["benchmarks"]["humaneval"]["isolation"] == {"unsafe-rlimits-only": 1}
     assert "LOOT" in item["grade"]["stderr"]  # the hostile code did run: the user asked for that
+    _assert_env_allow_listed(item)
     _assert_no_key(tmp_path, proc, key)
 
 
@@ -124,7 +125,14 @@ def test_with_bwrap_the_same_code_reads_nothing_of_the_host(tmp_path, hostile):
     assert f"{planted}: FileNotFoundError" in item["grade"]["stderr"]
     assert "/etc/shadow: FileNotFoundError" in item["grade"]["stderr"]
     assert secret_text not in items and "root:" not in items
+    _assert_env_allow_listed(item)
     _assert_no_key(tmp_path, proc, key)
+
+
+def _assert_env_allow_listed(item: dict) -> None:
+    # Under every mode graded code gets an allow-listed environment: no key, nothing planted.
+    names = item["grade"]["stderr"].split("ENV ", 1)[1].split(" LOOT ", 1)[0]
+    assert "'PATH'" in names and "OPENAI_API_KEY" not in names and "STAR1_PLANTED_ENV" not in names, names
 
 
 def _assert_no_key(tmp_path, proc, key: str) -> None:
