@@ -188,7 +188,7 @@ def probe(mode: str) -> str | None:
     result = _run_python("print('sandbox-probe')", SandboxLimits(timeout_s=30), mode)
     if result.passed and "sandbox-probe" in result.stdout:
         return None
-    return f"a test program {result.status}: {result.stderr.strip()[-300:] or 'no output'}"
+    return f"a test program {result.status}: {' '.join(result.stderr.split())[-300:] or 'no output'}"
 
 
 def mode_works(mode: str) -> bool:
