@@ -23,13 +23,14 @@ $(STAMP): pyproject.toml
 # about 12 minutes on a fresh machine (pip keeps the built wheel, later installs take seconds).
 # -DGGML_NATIVE=off: a build tuned to the build machine's CPU died with SIGILL here. A failed
 # build does not fail set-up: the real-server tests then skip and say why.
-# bubblewrap (Debian) is the HumanEval sandbox's isolation boundary (docs/eval.md); without apt or
-# root the sandbox falls back to weaker isolation and the tests that need bwrap skip, saying why.
+# bubblewrap (Debian) is the HumanEval sandbox's isolation boundary (docs/eval.md). There is no
+# fallback: without it star1 eval refuses to grade model code, and the sandbox tests fail (not
+# skip), each saying to install it.
 $(TEST_STAMP): $(STAMP)
 	CMAKE_ARGS="-DGGML_NATIVE=off" $(PY) -m pip install -q "llama-cpp-python[server]==0.3.36" \
 	  || echo "WARNING: llama-cpp-python did not install; tests/integration will be skipped"
 	command -v bwrap >/dev/null || (apt-get update -q && apt-get install -y -q bubblewrap) \
-	  || echo "WARNING: could not install bubblewrap; the code sandbox uses weaker isolation"
+	  || echo "WARNING: could not install bubblewrap (apt-get install bubblewrap, as root); the sandbox tests will fail"
 	touch $(TEST_STAMP)
 
 demo: $(STAMP)

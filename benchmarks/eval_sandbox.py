@@ -1,7 +1,7 @@
 """Throughput of the HumanEval sandbox: all 164 canonical solutions, by number of parallel workers.
 
     STAR1_DATA_DIR=../shared/data python benchmarks/eval_sandbox.py [--repeats 3] [--workers 1,2,4]
-        [--isolation auto|bwrap|unshare|rlimits-only]
+        [--isolation bwrap|unsafe-unshare|unsafe-rlimits-only]
 
 Prints one row per worker count with the median, min and max wall time of a full pass, and the
 per-program cost of the sandbox against a bare ``python -c pass``: one sandboxed program
@@ -41,7 +41,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--local-dir", default=os.environ.get("STAR1_DATA_DIR"))
-    parser.add_argument("--isolation", default="auto")
+    parser.add_argument("--isolation", default="bwrap")
     args = parser.parse_args()
     problems = [item.data for item in humaneval.load(args.local_dir)]
     limits = SandboxLimits(timeout_s=20, isolation=args.isolation)

@@ -44,12 +44,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _redacted_excepthook(kind, value, tb) -> None:
-    from star1.redact import redact
+    from star1.redact import printable
 
-    sys.stderr.write(redact("".join(traceback.format_exception(kind, value, tb))))
+    sys.stderr.write(printable("".join(traceback.format_exception(kind, value, tb))))
 
 
 def main(argv: list[str] | None = None) -> int:
+    from star1.console import printable_streams
+
+    with printable_streams():  # redacted, and no terminal control from a server reaches the screen
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     from star1.errors import Star1Error
     from star1.redact import install_log_redaction, redact, register_env_secrets
 

@@ -6,37 +6,70 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import cache
 
-# Wide enough for the summary tables; rich's own default off a terminal is 80 columns, which
-# wraps table rows and long lines in CI logs.
-LOG_WIDTH = 120
+# Off a terminal (logs, CI, tests) nothing is wrapped: a path or a message stays on one line
+# whatever the folder depth (issue 21: a 112-character clone path was cut at 120 columns). Tables
+# are as wide as their content (rich sizes them so; none of ours expands).
+NO_WRAP_WIDTH = 1_000_000
 
 
-class _Redacting:
-    """A text stream whose writes pass through :func:`star1.redact.redact` first: whatever a
-    table or a message quotes from a server (an error body echoing a key) leaves no key."""
+class _Printable:
+    """A text stream whose writes pass :func:`star1.redact.redact` first: whatever a table or a
+    message quotes from a server (an error body echoing a key) leaves no key. With ``clean`` it
+    strips terminal control too (:func:`star1.redact.printable`): a model id or an error body
+    cannot move the cursor, retitle the window or write the clipboard."""
 
-    def __init__(self, stream):
-        self._stream = stream
+    def __init__(self, stream, clean: bool = True):
+        self.raw_stream = stream
+        self._clean = clean
 
     def write(self, text: str) -> int:
-        from star1.redact import redact
+        from star1.redact import printable, redact
 
-        return self._stream.write(redact(text))
+        return self.raw_stream.write(printable(text) if self._clean else redact(text))
 
     def __getattr__(self, name):  # flush, isatty, fileno, encoding, ...
-        return getattr(self._stream, name)
+        return getattr(self.raw_stream, name)
+
+
+@contextmanager
+def printable_streams() -> Iterator[None]:
+    """``sys.stdout`` and ``sys.stderr`` redacted and stripped of terminal control while the
+    ``star1`` command runs: prints, log records, warnings and tracebacks all pass through them.
+    Rich consoles (:func:`make_console`) write below them and clean their text themselves."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Printable(sys.stdout), _Printable(sys.stderr)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
 
 
 def make_console(stderr: bool = True, **kwargs):
-    """A rich console on stderr (or stdout), redacted. Off a terminal (logs, CI, tests) it is 120
-    columns wide whatever the environment says, so output never depends on the terminal."""
-    from rich.console import Console
-
+    """A rich console on stderr (or stdout), redacted, whose text arguments are stripped of
+    terminal control before rich adds its own styling. Off a terminal it never wraps and writes
+    no escape codes at all, whatever the environment says (``COLUMNS``, ``FORCE_COLOR``)."""
     stream = sys.stderr if stderr else sys.stdout
-    if not stream.isatty() and "width" not in kwargs:
-        kwargs["width"] = LOG_WIDTH
-    return Console(file=_Redacting(stream), **kwargs)
+    stream = getattr(stream, "raw_stream", stream)  # below printable_streams: rich's codes pass
+    tty = stream.isatty()
+    if not tty:
+        kwargs.setdefault("width", NO_WRAP_WIDTH)
+        kwargs.setdefault("soft_wrap", True)
+    return _clean_console_class()(file=_Printable(stream, clean=not tty), **kwargs)
+
+
+@cache
+def _clean_console_class():
+    from rich.console import Console  # rich is imported when the first console is made
+
+    from star1.redact import strip_controls
+
+    class CleanConsole(Console):
+        def render_str(self, text: str, **options):  # every str printed or put in a table
+            return super().render_str(strip_controls(text), **options)
+
+    return CleanConsole
 
 
 class ProgressTask:

@@ -3,7 +3,9 @@
 Every reader reports bad input with the file, the line (or row) and the field, so a user can
 fix the file: bytes that are not UTF-8, JSON that does not parse, a key given twice, nesting
 deeper than :data:`MAX_DEPTH`, lone UTF-16 surrogates, a broken gzip or Parquet file, a folder
-where a file should be. All of them raise :class:`InputError`, never a traceback.
+where a file should be, and what :mod:`star1.bounded` bounds (a device or FIFO, more than
+1 GiB once decompressed, a line over 64 MiB). All of them raise :class:`InputError`, never a
+traceback.
 
 Every writer goes through a temporary file and ``os.replace`` so an interrupted or failed run
 never leaves a truncated output behind, and every writer is a sink of the one redaction step
@@ -26,6 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from star1.bounded import check_regular, open_binary, read_bytes, read_line
 from star1.errors import InputError  # re-exported: star1.io.InputError
 from star1.redact import redact, redact_obj
 
@@ -98,6 +101,7 @@ def read_rows(path: str | os.PathLike) -> list[tuple[int, dict]]:
     fmt = detect_format(path)
     if path.is_dir():
         raise InputError(path, "is a folder, not a file; give the path of a record file")
+    check_regular(path)  # /dev/zero behind a link would be read for ever
     try:
         if fmt == "jsonl":
             return _read_jsonl(path)
@@ -111,16 +115,14 @@ def read_rows(path: str | os.PathLike) -> list[tuple[int, dict]]:
 def _read_jsonl(path: Path) -> list[tuple[int, dict]]:
     rows = []
     lineno = 0
-    opener = gzip.open if _gzipped(path) else open
-    with opener(path, "rb") as fh:
-        lines = iter(fh)
+    with open_binary(path) as fh:  # capped: a gzip bomb stops at 1 GiB, one line at 64 MiB
         while True:
             try:
-                raw = next(lines, None)
+                raw = read_line(fh, path, lineno + 1)
             except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
                 raise InputError(path, f"not a valid gzip file ({exc}); recompress it or give the "
                                  "uncompressed .jsonl", line=lineno + 1 if lineno else None) from None
-            if raw is None:
+            if not raw:
                 return rows
             lineno += 1
             # The line break ends the record; left on, an unclosed string reads as a bad character.
@@ -138,7 +140,7 @@ def _read_jsonl(path: Path) -> list[tuple[int, dict]]:
 
 
 def _read_json_list(path: Path) -> list[tuple[int, dict]]:
-    text = _decode(path.read_bytes(), path, 1).removeprefix("\ufeff")
+    text = _decode(read_bytes(path), path, 1).removeprefix("\ufeff")
     data = load_json(text, path)
     if isinstance(data, dict):
         # A single object holding the list is common (e.g. {"data": [...]}).

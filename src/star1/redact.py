@@ -6,7 +6,13 @@ the ``star1`` command also registers every environment value whose name says it 
 before an engine reads it. :func:`redact` replaces every registered value in a text, and
 :func:`redact_obj` does the same through nested lists and dicts. A server that echoes the
 ``Authorization`` header in an error body ("Incorrect API key provided: sk-…") then leaves no
-key in ``failed/``, eval items, logs or messages.
+key in ``failed/``, eval items, logs or messages. A program that got the key and prints it
+reversed, as hex or as base64 (a graded HumanEval program in an ``unsafe-`` sandbox mode did, in
+issue 21) is caught too: each key is registered with those forms (:func:`secret_forms`).
+
+Printed text gets one more step (:func:`printable`): control characters are stripped, so a model
+id or an error body cannot set the window title, erase lines, fake a status line or write the
+clipboard (OSC 52) on the user's terminal. Stored text keeps them (JSON escapes them).
 
 The step sits at the sinks, not at the sources: ``star1.io``'s writers, the CLI's one-line error
 and its logging handler (:class:`RedactingFilter`). Values shorter than 8 characters are not
@@ -15,6 +21,7 @@ registered: placeholders such as ``EMPTY`` would otherwise blank ordinary words.
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import re
@@ -29,15 +36,42 @@ MIN_SECRET_LENGTH = 8
 # of these (OPENAI_API_KEY, HF_TOKEN, AWS_SECRET_ACCESS_KEY, DB_PASSWORD, ...).
 SECRET_NAME_WORDS = frozenset({"KEY", "APIKEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD"})
 
+# A base64 form is matched by the run of characters that depend on the key alone; shorter runs
+# than this would blank ordinary text by chance.
+MIN_BASE64_CORE = 16
+
 _lock = threading.Lock()
-_secrets: set[str] = set()
+_secrets: set[str] = set()  # every form of every registered value
+_ordered: list[str] = []  # the same, longest first
+
+
+def secret_forms(value: str) -> set[str]:
+    """``value`` and the forms a program that had it would print it in: reversed, hex (either
+    case) and base64 (standard and URL-safe, at any alignment in the encoded text), of the value
+    and of its reverse."""
+    forms = set()
+    for text in (value, value[::-1]):
+        raw = text.encode("utf-8")
+        forms.update((text, raw.hex(), raw.hex().upper()))
+        for skip in range(3):  # the value starts at byte 0, 1 or 2 of a 3-byte group
+            for encode in (base64.b64encode, base64.urlsafe_b64encode):
+                encoded = encode(b"\0" * skip + raw).decode("ascii")
+                # Drop the group shared with what precedes, and a last group shared with what follows.
+                core = encoded[4 if skip else 0:4 * ((skip + len(raw)) // 3)]
+                if len(core) >= MIN_BASE64_CORE:
+                    forms.add(core)
+    return forms
 
 
 def register_secret(value: str | None) -> None:
-    """Remember a secret value so that :func:`redact` removes it from every later text."""
+    """Remember a secret value so that :func:`redact` removes it (in every form of
+    :func:`secret_forms`) from every later text."""
+    global _ordered
     if value and len(value) >= MIN_SECRET_LENGTH:
         with _lock:
-            _secrets.add(value)
+            if value not in _secrets:
+                _secrets.update(secret_forms(value))
+                _ordered = sorted(_secrets, key=len, reverse=True)
 
 
 def is_secret_name(name: str) -> bool:
@@ -56,9 +90,7 @@ def redact(text: str) -> str:
     that contains another is removed whole)."""
     if not text or not _secrets:
         return text
-    with _lock:
-        values = sorted(_secrets, key=len, reverse=True)
-    for value in values:
+    for value in _ordered:  # replaced whole, never mutated: safe to read without the lock
         if value in text:
             text = text.replace(value, MASK)
     return text
@@ -70,6 +102,29 @@ def clip(text: str, chars: int, tail: bool = False) -> str:
     kept would be printed."""
     text = redact(text)
     return text[-chars:] if tail and chars > 0 else text[:chars]
+
+
+# Escape sequences whole (so their arguments go too): CSI, OSC / DCS / APC / PM / SOS strings up
+# to their terminator (or the end of the text), any other two-character ESC sequence; and their
+# 8-bit C1 forms. Then every remaining C0 (except tab and newline), DEL and C1 character.
+_ESCAPES = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?"
+    r"|(?:\x1b[\]P^_X]|[\x9d\x90\x9e\x9f\x98])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b[ -~]?")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def strip_controls(text: str) -> str:
+    """``text`` without terminal control: escape sequences (with their arguments) and control
+    characters other than tab and newline."""
+    if not text or (text.isprintable() and "\x1b" not in text):
+        return text
+    return _CONTROLS.sub("", _ESCAPES.sub("", text))
+
+
+def printable(text: str) -> str:
+    """What may reach a terminal or a log: :func:`redact`, then :func:`strip_controls`."""
+    return strip_controls(redact(text))
 
 
 def redact_obj(obj: Any) -> Any:
@@ -127,5 +182,7 @@ def install_log_redaction(logger: logging.Logger | None = None) -> None:
 
 def clear_secrets() -> None:
     """Forget every registered secret (tests)."""
+    global _ordered
     with _lock:
         _secrets.clear()
+        _ordered = []

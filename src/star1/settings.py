@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from star1.bounded import MAX_YAML_BYTES, load_yaml, read_bytes
 from star1.errors import ConfigError, first_error_message
 
 M = TypeVar("M", bound=BaseModel)
@@ -33,7 +34,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     if raw.strip() in ("off", "on", "yes", "no"):  # YAML 1.1 booleans; settings spell choices so
         return key.strip(), raw.strip()
     try:
-        return key.strip(), yaml.safe_load(raw)
+        return key.strip(), load_yaml(raw)
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise ConfigError(f"--set {text!r}: the value is not valid YAML ({problem})") from None
@@ -59,7 +60,7 @@ def read_yaml_mapping(path: str | Path) -> dict:
         raise ConfigError(f"config file {path} not found" if not path.exists()
                           else f"config file {path} is not a file")
     try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        loaded = load_yaml(read_bytes(path, MAX_YAML_BYTES).decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except yaml.YAMLError as exc:

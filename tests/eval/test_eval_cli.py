@@ -48,9 +48,8 @@ def test_responses_are_judged_and_graded(tmp_path, shared_data, capsys):
     assert b["xstest"]["score"] == 0.5 and b["xstest"]["judge"]["kind"] == "keyword-refusal"
     assert b["math500"]["score"] == 1.0 and b["aime24"]["score"] == 0.5
     assert b["humaneval"]["score"] == 0.5 and b["humaneval"]["judge"]["name"] == "humaneval-sandbox"
-    # Programs graded per sandbox mode, one mode for the whole run (detected once).
-    [(mode, graded)] = b["humaneval"]["isolation"].items()
-    assert mode in ("bwrap", "unshare", "rlimits-only") and graded == 2
+    # Programs graded per sandbox mode: bubblewrap, the only one used unless another is named.
+    assert b["humaneval"]["isolation"] == {"bwrap": 2}
     assert all(s["protocol"]["name"] == "external" for s in b.values())
     items = [json.loads(line) for line in (out / "items" / "humaneval.jsonl").read_text().splitlines()]
     assert [i["correct"] for i in items] == [True, False]

@@ -5,7 +5,11 @@ Each attack runs under every layer that must stop it on its own:
 * ``bwrap``: the full sandbox;
 * ``bwrap-no-hook``: bubblewrap + seccomp with the in-process audit hook switched off, i.e. what
   is left when a program gets past the hook; the outer boundary alone must hold;
-* ``unshare``: the weaker fallback without bwrap, where the audit hook does the work.
+* ``unsafe-unshare``: the weaker mode a user may ask for by name, where the audit hook does the
+  work.
+
+No test here is skipped for want of bubblewrap: without it, each one fails with the install
+line (``isolation_mode`` refuses), so a machine without the boundary cannot pass them quietly.
 """
 
 from __future__ import annotations
@@ -24,16 +28,12 @@ from star1.eval.graders.code import grade_responses
 from star1.eval.graders.sandbox import SandboxLimits, isolation_mode, mode_works, run_python
 from star1.eval.graders.sandbox_bwrap import bwrap_path
 
-# Skipped only where bwrap is not installed: where it is, a bwrap that does not work fails them
-# (SandboxUnavailable), so that a broken sandbox cannot hide behind skips.
-NO_BWRAP = "bubblewrap (bwrap) is not installed; .ci/run installs it (apt-get install bubblewrap)"
-needs_bwrap = pytest.mark.skipif(bwrap_path() is None, reason=NO_BWRAP)
 LAYERS = [
-    pytest.param(SandboxLimits(timeout_s=5, memory_mb=512, isolation="bwrap"), id="bwrap", marks=needs_bwrap),
+    pytest.param(SandboxLimits(timeout_s=5, memory_mb=512, isolation="bwrap"), id="bwrap"),
     pytest.param(SandboxLimits(timeout_s=5, memory_mb=512, isolation="bwrap", audit_hook=False),
-                 id="bwrap-no-hook", marks=needs_bwrap),
-    pytest.param(SandboxLimits(timeout_s=5, memory_mb=512, isolation="unshare"), id="unshare",
-                 marks=pytest.mark.skipif(not mode_works("unshare"), reason="unshare does not work here")),
+                 id="bwrap-no-hook"),
+    pytest.param(SandboxLimits(timeout_s=5, memory_mb=512, isolation="unsafe-unshare"), id="unsafe-unshare",
+                 marks=pytest.mark.skipif(not mode_works("unsafe-unshare"), reason="unshare does not work here")),
 ]
 
 
@@ -194,13 +194,12 @@ def test_no_new_process_starts(limits, name, code):
     assert "STARTED" not in result.stdout and not result.passed, result
 
 
-@needs_bwrap
-def test_bwrap_works_where_it_is_installed():
+def test_bwrap_works():
+    assert bwrap_path(), "bubblewrap is not installed: apt-get install bubblewrap (make test installs it)"
     assert mode_works("bwrap"), "bwrap is installed but cannot start a sandbox here (see its error: run bwrap by hand)"
     assert isolation_mode() == "bwrap"
 
 
-@needs_bwrap
 def test_threads_are_refused_by_seccomp_not_only_by_the_hook():
     code = "import threading\nt = threading.Thread(target=print, args=('THREAD',))\nt.start()\nt.join()\n"
     result = run_python(code, SandboxLimits(timeout_s=5, isolation="bwrap", audit_hook=False))
@@ -266,7 +265,7 @@ def test_the_key_is_not_stored_in_the_items_file(tmp_path, shared_data):
     assert secret not in stored + proc.stdout + proc.stderr
     [item] = [json.loads(line) for line in (out / "items" / "humaneval.jsonl").read_text().splitlines()]
     assert item["correct"] is False and "END-OF-LOOT" in item["grade"]["stderr"]
-    assert item["grade"]["isolation"] in ("bwrap", "unshare", "rlimits-only")
+    assert item["grade"]["isolation"] == "bwrap"
 
 
 @pytest.mark.parametrize("limits", LAYERS)

@@ -10,6 +10,7 @@ from star1.collect.config import PAPER_DECONTAMINATION, CollectConfig
 from star1.collect.sources import SOURCE_KEYS
 from star1.console import make_console
 from star1.datasets.safety import DECONTAMINATION_SETS
+from star1.runlock import holding_output
 
 EPILOG = f"""sources (processed in this order): {', '.join(SOURCE_KEYS)}
 decontamination sets: {', '.join(DECONTAMINATION_SETS)}, or a .csv/.tsv/.json/.jsonl/.parquet file
@@ -135,6 +136,7 @@ def report_path(out: str | Path, report: str | None) -> Path:
     return out.with_name(f"{stem}.report.json")
 
 
+@holding_output  # one run per --out file
 def run(args) -> int:
     from contextlib import nullcontext
 

@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from star1.bounded import check_regular
 from star1.collect.readers import Malformed, ParseResult, iter_csv, iter_json_records, read_error
 from star1.collect.sources import LoadOptions, SourcePart, SourceSpec
 from star1.datasets.fetch import DatasetUnavailable, default_local_dir, local_path, offline, resolve
@@ -20,7 +21,8 @@ from star1.datasets.safety import DECONTAMINATION_FILES, DECONTAMINATION_SETS
 from star1.io import InputError
 from star1.records import QUESTION_ALIASES
 
-READ_ERRORS = (OSError, UnicodeDecodeError, json.JSONDecodeError, csv.Error, lzma.LZMAError, EOFError)
+READ_ERRORS = (OSError, UnicodeDecodeError, json.JSONDecodeError, csv.Error, lzma.LZMAError, EOFError,
+               RecursionError)  # JSON nested 20,000 deep
 
 
 @dataclass
@@ -139,8 +141,7 @@ def load_user_file(path: str | os.PathLike, column: str | None = None, source_na
     error; single rows that are not usable text are counted as malformed.
     """
     path = Path(path)
-    if not path.exists():
-        raise InputError(path, "file not found")
+    check_regular(path)  # not found, a folder, or a link to /dev/zero: one line
     loaded = LoadedSource(source_name or path.stem, source_name or path.stem, ngram, files=[str(path)])
     result = ParseResult()
     try:

@@ -6,7 +6,9 @@ Row numbers are 1-based: the data row for CSV/TSV (header excluded), the line fo
 plain text, the list position for JSON lists. ``.gz`` and ``.xz`` files are decompressed on the fly.
 
 A file that cannot be parsed as a whole (not valid JSON, not UTF-8, a truncated archive, broken
-CSV quoting) is not a bad row: :func:`read_error` turns the exception into the project's
+CSV quoting, JSON nested past Python's recursion limit, and what :mod:`star1.bounded` refuses: a
+device or FIFO, more than 1 GiB decompressed, a line over 64 MiB, a CSV field over 16 MiB) is not a
+bad row: :func:`read_error` turns the exception into the project's
 ``InputError`` naming the file and, where the format has lines, the line.
 """
 
@@ -15,18 +17,21 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import itertools
 import json
 import lzma
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from star1 import bounded
+from star1.bounded import MAX_FIELD_CHARS
 from star1.io import InputError
 
-# Some prompts (long jailbreak templates) exceed csv's default 128 KiB field limit.
-csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+# Some prompts (long jailbreak templates) exceed csv's default 128 KiB field limit; a field past
+# this one is refused as a csv.Error naming the line.
+csv.field_size_limit(MAX_FIELD_CHARS)
 
 
 @dataclass(frozen=True)
@@ -68,12 +73,8 @@ class ParseResult:
 
 
 def open_text(path: Path) -> io.TextIOBase:
-    name = path.name.lower()
-    if name.endswith(".xz"):
-        return lzma.open(path, "rt", encoding="utf-8", newline="")
-    if name.endswith(".gz"):
-        return gzip.open(path, "rt", encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")
+    """UTF-8 text of ``path`` (``.gz`` / ``.xz`` decompressed), bounded (:mod:`star1.bounded`)."""
+    return bounded.open_text(path)
 
 
 def iter_csv(path: Path, delimiter: str = ",", header: bool = True) -> Iterator[tuple[int, Any]]:
@@ -94,12 +95,17 @@ def iter_csv(path: Path, delimiter: str = ",", header: bool = True) -> Iterator[
                 else:
                     yield i, dict(zip(names, cells))
         except csv.Error as exc:  # e.g. a NUL byte before Python 3.11: the reader cannot go on
-            raise InputError(path, f"not valid CSV ({exc})", line=reader.line_num) from None
+            why = (f"a field longer than {MAX_FIELD_CHARS >> 20} Mi characters; star1 reads prompts of at "
+                   "most that" if "field larger than field limit" in str(exc) else f"not valid CSV ({exc})")
+            raise InputError(path, why, line=reader.line_num) from None
 
 
 def iter_lines(path: Path) -> Iterator[tuple[int, str]]:
     with open_text(path) as fh:
-        for i, line in enumerate(fh, start=1):
+        for i in itertools.count(1):
+            line = bounded.read_line(fh, path, i)
+            if not line:
+                return
             line = line.rstrip("\r\n")
             if line.strip():
                 yield i, line
@@ -157,6 +163,9 @@ def read_error(path: Path, exc: Exception) -> InputError:
     """The ``InputError`` for a file that could not be read as a whole, with its line if known."""
     if isinstance(exc, InputError):
         return exc
+    if isinstance(exc, RecursionError):
+        return InputError(path, "JSON nested too deep to read (past Python's recursion limit); "
+                                "star1 reads records of a few levels")
     if isinstance(exc, json.JSONDecodeError):
         return InputError(path, f"not valid JSON ({exc.msg} at column {exc.colno})", line=exc.lineno)
     if isinstance(exc, UnicodeDecodeError):

@@ -14,7 +14,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from star1.errors import DatasetUnavailable
+from star1.errors import DatasetUnavailable, InputError
 from star1.io import write_bytes_atomic
 from star1.paths import cache_dir
 
@@ -50,8 +50,19 @@ def local_path(file: DatasetFile, local_dir: str | os.PathLike | None = None) ->
     if local_dir is not None:
         candidate = local_dir / file.local
         if candidate.exists():
-            return candidate
+            return inside_snapshot(candidate, local_dir)
     return None
+
+
+def inside_snapshot(path: Path, local_dir: Path) -> Path:
+    """``path`` when, links followed, it is inside the snapshot folder ``local_dir`` (itself may
+    be a link). A link out of it (to ``/etc/passwd``, ``/dev/zero``) is an :class:`InputError`:
+    whatever it points to would become prompts bound for a teacher API."""
+    real, root = path.resolve(), local_dir.resolve()
+    if not real.is_relative_to(root):
+        raise InputError(path, f"links to {real}, outside the snapshot folder {local_dir}; star1 reads "
+                               "snapshot files only from inside it (copy the file in instead)")
+    return path
 
 
 def resolve(file: DatasetFile, local_dir: str | os.PathLike | None = None) -> Path:

@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
+from star1.bounded import load_yaml
 from star1.engines.urls import check_base_url, mask_credentials
 from star1.errors import ConfigError, first_error_message
 
@@ -122,7 +123,7 @@ def _yaml_mapping(text: str) -> dict:
     import yaml
 
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError:
         data = None
     if not isinstance(data, dict):

@@ -42,7 +42,9 @@ def eval_epilog() -> str:
             f"judges: an engine, or '{KEYWORD}' (the default: refusal-keyword rules). Without a safety judge, "
             "safety benchmarks report the refusal-keyword rate (proxy): the share of replies with a refusal "
             "phrase, which does not measure whether replies are safe.\n"
-            f"protocols: {', '.join(PROTOCOLS)} (docs/eval.md).")
+            f"protocols: {', '.join(PROTOCOLS)} (docs/eval.md).\n"
+            "sandbox (HumanEval's model-written code): bwrap, the default; unsafe-unshare and "
+            "unsafe-rlimits-only only when you accept hostile code on the host.")
     paragraphs = [textwrap.fill(p, 100) for p in text.split("\n")]
     return EVAL_EXAMPLES + "\n" + "\n".join(paragraphs)
 

@@ -27,6 +27,7 @@ from star1.engines.config import EngineConfig, parse_engine
 from star1.engines.pool import resolve_role
 from star1.errors import ConfigError, RunFailed
 from star1.eval.benchmarks.base import Benchmark, EvalItem, GradeOptions, ReferenceGrading
+from star1.eval.graders.sandbox import isolation_mode
 from star1.eval.judging import is_engine, make_refusal_judge, make_safety_judge
 from star1.eval.records import (
     BenchmarkResult,
@@ -102,6 +103,8 @@ def prepare(config: EvalConfig) -> Run:
             plan.sampling = reference.sampling(bench.kind, config.max_tokens or bench.max_tokens)
         plans.append(plan)
     checker = resolve_role("checker", config.checker) if config.checker is not None else None
+    if any(plan.bench.runs_code for plan in plans):
+        isolation_mode(config.sandbox)  # refuses before any model call: no bwrap, no grading
     return Run(config, Path(config.out), model, protocol, plans, reference, checker)
 
 
@@ -238,7 +241,7 @@ def _score(plan: Plan, run: Run, pool: EnginePool, show_progress: bool) -> list[
     plan.judge_info = JudgeInfo(name=bench.grader, kind="grader")
     config = run.config
     options = GradeOptions(code_timeout_s=config.code_timeout, code_memory_mb=config.code_memory_mb,
-                           workers=config.workers)
+                           workers=config.workers, sandbox=config.sandbox)
     label = f"{bench.name}: grade"
     if run.reference is not None and bench.reference_grade is not None:
         return _reference_grade(plan, run, pool, options, show_progress, label)

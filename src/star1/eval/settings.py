@@ -14,6 +14,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 from star1.engines import SamplingParams
 from star1.engines.config import EngineConfig, EngineSpec, parse_engine
 from star1.errors import ConfigError
+from star1.eval.graders.sandbox import MODES as SANDBOX_MODES
 from star1.settings import apply_preset
 
 R1_DEFAULT_SAMPLES = 4
@@ -126,6 +127,9 @@ class EvalConfig(BaseModel):
     batch_size: int | None = Field(None, ge=1, description="local engines: requests per batch")
     code_timeout: float = Field(10.0, gt=0, description="seconds per HumanEval program")
     code_memory_mb: int = Field(1024, ge=64)
+    sandbox: Literal[SANDBOX_MODES] = Field(
+        "bwrap", description="where HumanEval runs model-written code: bubblewrap, or (asked for by "
+                             "name, no boundary against a hostile model) unsafe-unshare / unsafe-rlimits-only")
     workers: int = Field(4, ge=1, description="HumanEval programs run at once (they mostly wait on "
                                               "process start-up)")
 

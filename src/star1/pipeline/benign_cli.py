@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from star1 import cliargs
 from star1.console import make_console
 from star1.pipeline.config import BuildConfig
+from star1.runlock import holding_output
 
 
 class MixSettings(BaseModel):
@@ -50,6 +51,7 @@ def steps_table(steps, title: str):
     return summary_table(title, steps, first="step")
 
 
+@holding_output  # one run per --out file
 def run_benign_command(args) -> int:
     from star1.engines.pool import EnginePool
     from star1.pipeline.cli import _stage_cache, pipeline_settings

@@ -16,6 +16,7 @@ from star1 import cliargs
 from star1.console import make_console
 from star1.pipeline.config import BuildConfig
 from star1.records import SCORE_KEYS
+from star1.runlock import holding_output
 
 # command → (its stage, the help line, the example of its --help)
 STAGE_COMMANDS = {
@@ -184,6 +185,7 @@ def _out_or_error(args) -> str:
     return args.out
 
 
+@holding_output  # one run per --out file: a second would pay every call again
 def run_stage_command(args) -> int:
     from star1.engines.pool import EnginePool
     from star1.pipeline.build import load_inputs

@@ -23,6 +23,7 @@ from pydantic import (
     field_validator,
 )
 
+from star1.bounded import MAX_YAML_BYTES, load_yaml, read_bytes
 from star1.errors import error_message
 from star1.io import InputError
 from star1.policies.labels import LabelConflict, build_index, label_key
@@ -79,11 +80,16 @@ def _field_path(loc: tuple) -> str:
     return out
 
 
-def _read_yaml(file: Traversable, shown: str) -> dict:
+def _read_file(file: Traversable, shown: str) -> bytes:
     try:
-        data = yaml.safe_load(file.read_bytes())
+        return read_bytes(file, MAX_YAML_BYTES, shown)
     except FileNotFoundError:
         raise InputError(shown, "file not found") from None
+
+
+def _read_yaml(text: bytes, shown: str) -> dict:
+    try:
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -150,8 +156,8 @@ def _load(root: Traversable, shown_root: str) -> PolicyPack:
     if not pack_file.is_file():
         raise InputError(shown(PACK_FILE), "missing: a policy pack folder needs a pack.yaml "
                                            "(name, version, description, categories)")
-    contents = {PACK_FILE: pack_file.read_bytes()}
-    spec = _validate(PackSpec, _read_yaml(pack_file, shown(PACK_FILE)), shown(PACK_FILE))
+    contents = {PACK_FILE: _read_file(pack_file, shown(PACK_FILE))}
+    spec = _validate(PackSpec, _read_yaml(contents[PACK_FILE], shown(PACK_FILE)), shown(PACK_FILE))
 
     policies: list[Policy] = []
     origin: dict[str, str] = {}  # category name -> file shown, for error messages
@@ -168,8 +174,8 @@ def _load(root: Traversable, shown_root: str) -> PolicyPack:
         if not file.is_file():
             raise InputError(shown(PACK_FILE), f"category file {rel!r} is listed but does not "
                                                "exist", field=f"categories[{i}]")
-        contents[rel] = file.read_bytes()
-        category = _validate(CategorySpec, _read_yaml(file, shown(rel)), shown(rel))
+        contents[rel] = _read_file(file, shown(rel))
+        category = _validate(CategorySpec, _read_yaml(contents[rel], shown(rel)), shown(rel))
         policy = _to_policy(category, shown(rel))
         if policy.name in origin:
             raise InputError(shown(rel), f"category {policy.name!r} is already defined in "

@@ -87,16 +87,21 @@ def load_config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    from contextlib import nullcontext
+
     from star1.engines.pool import resolve_role
     from star1.errors import ConfigError
-    from star1.train.run import train
+    from star1.runlock import RunLock
+    from star1.train.run import _is_main_process, train
 
     config = load_config(args)
     # Before any file or folder is created: there is no default model to fine-tune.
     resolve_role("model", config.model)
     if not config.data:
         raise ConfigError("no training data: give --in FILE (repeat it for several), or 'data:' in the config")
-    result = train(config)
+    # One run per output folder; in a launch, rank 0 holds it for all (every rank runs this).
+    with RunLock(config.out, option="another --out") if config.out and _is_main_process() else nullcontext():
+        result = train(config)
     if result.trainer is not None and not result.trainer.is_world_process_zero():
         return 0
     loss = f"{result.final_loss:.4f}" if result.final_loss is not None else "n/a"

@@ -29,6 +29,7 @@ class GradeOptions:
     code_timeout_s: float = 10.0
     code_memory_mb: int = 1024
     workers: int = 4
+    sandbox: str = "bwrap"  # star1.eval.graders.sandbox.MODES; the unsafe ones only when named
 
 
 GradeFn = Callable[[Sequence[EvalItem], Sequence[str], GradeOptions, Callable | None], list[Grade]]
@@ -59,6 +60,7 @@ class Benchmark:
     judge: Literal["safety", "refusal"] | None = None  # safety benchmarks
     grader: str | None = None  # reasoning benchmarks: name of the grader
     grade: GradeFn | None = None
+    runs_code: bool = False  # its grader runs model-written code: the sandbox must work first
     # Where the STAR-1 reference builds this benchmark differently (WildChat): its construction,
     # used by the paper protocol, and where its data comes from.
     reference_load: Callable[[LocalDir], list[EvalItem]] | None = None

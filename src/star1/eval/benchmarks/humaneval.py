@@ -36,7 +36,8 @@ def load(local_dir: LocalDir = None) -> list[EvalItem]:
 
 
 def grade(items, responses, options: GradeOptions, progress=None):
-    limits = SandboxLimits(timeout_s=options.code_timeout_s, memory_mb=options.code_memory_mb)
+    limits = SandboxLimits(timeout_s=options.code_timeout_s, memory_mb=options.code_memory_mb,
+                           isolation=options.sandbox)
     return grade_responses([item.data for item in items], responses, limits,
                            workers=options.workers, progress=progress)
 
@@ -59,4 +60,4 @@ def reference_grade(items, responses, grading):
 BENCHMARK = Benchmark(name="humaneval", title="HumanEval", kind="reasoning", metric="pass@1",
                       max_tokens=16384, load=load, source=HUMANEVAL.remote, grader="humaneval-sandbox",
                       grade=grade, reference_load=reference_load, reference_grade=reference_grade,
-                      reference_grader="reference:first-python-block")
+                      reference_grader="reference:first-python-block", runs_code=True)

@@ -1,9 +1,11 @@
 """Run untrusted Python in an isolated process, and grade code by a harness in a second one.
 
 What it is: on Linux with bubblewrap (``bwrap``) working, an isolation boundary enforced by the
-kernel, meant to hold against a program that attacks it on purpose. Without bwrap it falls back
-to weaker modes, and every result names the mode it ran under. The modes, best first (detected
-once per process and cached; :func:`isolation_mode`):
+kernel, meant to hold against a program that attacks it on purpose. That is the only mode used
+unless the caller names a weaker one: without a working bwrap, :func:`isolation_mode` refuses
+(:class:`SandboxUnavailable`, saying how to install bubblewrap), never falls back. The weaker
+modes carry ``unsafe-`` in their names, the user asks for them by that name (``star1 eval
+--set sandbox=unsafe-unshare``), and every result names the mode it ran under. The modes:
 
 ``bwrap``
     New user, PID, network, mount, IPC, UTS and cgroup namespaces for each process. The program
@@ -20,13 +22,13 @@ once per process and cached; :func:`isolation_mode`):
     refuses clone, clone3, fork and vfork, so the program stays one process with one thread. It
     also refuses ptrace, process_vm_*, the key-ring calls (the keyring is not namespaced), mount,
     unshare, setns, bpf, perf_event_open, userfaultfd and io_uring.
-``unshare``
-    Weaker: ``unshare`` gives new network and PID namespaces, and a private ``/proc`` where a
-    mount namespace can be had. The file system is the host's. It is protected by the audit hook
+``unsafe-unshare``
+    Not a boundary against a hostile program: ``unshare`` gives new network and PID namespaces,
+    and a private ``/proc`` where a mount namespace can be had. The file system is the host's. It is protected by the audit hook
     alone, or also by running as ``nobody`` where ``nobody`` can read the interpreter. The parent
     polls the total size of the work dir every 50 ms, on top of the per-file size limit.
-``rlimits-only``
-    Weakest: a separate process with rlimits, the audit hook and the polled disk cap.
+``unsafe-rlimits-only``
+    Not a boundary at all: a separate process with rlimits, the audit hook and the polled disk cap.
 
 Every mode adds, inside the process, hard rlimits (address space, CPU time, file size, open
 files; processes where it runs as ``nobody``) and a wall-clock limit that the parent enforces by
@@ -50,9 +52,11 @@ control is what its function returns for each call, which is what the benchmark 
 Limits of the design. The bwrap mode maps the sandbox user to the caller's uid outside (root in
 CI), so the read-only mounts, the namespaces, seccomp and the missing capabilities protect the
 host, not file ownership. A kernel bug in those is out of scope. The candidate still sees the
-problem's prompt (it is part of its own program). Without bwrap (``unshare`` and
-``rlimits-only``), a program that gets native code past the audit hook acts as the user the
-sandbox runs as. Evaluate adversarial models only where the results say ``bwrap``.
+problem's prompt (it is part of its own program). In the ``unsafe-`` modes, a program that gets
+past the audit hook (issue 21 did, twice) acts as the user the sandbox runs as: it reads what
+that user reads (other processes' ``/proc/<pid>/environ`` included, when that user is the
+grader's) and writes where it writes. Their outputs are redacted of the keys star1 knows and of
+simple transforms of them (:func:`star1.redact.redact`), which is all that can be done there.
 
 :func:`run_python` runs one program alone. Its "passed" means the program reached its last line
 by its own account (a one-time token on stdout), which a hostile program can fake. Use it for
@@ -80,20 +84,23 @@ from functools import cache, lru_cache
 from pathlib import Path
 from typing import TypeVar
 
+from star1.errors import SetupError
 from star1.eval.graders.sandbox_bwrap import BOX, BOX_WORK, bwrap_command, bwrap_path, has_size_cap, seccomp_filter
 from star1.redact import redact
 
 BOOT = Path(__file__).with_name("sandbox_boot.py")
 NOBODY_UID = 65534
-MODES = ("bwrap", "unshare", "rlimits-only")
+MODES = ("bwrap", "unsafe-unshare", "unsafe-rlimits-only")
+UNSAFE_MODES = MODES[1:]  # only ever used when asked for by name
+INSTALL_BWRAP = "install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap)"
 CHILD_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}  # the whole environment of a sandbox
 DISK_POLL_S = 0.05  # unshare / rlimits-only: how often the parent checks the work dir's size
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
-class SandboxUnavailable(RuntimeError):
-    """The isolation mode asked for does not work on this machine."""
+class SandboxUnavailable(SetupError):
+    """The isolation mode asked for does not work on this machine; the message says what to do."""
 
 
 @dataclass(frozen=True)
@@ -105,7 +112,7 @@ class SandboxLimits:
     processes: int = 64  # RLIMIT_NPROC, only when running as 'nobody' (bwrap: seccomp allows none)
     output_chars: int = 4000  # tail of stdout / stderr kept in the result
     drop_root: bool = True  # unshare / rlimits-only: run as 'nobody' when started as root
-    isolation: str = "auto"  # "auto" (the best that works) or one of MODES
+    isolation: str = "bwrap"  # one of MODES; the unsafe ones only when the user named them
     audit_hook: bool = True  # the in-process second layer; off only to test the outer one alone
 
 
@@ -175,37 +182,40 @@ def can_drop_root() -> bool:
 def probe(mode: str) -> str | None:
     """Why ``mode`` does not run a program here, or None when it does: one real run, cached."""
     if mode == "bwrap" and not bwrap_path():
-        return "bwrap is not installed (apt-get install bubblewrap)"
-    if mode == "unshare" and not namespace_prefix():
+        return "bwrap is not installed"
+    if mode == "unsafe-unshare" and not namespace_prefix():
         return "unshare cannot create network and PID namespaces here"
     result = _run_python("print('sandbox-probe')", SandboxLimits(timeout_s=30), mode)
     if result.passed and "sandbox-probe" in result.stdout:
         return None
-    return f"a test program {result.status}: {result.stderr.strip()[-300:] or 'no output'}"
+    return f"a test program {result.status}: {' '.join(result.stderr.split())[-300:] or 'no output'}"
 
 
 def mode_works(mode: str) -> bool:
     return probe(mode) is None
 
 
-@lru_cache(maxsize=1)
-def _best_mode() -> str:
-    mode = next(m for m in MODES if m == "rlimits-only" or mode_works(m))
-    if mode != "bwrap":
-        log.warning("sandbox: %s; untrusted code runs under the weaker %r isolation (docs/eval.md)",
-                    probe("bwrap"), mode)
-    return mode
-
-
-def isolation_mode(requested: str = "auto") -> str:
-    """The mode a run gets: ``requested`` if it works, else (for "auto") the best one that does."""
-    if requested == "auto":
-        return _best_mode()
+def isolation_mode(requested: str = "bwrap") -> str:
+    """``requested`` when it works here; else :class:`SandboxUnavailable`. Nothing falls back: a
+    weaker mode runs only when it is the one requested."""
     if requested not in MODES:
-        raise ValueError(f"unknown sandbox isolation {requested!r}; use 'auto' or one of {', '.join(MODES)}")
-    if requested != "rlimits-only" and not mode_works(requested):
-        raise SandboxUnavailable(f"sandbox isolation {requested!r} does not work here: {probe(requested)}")
-    return requested
+        raise SandboxUnavailable(f"unknown sandbox {requested!r}; use one of {', '.join(MODES)}")
+    if requested == "unsafe-rlimits-only" or mode_works(requested):
+        if requested in UNSAFE_MODES:
+            _warn_unsafe(requested)
+        return requested
+    if requested == "bwrap":
+        raise SandboxUnavailable(
+            f"model-written code is graded only inside bubblewrap, and {probe('bwrap')}: "
+            f"{INSTALL_BWRAP}. To grade without that boundary anyway (a hostile completion can then "
+            "read and write your files), ask for it by name: --set sandbox=unsafe-unshare (see docs/eval.md)")
+    raise SandboxUnavailable(f"sandbox {requested!r} does not work here: {probe(requested)}")
+
+
+@cache
+def _warn_unsafe(mode: str) -> None:
+    log.warning("sandbox: %s, as asked: model-written code runs WITHOUT an isolation boundary "
+                "(docs/eval.md)", mode)
 
 
 # --- launching -------------------------------------------------------------------------------
@@ -250,7 +260,7 @@ def _spawn(mode: str, config: dict, files: dict[str, str], limits: SandboxLimits
                                     seccomp_r, None if workdir is None else str(workdir))
             cwd = "/"
         else:
-            prefix = namespace_prefix() if mode == "unshare" else ()
+            prefix = namespace_prefix() if mode == "unsafe-unshare" else ()
             drop = limits.drop_root and "--user" not in prefix and can_drop_root()
             workdir = scratch / "work"
             workdir.mkdir()
