@@ -14,6 +14,7 @@ from pathlib import Path
 
 from star1 import cliargs
 from star1.console import make_console
+from star1.errors import RunFailed
 from star1.pipeline.config import BuildConfig
 from star1.records import SCORE_KEYS
 from star1.runlock import holding_output
@@ -206,9 +207,12 @@ def run_stage_command(args) -> int:
     out = _out_or_error(args)
     prompts = load_prompt_set(config.protocol, config.policies, config.local_dir)
     failed_path = Path(out).with_suffix(".failed.jsonl")
-    with _stage_cache(config) as cache, EnginePool(cache) as pool:
-        run = run_stages([stage], records, RunContext(config, prompts, pool, progress=not args.quiet),
-                         on_stage=lambda _, result, __: write_stage_outputs(out, result.records, result.failures))
+    try:
+        with _stage_cache(config) as cache, EnginePool(cache) as pool:
+            run = run_stages([stage], records, RunContext(config, prompts, pool, progress=not args.quiet),
+                             on_stage=lambda _, result, __: write_stage_outputs(out, result.records, result.failures))
+    except RunFailed as err:  # every call failed: the failures were written all the same
+        raise RunFailed(f"{err} (see {failed_path})" if failed_path.exists() else str(err)) from None
     stats = run.summaries[0].calls
     _console().print(
         f"{args.command_name}: {len(records)} in, {len(run.records)} out, {len(run.failures)} failed"
