@@ -133,8 +133,10 @@ def plan(config: TrainConfig, resolved: Resolved, items: list[Tokenized], pad_id
 def _check_resume(out: Path, config: TrainConfig, run_fingerprint: str) -> str | None:
     """The checkpoint to resume from, after checking it belongs to this same run."""
     checkpoints = out / "checkpoints"
-    found = sorted(checkpoints.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1])) \
-        if checkpoints.exists() else []
+    # A checkpoint is complete once the Trainer wrote trainer_state.json, its last file: a run killed
+    # while saving leaves a folder without it, and resuming skips that folder.
+    found = sorted((p for p in checkpoints.glob("checkpoint-*") if (p / "trainer_state.json").exists()),
+                   key=lambda p: int(p.name.split("-")[-1])) if checkpoints.exists() else []
     if not found:
         return None
     if not config.resume:
