@@ -32,33 +32,54 @@ def command(config_name: str, processes: int, train_config: Path, out: Path) -> 
 
 def _start(args: list[str], log: Path) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-    # Its own process group: a kill or a timeout ends the launcher and every worker together.
     return subprocess.Popen(args, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    """SIGKILL the launcher and every process under it. Not the process group alone: torch's elastic agent
+    starts each worker in a session of its own, and workers outlived a killpg of the launcher's group
+    (they finished the run while the resumed one started)."""
+    import psutil
+
+    try:
+        tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        tree = []
+    for process in tree:
+        try:
+            process.send_signal(signal.SIGKILL)
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(tree, timeout=30)
+    proc.wait()
 
 
 def _tail(log: Path) -> str:
     return log.read_text(encoding="utf-8", errors="replace")[-4000:]
 
 
+def _log(out: Path, processes: int, what: str) -> Path:
+    return out.with_name(f"{out.name}-{what}-{processes}p.log")
+
+
 def run(config_name: str, processes: int, train_config: Path, out: Path) -> float:
     """Run to the end; the wall time in seconds."""
-    log = out.with_name(out.name + ".log")
+    log = _log(out, processes, "run")
     started = time.perf_counter()
     proc = _start(command(config_name, processes, train_config, out), log)
     try:
         returncode = proc.wait(timeout=TIMEOUT_S)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        _kill(proc)
         raise AssertionError(f"launch did not finish in {TIMEOUT_S} s:\n{_tail(log)}") from None
     assert returncode == 0, _tail(log)
     return time.perf_counter() - started
 
 
 def run_and_kill(config_name: str, processes: int, train_config: Path, out: Path, checkpoint: str) -> float:
-    """SIGKILL the launcher and its workers as soon as ``checkpoints/<checkpoint>`` is complete (the
+    """SIGKILL the launcher and all its workers as soon as ``checkpoints/<checkpoint>`` is complete (the
     Trainer writes its trainer_state.json last); the wall time in seconds."""
-    log = out.with_name(out.name + ".log")
+    log = _log(out, processes, "killed")
     done = out / "checkpoints" / checkpoint / "trainer_state.json"
     started = time.perf_counter()
     proc = _start(command(config_name, processes, train_config, out), log)
@@ -68,8 +89,6 @@ def run_and_kill(config_name: str, processes: int, train_config: Path, out: Path
             assert time.perf_counter() - started < TIMEOUT_S, f"no {checkpoint} in {TIMEOUT_S} s:\n{_tail(log)}"
             time.sleep(0.1)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        _kill(proc)
     assert proc.returncode == -signal.SIGKILL, f"the launch ended by itself (exit {proc.returncode})"
     return time.perf_counter() - started

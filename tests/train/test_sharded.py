@@ -1,7 +1,8 @@
-"""``accelerate launch --config_file configs/accelerate/fsdp.yaml`` on 2 CPU processes (gloo): FSDP2 runs
-``star1 train`` on the bundled SmolLM2-135M (full fine-tuning, per-sample loss, packing, accumulation) to the
-same weights as one plain process, saves a folder star1's transformers engine loads, and a run killed after a
-checkpoint resumes at the other world size (2 -> 1, 1 -> 2) to the uninterrupted run's weights.
+"""``accelerate launch --config_file configs/accelerate/fsdp.yaml`` (and ``zero3.yaml``) on 2 CPU processes
+(gloo): FSDP2 and DeepSpeed ZeRO-3 run ``star1 train`` on the bundled SmolLM2-135M (full fine-tuning,
+per-sample loss, packing, accumulation) to the same weights as one plain process and save a folder star1's
+transformers engine loads; an FSDP run killed after a checkpoint resumes at the other world size (2 -> 1,
+1 -> 2) to the uninterrupted run's weights.
 
 Scaled down from the paper's setup so each launch takes tens of seconds on 2 cores: 8 STAR-1 samples cut to
 their last 32 tokens, 2 optimizer steps of 4 samples, one sample per 32-token packed row, so a step is 4
@@ -79,11 +80,26 @@ def test_two_fsdp_processes_train_the_weights_of_one_process(setup, tmp_path):
     for (step, loss, lr), (step_1, loss_1, lr_1) in zip(_curve(out), _curve(reference), strict=True):
         assert step == step_1 and lr == lr_1 and loss == pytest.approx(loss_1, rel=1e-5)
     # An ordinary Hugging Face folder: star1 eval's transformers engine loads it, tied weights and all.
-    engine = make_engine(f"transformers:{out}")
+    engine = make_engine(f"transformers:{out}", dtype="float32")  # eval's default on this CPU is bf16
     loaded = engine.model.state_dict()
     want = load_file(reference / "model.safetensors")
     assert max((loaded[name] - want[name]).abs().max().item() for name in want) < WEIGHT_ATOL
     assert torch.equal(loaded["lm_head.weight"], loaded["model.embed_tokens.weight"])
+
+
+def test_two_zero3_processes_train_the_weights_of_one_process(setup, tmp_path):
+    config_file, reference = setup
+    out = tmp_path / "zero3"
+    seconds = run("zero3.yaml", 2, config_file, out)
+    diff = _max_diff(out, reference)
+    print(f"DeepSpeed ZeRO-3, 2 processes, 2 steps: {seconds:.0f} s, max |w - w_single| = {diff:.2e}")
+    # Run by DeepSpeed's engine: its own sharded checkpoint (one optimizer shard per rank), not the Trainer's.
+    assert (out / "checkpoints" / "checkpoint-2" / "global_step2").is_dir()
+    assert _resolved(out)["world_size"] == 2 and _resolved(out)["accumulation"] == 2
+    assert "sharded run" in " ".join(_report(out)["notes"])  # gathered by Trainer.save_model (16-bit gather)
+    assert diff < WEIGHT_ATOL
+    for (step, loss, lr), (step_1, loss_1, lr_1) in zip(_curve(out), _curve(reference), strict=True):
+        assert step == step_1 and lr == lr_1 and loss == pytest.approx(loss_1, rel=1e-5)
 
 
 @pytest.mark.parametrize(("first", "then"), [(2, 1), (1, 2)], ids=["2to1", "1to2"])
