@@ -42,16 +42,17 @@ def _kill(proc: subprocess.Popen) -> None:
     import psutil
 
     try:
-        tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+        workers = psutil.Process(proc.pid).children(recursive=True)
     except psutil.NoSuchProcess:
-        tree = []
-    for process in tree:
+        workers = []
+    proc.send_signal(signal.SIGKILL)
+    for process in workers:
         try:
             process.send_signal(signal.SIGKILL)
         except psutil.NoSuchProcess:
             pass
-    psutil.wait_procs(tree, timeout=30)
-    proc.wait()
+    proc.wait()  # reaped here, not by psutil: subprocess reads a child reaped elsewhere as exit 0
+    psutil.wait_procs(workers, timeout=30)
 
 
 def _tail(log: Path) -> str:
@@ -89,6 +90,7 @@ def run_and_kill(config_name: str, processes: int, train_config: Path, out: Path
             assert time.perf_counter() - started < TIMEOUT_S, f"no {checkpoint} in {TIMEOUT_S} s:\n{_tail(log)}"
             time.sleep(0.1)
     finally:
-        _kill(proc)
+        if proc.poll() is None:
+            _kill(proc)
     assert proc.returncode == -signal.SIGKILL, f"the launch ended by itself (exit {proc.returncode})"
     return time.perf_counter() - started

@@ -116,7 +116,7 @@ def fingerprint(items: list[Tokenized], plan: Plan, loss_weighting: str = "token
     for item in items:
         digest.update(repr((item.input_ids, item.labels)).encode())
     digest.update(repr([sorted(i for row in step for i in row) for step in plan.steps]).encode())
-    if loss_weighting != "token":  # token-weighted runs keep the fingerprints they had before the setting
+    if loss_weighting != "token":  # the setting came later; token-weighted runs do not hash it
         digest.update(loss_weighting.encode())
     return digest.hexdigest()[:16]
 
