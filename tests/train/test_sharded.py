@@ -11,6 +11,7 @@ micro-batches on 1 process and 2 per process on 2 (accumulation adapts; the glob
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -23,9 +24,9 @@ from star1.train.run import train
 
 pytestmark = pytest.mark.slow
 
-# Measured max |w_fsdp - w_single| over all weights: 1.6e-6 (2 processes) after two AdamW steps at lr 1e-4,
-# whose updates move weights by up to 1e-4. A step at the wrong learning rate or data position, or a reset
-# optimizer, moves them by ~5e-5 or more; 1e-5 tells those apart from float reordering across ranks.
+# Measured max |w - w_single| over all weights: 2.4e-7 to 3.2e-6 (FSDP2, ZeRO-3, resumed runs), while the two
+# AdamW steps at lr 1e-4 move 98% of the weights by more than 1e-5 (mean 1.1e-4; checked below): a step
+# missed, repeated or taken at another learning rate shows, float reordering across ranks does not.
 WEIGHT_ATOL = 1e-5
 SETTINGS = dict(model="bundled", device="cpu", threads=1, global_batch_size=4, max_steps=2, save_every=1,
                 max_length=32, micro_batch_tokens=32, warmup_ratio=0.0, learning_rate=1e-4, loss_weighting="sample")
@@ -40,7 +41,11 @@ def setup(star1_subset, tmp_path_factory):
     config_file = root / "train.yaml"
     config_file.write_text(yaml.safe_dump({**SETTINGS, "data": [str(data)]}), encoding="utf-8")
     reference = root / "single"
-    train(TrainConfig(**SETTINGS, data=[str(data)], out=str(reference)), quiet=True)
+    result = train(TrainConfig(**SETTINGS, data=[str(data)], out=str(reference)), quiet=True)
+    before = load_file(Path(result.resolved.model_path) / "model.safetensors")
+    after = load_file(reference / "model.safetensors")
+    moved = sum((after[n] - before[n]).abs().gt(WEIGHT_ATOL).sum().item() for n in after)
+    assert moved > 0.9 * sum(t.numel() for t in after.values())  # the tolerance is small next to training
     return config_file, reference
 
 
@@ -120,3 +125,22 @@ def test_killed_after_a_checkpoint_resumes_at_another_world_size(setup, tmp_path
     for (step, loss, lr), (step_1, loss_1, lr_1) in zip(_curve(out), _curve(reference), strict=True):
         assert step == step_1 and lr == lr_1 and loss == pytest.approx(loss_1, rel=1e-5)
     assert diff < WEIGHT_ATOL
+
+
+def test_resume_skips_unfinished_checkpoints_and_refuses_zero_shards_of_another_world_size(tmp_path):
+    """The files a 2-process ZeRO-3 run left in checkpoint-1 here (DeepSpeed 0.19.8), and a checkpoint-2 the
+    kill interrupted before its trainer_state.json."""
+    from star1.errors import ConfigError
+    from star1.train.run import _check_resume
+
+    done = tmp_path / "checkpoints" / "checkpoint-1"
+    (done / "global_step1").mkdir(parents=True)
+    for rank in (0, 1):
+        for kind in ("model", "optim"):
+            (done / "global_step1" / f"zero_pp_rank_{rank}_mp_rank_00_{kind}_states.pt").write_bytes(b"")
+    (done / "trainer_state.json").write_text("{}", encoding="utf-8")
+    (tmp_path / "checkpoints" / "checkpoint-2").mkdir()
+    config = TrainConfig(resume=True)
+    assert _check_resume(tmp_path, config, "fingerprint", world_size=2) == str(done)
+    with pytest.raises(ConfigError, match="written by 2 processes.*--num_processes 2"):
+        _check_resume(tmp_path, config, "fingerprint", world_size=1)
