@@ -28,18 +28,22 @@ pytestmark = pytest.mark.slow
 # AdamW steps at lr 1e-4 move 98% of the weights by more than 1e-5 (mean 1.1e-4; checked below): a step
 # missed, repeated or taken at another learning rate shows, float reordering across ranks does not.
 WEIGHT_ATOL = 1e-5
-SETTINGS = dict(model="bundled", device="cpu", threads=1, global_batch_size=4, max_steps=2, save_every=1,
+# One checkpoint, at the end (one epoch); the resume tests add one after step 1.
+SETTINGS = dict(model="bundled", device="cpu", threads=1, global_batch_size=4, max_steps=2,
                 max_length=32, micro_batch_tokens=32, warmup_ratio=0.0, learning_rate=1e-4, loss_weighting="sample")
 
 
 @pytest.fixture(scope="module")
 def setup(star1_subset, tmp_path_factory):
-    """The run's config file, and the same config trained by one plain process (no launcher): the reference."""
+    """The run's config files (without and with a checkpoint after step 1), and the same config trained by one
+    plain process (no launcher): the reference."""
     root = tmp_path_factory.mktemp("fsdp")
     data = root / "eight.jsonl"
     data.write_text("".join(star1_subset.read_text(encoding="utf-8").splitlines(keepends=True)[:8]), encoding="utf-8")
     config_file = root / "train.yaml"
     config_file.write_text(yaml.safe_dump({**SETTINGS, "data": [str(data)]}), encoding="utf-8")
+    (root / "train-resume.yaml").write_text(yaml.safe_dump({**SETTINGS, "data": [str(data)], "save_every": 1}),
+                                            encoding="utf-8")
     reference = root / "single"
     result = train(TrainConfig(**SETTINGS, data=[str(data)], out=str(reference)), quiet=True)
     before = load_file(Path(result.resolved.model_path) / "model.safetensors")
@@ -110,6 +114,7 @@ def test_two_zero3_processes_train_the_weights_of_one_process(setup, tmp_path):
 @pytest.mark.parametrize(("first", "then"), [(2, 1), (1, 2)], ids=["2to1", "1to2"])
 def test_killed_after_a_checkpoint_resumes_at_another_world_size(setup, tmp_path, first, then):
     config_file, reference = setup
+    config_file = config_file.with_name("train-resume.yaml")
     out = tmp_path / "run"
     killed = run_and_kill("fsdp.yaml", first, config_file, out, "checkpoint-1")
     assert not (out / "model.safetensors").exists() and not (out / "train_report.json").exists()
