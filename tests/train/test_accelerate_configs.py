@@ -2,6 +2,7 @@
 way ``accelerate launch`` reads it, every key known to the launcher, and the plugin (and DeepSpeed config) the
 launched processes build from it constructs with the values the file means."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ def _launch(path: Path, monkeypatch) -> dict[str, str]:
         _, env = prepare_deepspeed_cmd_env(args)
     else:
         env = prepare_multi_gpu_env(args)
-    for key in [k for k in __import__("os").environ if k.startswith(("ACCELERATE_", "FSDP_"))]:
+    for key in [k for k in os.environ if k.startswith(("ACCELERATE_", "FSDP_"))]:
         monkeypatch.delenv(key)
     for key, value in env.items():
         if key.startswith(("ACCELERATE_", "FSDP_")):
