@@ -29,6 +29,9 @@ $(STAMP): pyproject.toml
 $(TEST_STAMP): $(STAMP)
 	CMAKE_ARGS="-DGGML_NATIVE=off" $(PY) -m pip install -q "llama-cpp-python[server]==0.3.36" \
 	  || echo "WARNING: llama-cpp-python did not install; tests/integration will be skipped"
+	# DeepSpeed for the ZeRO-3 test (tests/train/test_sharded.py, CPU processes). DS_BUILD_OPS=0: no ops
+	# are compiled at install; on CPU it compiles the one it uses (shm comm) at first use, with ninja.
+	DS_BUILD_OPS=0 $(PY) -m pip install -q -e ".[train-dist]"
 	command -v bwrap >/dev/null || (apt-get update -q && apt-get install -y -q bubblewrap) \
 	  || echo "WARNING: could not install bubblewrap (apt-get install bubblewrap, as root); the sandbox tests will fail"
 	touch $(TEST_STAMP)

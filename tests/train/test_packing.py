@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from conftest import tiny_qwen2
 from star1.train import attention
-from star1.train.packing import PackedCollator, pack_rows, plan_steps
+from star1.train.packing import PackedCollator, fingerprint, pack_rows, plan_steps
 from star1.train.render import IGNORE_INDEX, Tokenized
 
 
@@ -55,6 +55,24 @@ def test_rows_are_laid_out_so_each_device_gets_rows_of_the_same_step():
             chunk = mine[step_index * plan.accumulation:(step_index + 1) * plan.accumulation]
             assert all(row in step for row in chunk)
     assert len(rows) == 4 * per_step
+
+
+def test_a_step_keeps_its_samples_at_every_world_size_and_the_accumulation_adapts():
+    rng = random.Random(3)
+    lengths = [rng.randint(20, 400) for _ in range(200)]
+    items = _items(lengths)
+    plans = {w: plan_steps(lengths, global_batch=32, micro_batch_tokens=1024, world_size=w, total_steps=12, seed=5)
+             for w in (1, 2, 4, 8)}
+    samples = {w: [sorted(i for row in step for i in row) for step in plan.steps] for w, plan in plans.items()}
+    assert samples[1] == samples[2] == samples[4] == samples[8]  # the global batch does not change
+    for w, plan in plans.items():
+        assert all(len(step) == plan.accumulation * w for step in plan.steps)
+    assert plans[1].accumulation > plans[2].accumulation >= plans[8].accumulation
+    # A run checkpointed at one world size resumes at another: the fingerprint ignores the layout...
+    assert len({fingerprint(items, plan, "sample") for plan in plans.values()}) == 1
+    # ...but not which samples a step holds.
+    other = plan_steps(lengths, global_batch=32, micro_batch_tokens=1024, world_size=2, total_steps=12, seed=6)
+    assert fingerprint(items, other, "sample") != fingerprint(items, plans[2], "sample")
 
 
 def test_small_steps_get_placeholder_rows_without_labels():

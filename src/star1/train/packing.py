@@ -108,12 +108,15 @@ def step_tokens(plan: Plan, items: list[Tokenized]) -> list[int]:
 
 
 def fingerprint(items: list[Tokenized], plan: Plan, loss_weighting: str = "token") -> str:
-    """Identifies the exact token stream and objective; a resumed run must see the same ones."""
+    """Identifies the exact token stream, which samples each optimizer step holds, and the objective; a
+    resumed run must see the same ones. How a step's samples are spread over rows, accumulation and
+    processes is left out: it changes with the number of processes and not what a step optimises, so a
+    run resumes at another world size (docs/train.md, "Several processes")."""
     digest = hashlib.sha256()
     for item in items:
         digest.update(repr((item.input_ids, item.labels)).encode())
-    digest.update(repr(plan.steps).encode())
-    if loss_weighting != "token":  # token-weighted runs keep the fingerprints they had before the setting
+    digest.update(repr([sorted(i for row in step for i in row) for step in plan.steps]).encode())
+    if loss_weighting != "token":  # the setting came later; token-weighted runs do not hash it
         digest.update(loss_weighting.encode())
     return digest.hexdigest()[:16]
 

@@ -150,11 +150,19 @@ def plan(config: TrainConfig, resolved: Resolved, items: list[Tokenized], pad_id
     return the_plan, pack_rows(the_plan, items, pad_id), step_tokens(the_plan, items)
 
 
-def _check_resume(out: Path, config: TrainConfig, run_fingerprint: str) -> str | None:
-    """The checkpoint to resume from, after checking it belongs to this same run."""
+def _zero_processes(checkpoint: Path) -> int:
+    """How many processes wrote a DeepSpeed ZeRO checkpoint (one optimizer shard each); 0 for other kinds."""
+    return len(list(checkpoint.glob("global_step*/*_optim_states.pt")))
+
+
+def _check_resume(out: Path, config: TrainConfig, run_fingerprint: str, world_size: int = 1) -> str | None:
+    """The checkpoint to resume from, after checking it belongs to this same run and this many processes
+    can load it."""
     checkpoints = out / "checkpoints"
-    found = sorted(checkpoints.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1])) \
-        if checkpoints.exists() else []
+    # A checkpoint is complete once the Trainer wrote trainer_state.json, its last file: a run killed
+    # while saving leaves a folder without it, and resuming skips that folder.
+    found = sorted((p for p in checkpoints.glob("checkpoint-*") if (p / "trainer_state.json").exists()),
+                   key=lambda p: int(p.name.split("-")[-1])) if checkpoints.exists() else []
     if not found:
         return None
     if not config.resume:
@@ -167,6 +175,13 @@ def _check_resume(out: Path, config: TrainConfig, run_fingerprint: str) -> str |
         if before != run_fingerprint:
             raise ConfigError(f"{out} holds checkpoints of a different run (data, batch or loss-weighting "
                               "settings changed); use another --out, or --set resume=false to start over")
+    written_by = _zero_processes(found[-1])
+    if written_by and written_by != world_size:
+        # Measured (DeepSpeed 0.19.8): "ZeRORuntimeException: The checkpoint being loaded used a DP world size
+        # of 2 but the current world size is 1", after the model is built. Said here, before anything runs.
+        raise ConfigError(f"{found[-1]} is a DeepSpeed ZeRO checkpoint written by {written_by} processes; DeepSpeed "
+                          f"cannot load its optimizer shards into {world_size}: resume with --num_processes "
+                          f"{written_by} (FSDP checkpoints, configs/accelerate/fsdp.yaml, resume at any count)")
     return str(found[-1])
 
 
@@ -215,7 +230,7 @@ def train(config: TrainConfig, callbacks: list | None = None, quiet: bool = Fals
         resolved.gradient_checkpointing = on
         resolved.notes.append(f"gradient checkpointing {'on' if on else 'off'}: {why}")
     run_fingerprint = fingerprint(items, the_plan, config.loss_weighting)
-    resume_from = _check_resume(out, config, run_fingerprint)
+    resume_from = _check_resume(out, config, run_fingerprint, resolved.world_size)
     if _is_main_process():
         write_config(out, config, resolved, renderer, run_fingerprint, report)
     for note in resolved.notes:

@@ -18,6 +18,7 @@ from torch.utils.data import Dataset, SequentialSampler
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from star1.train.config import TrainConfig
+from star1.train.cpu_fsdp import honour_fsdp_launch
 from star1.train.loss import weighted_loss
 from star1.train.packing import PackedCollator
 from star1.train.resolve import Resolved
@@ -53,6 +54,10 @@ class PackedTrainer(Trainer):
             # when the model "accepts loss kwargs" and num_items_in_batch was counted (it is, from labels).
             self.loss_is_scaled_for_ga = True
             self.model_accepts_loss_kwargs = True
+
+    def create_accelerator_and_postprocess(self) -> None:
+        honour_fsdp_launch()  # FSDP on CPU processes, which accelerate would silently run as DDP
+        super().create_accelerator_and_postprocess()
 
     def _get_train_sampler(self, train_dataset=None):
         return SequentialSampler(train_dataset if train_dataset is not None else self.train_dataset)
