@@ -348,7 +348,7 @@ TEMPLATES = {
     "memory-hungry": "{% set s = 'x' * 3000000000 %}{{ s | length }}",
 }
 WHAT = {
-    "looping": "did not render within 3.6s", "raising": "this template refuses every conversation",
+    "looping": "did not render within 4s", "raising": "this template refuses every conversation",
     "unsafe": "SecurityError", "recursive": "RecursionError", "malformed": "TemplateSyntaxError",
     "memory-hungry": "MemoryError",
 }
@@ -372,7 +372,7 @@ def test_a_hostile_chat_template_is_that_endpoints_clear_error(tmp_path, kind):
     message = str(raised.value)
     assert "prefill through /v1/completions at http://127.0.0.1:" in message and folder in message
     assert WHAT[kind] in message, message
-    assert elapsed < 15  # the looping one is stopped at 90% of its 4 s deadline
+    assert elapsed < 20  # the looping one is stopped at its 4 s deadline (the rest: a loaded machine)
 
 
 @pytest.mark.timeout(300)

@@ -58,7 +58,6 @@ log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = {408, 409, 425, 429}
 LISTING_TIMEOUT = 30.0  # seconds for GET /v1/models; a server still loading answers later
-RENDER_SHARE = 0.9  # of a request's deadline, for rendering its /v1/completions prompt
 
 
 class _Retry(Exception):
@@ -387,10 +386,8 @@ class OpenAIEngine:
         from star1.engines.template_worker import TemplateFailure, renderer
 
         try:
-            # 90% of the request's deadline: the render's own error (which says it was the
-            # template) then comes before the request's, which could only say "no reply".
             return await asyncio.to_thread(renderer(self._tokenizer).render, request.messages, request.prefill,
-                                           self.config.timeout * RENDER_SHARE)
+                                           self.config.timeout)
         except TemplateFailure as exc:
             raise _TemplateFailed(str(exc)) from None
 
@@ -403,8 +400,7 @@ class OpenAIEngine:
         """The probe's Completion; the error text for an HTTP error; None when unreachable."""
         async with http_client(endpoint, self.config.timeout) as client:
             try:
-                return await asyncio.wait_for(
-                    self._call_once(client, endpoint, request, "none", route, False), self.config.timeout)
+                return await self._within_deadline(client, endpoint, request, "none", route, False)
             except _TemplateFailed as exc:
                 from star1.errors import SetupError
 
@@ -457,8 +453,7 @@ class OpenAIEngine:
                 client = clients[index]
             endpoint = self._endpoints[index]
             try:
-                return await asyncio.wait_for(
-                    self._call_once(client, endpoint, request, self._level(), route, stream), self.config.timeout)
+                return await self._within_deadline(client, endpoint, request, self._level(), route, stream)
             except _Unstream:
                 # Once more, unstreamed, on the same endpoint over a new connection: aiohttp hands
                 # the broken stream's connection out again, and that attempt fails too.
@@ -500,9 +495,20 @@ class OpenAIEngine:
         return Completion(text="", finish_reason="error",
                           error=f"gave up after {attempts} attempts: {last}")
 
-    async def _call_once(self, client, endpoint: Endpoint, request: ChatRequest, level: str,
-                         route: str, stream: bool) -> Completion:
+    async def _within_deadline(self, client, endpoint: Endpoint, request: ChatRequest, level: str,
+                               route: str, stream: bool) -> Completion:
+        """One attempt within ``timeout``: the prompt's render (when star1 renders it), then the
+        exchange in what is left. The render keeps its own deadline, so that a template that
+        does not finish is reported as the template's failure, not as a server's silence."""
+        started = time.monotonic()
         prompt = await self._render(request) if route == "completions" and request.prefill else None
+        left = self.config.timeout - (time.monotonic() - started)
+        if left <= 0:
+            raise asyncio.TimeoutError
+        return await asyncio.wait_for(self._call_once(client, endpoint, request, level, route, stream, prompt), left)
+
+    async def _call_once(self, client, endpoint: Endpoint, request: ChatRequest, level: str,
+                         route: str, stream: bool, prompt: str | None) -> Completion:
         path, body = openai_request.build(request, self.config.model, self.dialect, level, route, stream, prompt)
         url = f"{endpoint.url}/{path}"
         debug = log.isEnabledFor(logging.DEBUG)
