@@ -232,12 +232,10 @@ class CachedEngine:
     def sampling_report(self, sampling) -> dict | None:
         """The wrapped engine's account of what the server was asked for and honours (remote
         engines); None for engines that run the model themselves and so honour every field."""
-        report = getattr(self.engine, "sampling_report", None)
-        return report(sampling) if report else None
+        return self.engine.sampling_report(sampling)
 
     def _variant(self, request: ChatRequest) -> str:
-        variant = getattr(self.engine, "cache_variant", None)
-        return variant(request) if variant else ""
+        return self.engine.cache_variant(request)
 
     def keys(self, requests: Sequence[ChatRequest], variants: Sequence[str] | None = None) -> list[str]:
         identity = self.identity
@@ -250,12 +248,11 @@ class CachedEngine:
     def generate(self, requests: Sequence[ChatRequest], on_result: OnResult | None = None,
                  progress=None) -> list[Completion]:
         started = time.perf_counter()
-        prepare = getattr(self.engine, "prepare", None)
-        if prepare and requests:
-            prepare(requests)  # settles identity and variants before any key is computed
+        if requests:
+            self.engine.prepare(requests)  # settles identity and variants before any key is computed
         variants = [self._variant(r) for r in requests]
         keys = self.keys(requests, variants)
-        length_is_failure = getattr(self.engine, "length_is_failure", None)
+        length_is_failure = self.engine.length_is_failure
         results: list[Completion | None] = [None] * len(requests)
         todo: list[int] = []
         done = 0
@@ -264,8 +261,7 @@ class CachedEngine:
             if hit is None:
                 todo.append(i)
                 continue
-            if length_is_failure is not None:
-                apply_length_policy(hit, requests[i].sampling.max_tokens, length_is_failure)
+            apply_length_policy(hit, requests[i].sampling.max_tokens, length_is_failure)
             results[i] = hit
             self.stats.cached += 1
             done += 1
