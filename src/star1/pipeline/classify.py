@@ -86,15 +86,25 @@ def classify_requests(pack: PolicyPack, options: ClassifyOptions, local: bool = 
         return build_local, template.version
     template = load_template("classify")
     system = template.fill(categories=pack.definitions())
-    schema = {"type": "object", "additionalProperties": False, "required": ["categories"],
-              "properties": {"categories": {"type": "array", "minItems": 1,
-                                            "items": {"type": "string", "enum": list(pack.names)}}}}
+    schema = category_schema(pack, options)
 
     def build(record: Record, attempt: int) -> ChatRequest:
         return ChatRequest.chat(record.question, system=system,
                                 sampling=retry_sampling(sampling, attempt), json_schema=schema)
 
     return build, template.version
+
+
+def category_schema(pack: PolicyPack, options: ClassifyOptions) -> dict:
+    """The classifier's answer shape. The list is bounded: a server that enforces the schema
+    (vLLM's guided decoding) let SmolLM2-135M write "Other", "Other", ... until max_tokens when
+    the list had no maxItems (classify 0/6 against a real vLLM server). ``uniqueItems`` is
+    there for the servers that honour it; ``maxItems`` bounds the list on every server."""
+    return {"type": "object", "additionalProperties": False, "required": ["categories"],
+            "properties": {"categories": {"type": "array", "minItems": 1,
+                                          "maxItems": min(options.max_labels, len(pack.names)),
+                                          "uniqueItems": True,
+                                          "items": {"type": "string", "enum": list(pack.names)}}}}
 
 
 def _topics(pack: PolicyPack) -> dict[str, str]:
