@@ -98,12 +98,12 @@ def classify_requests(pack: PolicyPack, options: ClassifyOptions, local: bool = 
 def category_schema(pack: PolicyPack, options: ClassifyOptions) -> dict:
     """The classifier's answer shape. The list is bounded: a server that enforces the schema
     (vLLM's guided decoding) let SmolLM2-135M write "Other", "Other", ... until max_tokens when
-    the list had no maxItems (classify 0/6 against a real vLLM server). ``uniqueItems`` is
-    there for the servers that honour it; ``maxItems`` bounds the list on every server."""
+    the list had no maxItems (classify 0/6 against a real vLLM server). No ``uniqueItems``:
+    vLLM 0.32 hands such a schema from xgrammar to llguidance, which refuses it ("Unimplemented
+    keys: uniqueItems"), so every request failed; a repeated name is dropped when parsed."""
     return {"type": "object", "additionalProperties": False, "required": ["categories"],
             "properties": {"categories": {"type": "array", "minItems": 1,
                                           "maxItems": min(options.max_labels, len(pack.names)),
-                                          "uniqueItems": True,
                                           "items": {"type": "string", "enum": list(pack.names)}}}}
 
 
