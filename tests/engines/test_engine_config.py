@@ -55,7 +55,7 @@ def test_every_registered_kind_reads_back_its_own_engine_string(tmp_path):
     from star1.engines.registry import KINDS
 
     examples = {"bundled": "bundled", "transformers": f"transformers:{tmp_path}",
-                "openai": "openai:m@http://127.0.0.1:1/v1"}
+                "openai": "openai:m@http://127.0.0.1:1/v1", "vllm": f"vllm:{tmp_path}"}
     assert {k.model_fields["kind"].default for k in KINDS} == set(examples)
     for kind, spec in examples.items():
         config = parse_engine(spec)
@@ -75,6 +75,9 @@ def test_cache_identities_of_existing_kinds_are_unchanged(tmp_path):
     assert parse_engine("{kind: transformers, model: org/name, dtype: float32}").identity() == \
         "transformers:org/name:float32"
     assert parse_engine("openai:gpt-4o@https://api.openai.com/v1").identity() == "openai:gpt-4o"
+    # The same weights run by another engine answer differently: another identity.
+    vllm = parse_engine(f"vllm:{tmp_path}?dtype=bfloat16").identity()
+    assert vllm == f"vllm:{tmp_path.resolve()}@{weights_fingerprint(tmp_path)}:bfloat16"
 
 
 def test_pool_overrides_reach_only_the_kinds_that_have_the_setting():
@@ -95,7 +98,8 @@ def test_every_kind_makes_an_engine_with_every_protocol_member_without_loading_a
     (tmp_path / "config.json").write_text("{}")
     specs = {"bundled": "{kind: bundled, native_reasoning: false}",
              "transformers": f"{{kind: transformers, model: '{tmp_path}', native_reasoning: false}}",
-             "openai": "openai:m@http://127.0.0.1:1/v1?native_reasoning=false"}
+             "openai": "openai:m@http://127.0.0.1:1/v1?native_reasoning=false",
+             "vllm": f"vllm:{tmp_path}?native_reasoning=false"}
     for kind in KINDS:
         engine = parse_engine(specs[kind.model_fields["kind"].default]).make()
         missing = [m for m in members if not hasattr(engine, m)]

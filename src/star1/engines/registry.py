@@ -9,5 +9,6 @@ from __future__ import annotations
 from star1.engines.bundled import BundledConfig
 from star1.engines.openai_engine import OpenAIConfig
 from star1.engines.transformers_engine import TransformersConfig
+from star1.engines.vllm_engine import VLLMConfig
 
-KINDS = (BundledConfig, TransformersConfig, OpenAIConfig)
+KINDS = (BundledConfig, TransformersConfig, OpenAIConfig, VLLMConfig)
