@@ -107,3 +107,18 @@ def test_every_kind_makes_an_engine_with_every_protocol_member_without_loading_a
         assert engine.scores_choices == kind.SCORES_CHOICES and engine.native_reasoning is False
         assert engine.cache_variant(__import__("star1.engines", fromlist=["x"]).ChatRequest.chat("q")) == ""
         engine.close()
+
+
+def test_vllm_options_reach_its_engine_arguments_and_a_cpu_run_gets_a_bounded_kv_cache(tmp_path, monkeypatch):
+    # On a CPU, vLLM would reserve 92% of all RAM unless told otherwise, and refuse to start on a
+    # machine whose other processes hold more than 8%.
+    monkeypatch.delenv("VLLM_CPU_KVCACHE_SPACE", raising=False)
+    config = parse_engine(f"vllm:{tmp_path}?tensor_parallel_size=2&max_model_len=4096&enforce_eager=true"
+                          "&distributed_executor_backend=ray&dtype=bfloat16")
+    args = config.engine_args()
+    assert (args["tensor_parallel_size"], args["max_model_len"], args["enforce_eager"], args["dtype"],
+            args["distributed_executor_backend"]) == (2, 4096, True, "bfloat16", "ray")
+    if config.run_device() == "cpu":
+        assert args["kv_cache_memory_bytes"] == 2 * 1024**3
+        chosen = parse_engine(f"vllm:{tmp_path}?gpu_memory_utilization=0.3").engine_args()
+        assert chosen["gpu_memory_utilization"] == 0.3 and "kv_cache_memory_bytes" not in chosen

@@ -157,3 +157,13 @@ def test_close_frees_the_model_and_its_engine_processes(engine):
     while vllm_processes() and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not vllm_processes()
+
+
+def test_a_model_vllm_cannot_load_stops_the_run_once_with_the_reason(tmp_path):
+    from star1.errors import SetupError
+
+    (tmp_path / "config.json").write_text("{}")
+    engine = make_engine(f"vllm:{tmp_path}?enforce_eager=true")
+    with pytest.raises(SetupError, match="vLLM could not load"):
+        engine.generate([ChatRequest.chat("a", sampling=greedy(2)), ChatRequest.chat("b", sampling=greedy(2))])
+    assert engine.loads == 0

