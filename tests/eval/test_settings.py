@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from star1.engines.config import EngineConfig
+from star1.engines.config import parse_engine
 from star1.errors import ConfigError
 from star1.eval.settings import EvalConfig, JudgeCheckSettings, Protocol
 from star1.settings import load_settings
@@ -52,7 +52,7 @@ def test_yaml_config_flags_and_set(tmp_path):
     path.write_text("model: bundled\nbenchmarks: [xstest]\nout: a\nlimit: 5\nsafety_judge: {kind: bundled}\n")
     config = load_settings(EvalConfig, path, ["limit=7"], values={"out": "b", "limit": 6})
     assert (config.benchmarks, config.out, config.limit) == (["xstest"], "b", 7)
-    assert config.model == config.safety_judge == EngineConfig(kind="bundled")
+    assert config.model == config.safety_judge == parse_engine("bundled")
     assert load_settings(EvalConfig, values={"benchmarks": "strongreject, xstest"}).benchmarks == [
         "strongreject", "xstest"]
     path.write_text("out: a\nlimt: 5\n")

@@ -219,12 +219,41 @@ _FIELD_TYPES = {
 
 
 class Engine(Protocol):
+    """Every member the call cache, the dry run, the stages and the judges use."""
+
     name: str  # the engine string the user gave, for display
     identity: str  # what makes its outputs differ from another engine's (model, weights); cache key
     native_reasoning: bool  # True when the model writes its own <think> block
     scores_choices: bool  # True when it fills ChoiceTemplate slots by likelihood (slot_scores)
+    length_is_failure: bool  # a cut-off answer ("length") counts as failed (re-applied to cache hits)
+
+    def prepare(self, requests: Sequence[ChatRequest]) -> None:
+        """Settle identity and variants before any cache key is computed (a server's start-up
+        check); nothing to do for an engine that runs the model itself. Loads no model."""
+
+    def cache_variant(self, request: ChatRequest) -> str:
+        """How ``request`` will be served when that differs from the plain default ("": it does
+        not); folded into the call-cache key."""
+
+    def sampling_report(self, sampling: SamplingParams) -> dict | None:
+        """What a server was asked for and honours; None for engines that run the model
+        themselves and so honour every field."""
 
     def generate(self, requests: Sequence[ChatRequest],
                  on_result: OnResult | None = None) -> list[Completion]: ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Free what the engine holds (a local model's memory); it may be used again after."""
+
+
+class LocalEngineMixin:
+    """The Engine members that are the same for every engine that runs the model itself."""
+
+    def prepare(self, requests: Sequence[ChatRequest] = ()) -> None:
+        return None
+
+    def cache_variant(self, request: ChatRequest) -> str:
+        return ""
+
+    def sampling_report(self, sampling: SamplingParams) -> dict | None:
+        return None

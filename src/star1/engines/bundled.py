@@ -13,7 +13,9 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import ClassVar, Literal
 
+from star1.engines.transformers_engine import HFConfig
 from star1.errors import SetupError
 from star1.paths import cache_dir
 
@@ -70,3 +72,29 @@ def bundled_model_dir() -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+class BundledConfig(HFConfig):
+    """``bundled``: the bundled SmolLM2-135M-Instruct, run with transformers."""
+
+    FORM: ClassVar[str] = "bundled"
+
+    kind: Literal["bundled"] = "bundled"
+
+    @classmethod
+    def from_string(cls, rest: str) -> dict:
+        if rest:
+            raise ValueError("'bundled' takes no argument")
+        return {"kind": "bundled"}
+
+    def engine_string(self) -> str:
+        return "bundled"
+
+    def identity(self) -> str:
+        return f"bundled:{GGUF_NAME}:{self.resolved_dtype()}"
+
+    def checkpoint(self) -> str:
+        return str(bundled_model_dir())
+
+    def guess_native_reasoning(self) -> bool:
+        return bool(self.native_reasoning)  # SmolLM2 writes no think block

@@ -255,17 +255,15 @@ class CachedEngine:
     def sampling_report(self, sampling) -> dict | None:
         """The wrapped engine's account of what the server was asked for and honours (remote
         engines); None for engines that run the model themselves and so honour every field."""
-        report = getattr(self.engine, "sampling_report", None)
-        return report(sampling) if report else None
+        return self.engine.sampling_report(sampling)
 
     def _variants(self, request: ChatRequest) -> list[str]:
         """The variants a cached answer to ``request`` may be stored under, the one a new call
         would be served with first (engines without variants: just the default "")."""
-        several = getattr(self.engine, "cache_variants", None)
+        several = getattr(self.engine, "cache_variants", None)  # only the openai engine steps down
         if several:
             return several(request)
-        variant = getattr(self.engine, "cache_variant", None)
-        return [variant(request) if variant else ""]
+        return [self.engine.cache_variant(request)]
 
     def keys(self, requests: Sequence[ChatRequest], variants: Sequence[str] | None = None,
              attempt: int = 0) -> list[str]:
@@ -291,13 +289,12 @@ class CachedEngine:
         """``attempt`` > 0: the requests were asked before and the answers did not do; they are
         looked up and stored apart from the first answers (see :func:`call_key`)."""
         started = time.perf_counter()
-        prepare = getattr(self.engine, "prepare", None)
-        if prepare and requests:
-            prepare(requests)  # settles identity and variants before any key is computed
+        if requests:
+            self.engine.prepare(requests)  # settles identity and variants before any key is computed
         candidates = [self._variants(r) for r in requests]
         variants = [c[0] for c in candidates]
         keys = self.keys(requests, variants, attempt)
-        length_is_failure = getattr(self.engine, "length_is_failure", None)
+        length_is_failure = self.engine.length_is_failure
         results: list[Completion | None] = [None] * len(requests)
         todo: list[int] = []
         done = 0
@@ -308,8 +305,7 @@ class CachedEngine:
             if hit is None:
                 todo.append(i)
                 continue
-            if length_is_failure is not None:
-                apply_length_policy(hit, requests[i].sampling.max_tokens, length_is_failure)
+            apply_length_policy(hit, requests[i].sampling.max_tokens, length_is_failure)
             results[i] = hit
             self.stats.cached += 1
             done += 1

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from star1.engines.config import EngineConfig
-from star1.engines.local import local_identity
+from star1.engines.config import EngineConfig, parse_engine
 
 
 def engine_identity(config: EngineConfig) -> str:
     """What makes an engine's outputs differ from another's: the call cache's engine key.
 
-    Remote: see :func:`star1.engines.endpoints.remote_identity` (hosted APIs by model name,
-    self-hosted servers by what their /v1/models says they serve). Local: the model and its weights.
+    Each kind says (``EngineConfig.identity``): a hosted model by its name, a self-hosted server
+    by what its /v1/models says it serves (:func:`star1.engines.endpoints.remote_identity`), a
+    local checkpoint by its weights, its precision and the engine that runs it.
     """
-    if config.kind == "openai":
-        from star1.engines.endpoints import remote_identity
-
-        return remote_identity(config)
-    return local_identity(config)
+    return parse_engine(config).identity()

@@ -1,5 +1,6 @@
-"""Facts about a local model that need no loading: where its weights are, the device and precision
-it runs in, its cache identity, and whether its chat template makes it reason by itself."""
+"""Facts about a local model that need no loading: where its weights are, the precision it runs
+in, its cache identity, and whether its chat template makes it reason by itself. The settings
+every kind that runs a checkpoint on this machine shares (:class:`LocalConfig`)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import hashlib
 import os
 from pathlib import Path
 
+from pydantic import Field
+
 from star1.cpu import cpu_has_fast_bf16
-from star1.engines.config import EngineConfig
+from star1.engines.kind import EngineConfig
 
 
 def weights_fingerprint(path: Path) -> str:
@@ -21,39 +24,17 @@ def weights_fingerprint(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def model_path(config: EngineConfig) -> str:
-    if config.kind == "bundled":
-        from star1.engines.bundled import bundled_model_dir
-
-        return str(bundled_model_dir())
-    local = Path(os.path.expanduser(config.model))
-    return str(local) if local.is_dir() else config.model
+def resolve_dtype(dtype: str, device: str) -> str:
+    """``auto``: bfloat16 on GPUs and on CPUs with bf16 matrix units, else float32."""
+    if dtype != "auto":
+        return dtype
+    return "bfloat16" if device.startswith("cuda") or cpu_has_fast_bf16() else "float32"
 
 
-def device_and_dtype(config: EngineConfig) -> tuple[str, str]:
+def auto_device() -> str:
     import torch
 
-    device = config.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    dtype = config.dtype
-    if dtype == "auto":
-        dtype = "bfloat16" if device.startswith("cuda") or cpu_has_fast_bf16() else "float32"
-    return device, dtype
-
-
-def local_identity(config: EngineConfig) -> str:
-    """The cache identity of a local model, computed without loading it (precision included:
-    bf16 and fp32 runs of one model answer differently)."""
-    dtype = device_and_dtype(config)[1]
-    if config.kind == "bundled":
-        from star1.engines.bundled import GGUF_NAME
-
-        return f"bundled:{GGUF_NAME}:{dtype}"
-    local = Path(os.path.expanduser(config.model))
-    if local.is_dir():
-        return f"transformers:{local.resolve()}@{weights_fingerprint(local)}:{dtype}"
-    return f"transformers:{config.model}:{dtype}"
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def template_writes_think(chat_template: str | None) -> bool:
@@ -63,17 +44,36 @@ def template_writes_think(chat_template: str | None) -> bool:
     return any(tag in (chat_template or "") for tag in ("<think>", "</think>"))
 
 
-def guess_native_reasoning(config: EngineConfig) -> bool:
-    """Whether the model writes its own think block: the setting if given; a remote model is
-    taken to (its server's reasoning parser, or the model itself); a local one by its template."""
-    if config.native_reasoning is not None:
-        return config.native_reasoning
-    if config.kind == "openai":
-        return True
-    if config.kind == "bundled":
-        return False
-    from transformers import AutoTokenizer
+class LocalConfig(EngineConfig):
+    """A kind that runs a checkpoint here: its precision is part of what it answers."""
 
-    return template_writes_think(AutoTokenizer.from_pretrained(model_path(config)).chat_template)
+    LOCAL = True
 
+    dtype: str = Field("auto", description="auto: bfloat16 on GPUs and on CPUs with bf16 matrix units, else float32")
 
+    def run_device(self) -> str:
+        return auto_device()
+
+    def resolved_dtype(self) -> str:
+        return resolve_dtype(self.dtype, self.run_device())
+
+    def weights_identity(self, engine: str) -> str:
+        """``<engine>:<folder>@<weights fingerprint>:<dtype>`` (a hub id: its name): the cache
+        identity of a checkpoint run by ``engine``, computed without loading it (bf16 and fp32
+        runs of one model answer differently, and so do two engines)."""
+        dtype = self.resolved_dtype()
+        local = Path(os.path.expanduser(self.model))
+        if local.is_dir():
+            return f"{engine}:{local.resolve()}@{weights_fingerprint(local)}:{dtype}"
+        return f"{engine}:{self.model}:{dtype}"
+
+    def checkpoint(self) -> str:
+        local = Path(os.path.expanduser(self.model))
+        return str(local) if local.is_dir() else self.model
+
+    def guess_native_reasoning(self) -> bool:
+        if self.native_reasoning is not None:
+            return self.native_reasoning
+        from transformers import AutoTokenizer
+
+        return template_writes_think(AutoTokenizer.from_pretrained(self.checkpoint()).chat_template)

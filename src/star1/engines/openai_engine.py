@@ -38,15 +38,19 @@ import threading
 import time
 from collections.abc import Sequence
 from functools import partial
+from typing import ClassVar, Literal
+
+from pydantic import Field, field_validator
 
 from star1.engines import dialects, openai_request
 from star1.engines import openai_errors as errors
 from star1.engines.base import ChatRequest, Completion, OnResult, SamplingParams, apply_length_policy
-from star1.engines.config import EngineConfig
 from star1.engines.endpoints import CONFIG_LEVEL, LEVELS, EndpointFacts, is_hosted, remote_identity, store
+from star1.engines.kind import EngineConfig
 from star1.engines.openai_errors import retry_after_seconds  # noqa: F401 (re-exported)
 from star1.engines.openai_http import TRANSPORT_ERRORS, Endpoint, exchange, http_client, run
 from star1.engines.openai_reply import EmptyStream, MalformedReply, check_size, parse_json, read_reply, read_stream
+from star1.engines.urls import check_base_url
 from star1.errors import ConfigError
 from star1.reasoning import split_reasoning
 from star1.redact import clip, register_secret
@@ -58,6 +62,84 @@ log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = {408, 409, 425, 429}
 LISTING_TIMEOUT = 30.0  # seconds for GET /v1/models; a server still loading answers later
+
+
+class OpenAIConfig(EngineConfig):
+    """``openai:<model>@<base_url>[,<base_url>...]``: any OpenAI-compatible server."""
+
+    FORM: ClassVar[str] = "openai:<model>@<base_url>[,<base_url2>...][?api_key_env=VAR&concurrency=N&...]"
+
+    kind: Literal["openai"] = "openai"
+    model: str = Field(description="the model name the server answers to")
+    base_urls: list[str] = Field(min_length=1, description="requests are balanced across these")
+    api_key_env: list[str] = Field(default_factory=lambda: ["OPENAI_API_KEY"],
+                                   description="env vars holding the keys (a name, a comma-separated string "
+                                               "or a list); one per base URL, or one for all")
+    concurrency: int = Field(32, ge=1, description="requests in flight at once (llama.cpp / Ollama "
+                                                   "servers: 1 unless set, see docs/servers.md)")
+    timeout: float = Field(600.0, gt=0, description="seconds for a whole request, from sending it to the "
+                                                     "last byte of the reply (queueing on the server included)")
+    max_retries: int = Field(6, ge=0, description="retries on 429 / 5xx / timeouts / dropped connections")
+    backoff_base: float = Field(1.0, ge=0, description="first backoff in seconds, doubled per retry")
+    backoff_max: float = Field(60.0, ge=0)
+    retry_after_max: float = Field(60.0, ge=0, description="longest Retry-After honoured; a server asking "
+                                                           "for more fails that request at once")
+    structured_output: Literal["json_schema", "json_object", "none"] = Field(
+        "json_schema", description="first structured-output mode tried; a server that rejects it is "
+                                   "stepped down (json_schema -> json_object with schema -> json_object -> none)")
+    dialect: Literal["auto", "openai", "vllm", "sglang", "llamacpp", "ollama"] = Field(
+        "auto", description="which server's request fields to send (repetition penalty, token limit); "
+                            "auto: detected once from /v1/models")
+    prefill: Literal["auto", "chat", "completions"] = Field(
+        "auto", description="how an assistant prefill is sent: chat (continue_final_message), completions "
+                            "(/v1/completions with a prompt star1 renders; needs tokenizer), auto: probed once")
+    tokenizer: str | None = Field(None, description="chat template for prefill=completions: a local path "
+                                                    "or .gguf, a hub id, or 'bundled' (default: the GGUF "
+                                                    "or folder a local server lists, if it lists one)")
+
+    @field_validator("api_key_env", mode="before")
+    @classmethod
+    def _names(cls, value):
+        # YAML mappings give `api_key_env: NAME`; engine strings give "A,B"; both mean a list.
+        if isinstance(value, str):
+            return [name.strip() for name in value.split(",") if name.strip()]
+        return value
+
+    @field_validator("base_urls")
+    @classmethod
+    def _urls(cls, value: list[str]) -> list[str]:
+        # One check for every form (engine string, YAML mapping): no credentials in a URL.
+        return [check_base_url(url) for url in value]
+
+    @classmethod
+    def from_string(cls, rest: str) -> dict:
+        model, at, urls = rest.partition("@")
+        if not model or not at or not urls:
+            raise ValueError("expected 'openai:<model>@<base_url>'")
+        base_urls = [u.strip() for u in urls.split(",") if u.strip()]
+        for url in base_urls:
+            check_base_url(url)
+        return {"kind": "openai", "model": model, "base_urls": base_urls}
+
+    def engine_string(self) -> str:
+        return f"openai:{self.model}@{','.join(self.base_urls)}"
+
+    def identity(self) -> str:
+        return remote_identity(self)
+
+    def label(self) -> str:
+        # Not where it is served nor how it is called: a new port, more concurrency or another
+        # replica is the same model.
+        return f"openai:{self.model}"
+
+    def guess_native_reasoning(self) -> bool:
+        # The setting, else what a probe of the server found earlier (saved facts); until
+        # probed, taken to reason (its server's reasoning parser, or the model itself).
+        known = OpenAIEngine(self).known_native_reasoning()
+        return True if known is None else known
+
+    def make(self) -> OpenAIEngine:
+        return OpenAIEngine(self)
 
 
 class _Retry(Exception):
@@ -85,7 +167,7 @@ class _Unstream(Exception):
 
 
 class OpenAIEngine:
-    def __init__(self, config: EngineConfig):
+    def __init__(self, config: OpenAIConfig):
         if not config.model or not config.base_urls:
             raise ConfigError("the openai engine needs a model and at least one base URL")
         names = list(config.api_key_env)

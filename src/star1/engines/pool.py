@@ -29,14 +29,7 @@ BUNDLED_NOTE = ("the bundled SmolLM2-135M-Instruct is the judge: this exercises 
 
 def make_engine(spec, **overrides) -> Engine:
     """An engine from an engine string, a mapping or an :class:`EngineConfig` (no pooling)."""
-    config = parse_engine(spec, **overrides)
-    if config.kind == "openai":
-        from star1.engines.openai_engine import OpenAIEngine
-
-        return OpenAIEngine(config)
-    from star1.engines.transformers_engine import TransformersEngine
-
-    return TransformersEngine(config)
+    return parse_engine(spec, **overrides).make()
 
 
 def resolve_role(role: str, spec: Any, how: str | None = None) -> EngineConfig:
@@ -78,9 +71,10 @@ def same_model(a: EngineConfig | None, b: EngineConfig | None) -> bool:
 class EnginePool:
     """One engine per distinct engine config, created on first use, shared by every role.
 
-    ``overrides`` apply to every engine of the pool (eval: ``length_is_failure=False``, a cut
-    answer is still an answer to judge; ``batch_size``). The key is the normalised config after
-    them, so ``bundled``, ``{kind: bundled}`` and a YAML mapping of it share one instance.
+    ``overrides`` apply to every engine of the pool whose kind has that setting (eval:
+    ``length_is_failure=False``, a cut answer is still an answer to judge; ``batch_size`` for the
+    kinds that batch). The key is the normalised config after them, so ``bundled``,
+    ``{kind: bundled}`` and a YAML mapping of it share one instance.
     """
 
     def __init__(self, cache: CallCache | None = None, **overrides):
@@ -89,7 +83,9 @@ class EnginePool:
         self._engines: dict[str, Engine] = {}
 
     def config(self, spec) -> EngineConfig:
-        return parse_engine(spec, **self.overrides)
+        config = parse_engine(spec)
+        fields = type(config).model_fields
+        return parse_engine(config, **{k: v for k, v in self.overrides.items() if k in fields})
 
     def key(self, spec) -> str:
         return self.config(spec).model_dump_json()

@@ -11,46 +11,99 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import ClassVar, Literal
+
+from pydantic import Field
 
 from star1.cpu import busy_cpu_threads
 from star1.engines.base import (
     ChatRequest,
     ChoiceTemplate,
     Completion,
+    Engine,
+    LocalEngineMixin,
     OnResult,
     SamplingParams,
     apply_length_policy,
     plain_messages,
 )
-from star1.engines.config import EngineConfig
-from star1.engines.local import device_and_dtype, local_identity, model_path, template_writes_think
+from star1.engines.local import LocalConfig, auto_device, template_writes_think
 from star1.reasoning import split_reasoning
 
 log = logging.getLogger(__name__)
 
 
-class TransformersEngine:
-    def __init__(self, config: EngineConfig):
+class HFConfig(LocalConfig):
+    """Settings of a model run with Hugging Face ``generate`` (this kind and ``bundled``)."""
+
+    SCORES_CHOICES = True
+
+    batch_size: int = Field(8, ge=1)
+    device: str = "auto"
+    threads: int | None = Field(None, ge=1, description="CPU threads for torch (default: torch's choice)")
+
+    def run_device(self) -> str:
+        return auto_device() if self.device == "auto" else self.device
+
+    def make(self) -> Engine:
+        return TransformersEngine(self)
+
+
+class TransformersConfig(HFConfig):
+    """``transformers:<path-or-hub-id>``: any local or hub causal LM, run with transformers."""
+
+    FORM: ClassVar[str] = "transformers:<path-or-hub-id>, or just <org>/<name> (a hub id) or an existing local folder"
+
+    kind: Literal["transformers"] = "transformers"
+    model: str = Field(description="a local checkpoint folder or a hub id")
+
+    @classmethod
+    def from_string(cls, rest: str) -> dict:
+        if not rest:
+            raise ValueError("missing the model path or hub id after 'transformers:'")
+        if rest == "bundled":
+            return {"kind": "bundled"}
+        return {"kind": "transformers", "model": rest}
+
+    def engine_string(self) -> str:
+        return f"transformers:{self.model}"
+
+    def identity(self) -> str:
+        return self.weights_identity("transformers")
+
+
+class TransformersEngine(LocalEngineMixin):
+    def __init__(self, config: HFConfig):
         import torch
-        from transformers import AutoTokenizer
 
         self.config = config
-        path = model_path(config)
-        self.name = "bundled" if config.kind == "bundled" else f"transformers:{config.model}"
-        self.identity = local_identity(config)
+        self.name = config.engine_string()
+        self.identity = config.identity()
         self.scores_choices = True
         self.length_is_failure = config.length_is_failure
-        device, dtype = device_and_dtype(config)
-        self.device = device
-        self._path, self._dtype, self._model = path, dtype, None
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.tokenizer.padding_side = "left"
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
-        template = self.tokenizer.chat_template or ""
-        self.native_reasoning = (config.native_reasoning if config.native_reasoning is not None
-                                 else template_writes_think(template))
+        self.device = config.run_device()
+        self._dtype, self._model, self._tokenizer = config.resolved_dtype(), None, None
         self._torch = torch
+
+    @property
+    def tokenizer(self):
+        """Loaded on first use too: a dry run or a cached rerun of the bundled model never
+        converts it."""
+        if self._tokenizer is None:
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(self.config.checkpoint())
+            tokenizer.padding_side = "left"
+            if tokenizer.pad_token is None:
+                tokenizer.pad_token = tokenizer.eos_token
+            self._tokenizer = tokenizer
+        return self._tokenizer
+
+    @property
+    def native_reasoning(self) -> bool:
+        if self.config.native_reasoning is not None:
+            return self.config.native_reasoning
+        return template_writes_think(self.tokenizer.chat_template or "")
 
     @property
     def model(self):
@@ -64,7 +117,7 @@ class TransformersEngine:
             if threads:
                 self._torch.set_num_threads(threads)
             self._model = AutoModelForCausalLM.from_pretrained(
-                self._path, dtype=getattr(self._torch, self._dtype)).to(self.device).train(False)  # inference mode
+                self.config.checkpoint(), dtype=getattr(self._torch, self._dtype)).to(self.device).train(False)  # inference mode
         return self._model
 
     # -- prompts -----------------------------------------------------------------------------

@@ -168,9 +168,7 @@ def default_label(spec) -> str:
         engine = parse_engine(spec)
     except ConfigError:
         return str(spec).split("?")[0]
-    if engine.kind == "openai":
-        return f"openai:{engine.model}"
-    return engine.engine_string().split("?")[0]
+    return engine.label()
 
 
 def _model_name(config: EvalConfig) -> str:

@@ -56,6 +56,18 @@ def scores_choice_template(keys: tuple[str, ...] = SCORE_KEYS,
     return ChoiceTemplate.keyed(keys, values)
 
 
+def category_schema(names, max_labels: int) -> dict:
+    """The classifier's answer shape. The list is bounded: a server that enforces the schema
+    (vLLM's guided decoding) let SmolLM2-135M write "Other", "Other", ... until max_tokens when
+    the list had no maxItems (classify 0/6 against a real vLLM server). No ``uniqueItems``:
+    vLLM 0.32 hands such a schema from xgrammar to llguidance, which refuses it ("Unimplemented
+    keys: uniqueItems"), so every request failed; a repeated name is dropped when parsed."""
+    return {"type": "object", "additionalProperties": False, "required": ["categories"],
+            "properties": {"categories": {"type": "array", "minItems": 1,
+                                          "maxItems": min(max_labels, len(names)),
+                                          "items": {"type": "string", "enum": list(names)}}}}
+
+
 def _score_schema(keys: tuple[str, ...], low: int, high: int) -> dict:
     return {"type": "object", "additionalProperties": False, "required": list(keys),
             "properties": {k: {"type": "integer", "minimum": low, "maximum": high} for k in keys}}
@@ -139,9 +151,7 @@ class Star1Requests:
             return build_local, template.version
         template = load_template("classify")
         system = template.fill(categories=self.pack.definitions())
-        schema = {"type": "object", "additionalProperties": False, "required": ["categories"],
-                  "properties": {"categories": {"type": "array", "minItems": 1,
-                                                "items": {"type": "string", "enum": list(self.pack.names)}}}}
+        schema = category_schema(self.pack.names, options.max_labels)
 
         def build(record: Record, attempt: int) -> ChatRequest:
             return ChatRequest.chat(record.question, system=system,

@@ -19,8 +19,6 @@ from pathlib import Path
 from star1.engines.base import Completion, content_text
 from star1.engines.cache import CachedEngine, CallCache
 from star1.engines.config import parse_engine
-from star1.engines.identity import engine_identity
-from star1.engines.local import guess_native_reasoning
 from star1.engines.pool import namespace, price
 from star1.pipeline.config import BuildConfig
 from star1.pipeline.deliberate import ReasoningOptions, uses_prefill
@@ -56,26 +54,25 @@ class DryRunEngine:
     with :data:`NOT_CACHED`. Nothing is loaded."""
 
     def __init__(self, config):
+        # Its identity, cache variants and whether the model reasons by itself come from the
+        # settings and what earlier runs learned of a server (saved facts): making the engine
+        # loads no model and makes no network call, and nothing here prepares it.
+        self._engine = config.make()
         self.name = config.engine_string()
-        self.scores_choices = config.kind != "openai"
+        self.scores_choices = config.SCORES_CHOICES
+        self.identity = self._engine.identity
+        self.native_reasoning = config.guess_native_reasoning()
+        self.length_is_failure = config.length_is_failure
         self.asked: list = []
-        self._remote = None
-        known = None
-        if config.kind == "openai":
-            # Its identity, cache variants and whether the model reasons by itself come from what
-            # earlier runs learned of the server (saved facts); constructing it makes no network
-            # call, and nothing here prepares it.
-            from star1.engines.openai_engine import OpenAIEngine
 
-            self._remote = OpenAIEngine(config)
-            self.identity = self._remote.identity
-            known = self._remote.known_native_reasoning()
-        else:
-            self.identity = engine_identity(config)
-        self.native_reasoning = guess_native_reasoning(config) if known is None else known
+    def prepare(self, requests) -> None:
+        return None
 
     def cache_variant(self, request) -> str:
-        return self._remote.cache_variant(request) if self._remote else ""
+        return self._engine.cache_variant(request)
+
+    def sampling_report(self, sampling):
+        return None
 
     def cache_variants(self, request) -> list[str]:
         return self._remote.cache_variants(request) if self._remote else [""]
@@ -215,9 +212,9 @@ _IGNORES_SAMPLING = (("api.deepseek.com", "reasoner", "DeepSeek's API documents 
 def sampling_warning(spec, sampling) -> str | None:
     """A warning when ``spec``'s endpoint is known not to honour the requested sampling."""
     config = parse_engine(spec)
-    if config.kind != "openai" or (sampling.temperature is None and sampling.top_p is None):
+    if config.LOCAL or (sampling.temperature is None and sampling.top_p is None):
         return None
-    model = (config.model or "").lower()
+    model = config.model.lower()
     for host, markers, why in _IGNORES_SAMPLING:
         markers = (markers,) if isinstance(markers, str) else markers
         matches = (model.startswith(markers) if host == "api.openai.com" else any(m in model for m in markers))

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from star1.engines.base import ChatRequest, Completion, OnResult
+from star1.engines.base import ChatRequest, Completion, LocalEngineMixin, OnResult
 
 
-class ScriptedEngine:
+class ScriptedEngine(LocalEngineMixin):
     """Implements the :class:`~star1.engines.Engine` protocol; keeps every request it got."""
 
     def __init__(self, answer: Callable[[ChatRequest], Completion], native_reasoning: bool = False,
@@ -20,6 +20,7 @@ class ScriptedEngine:
         self.name = self.identity = name
         self.native_reasoning = native_reasoning
         self.scores_choices = scores_choices
+        self.length_is_failure = True  # what the cache re-applies to a hit's "length" answer
         self.requests: list[ChatRequest] = []
 
     def generate(self, requests, on_result: OnResult | None = None) -> list[Completion]:

@@ -21,7 +21,7 @@ from star1.errors import ConfigError
 def trainable(config: EngineConfig) -> EngineConfig:
     """A model star1 can fine-tune: a local one (bundled, transformers: a folder or a hub id).
     ConfigError is a ValueError, so in a settings field pydantic reports it as this field's error."""
-    if config.kind == "openai":
+    if not config.LOCAL:
         raise ConfigError(f"{config.engine_string()}: a model behind an API cannot be fine-tuned here; "
                          "give bundled, transformers:<path-or-hub-id>, a hub id (org/name) or a local folder")
     return config

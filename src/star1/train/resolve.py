@@ -10,7 +10,6 @@ from pathlib import Path
 import torch
 
 from star1.cpu import busy_cpu_threads
-from star1.engines import local
 from star1.engines.pool import resolve_role
 from star1.errors import ConfigError
 from star1.train import attention
@@ -54,7 +53,7 @@ def model_path(spec) -> str:
     (``bundled``, ``transformers:<path-or-hub-id>``, a hub id, a local folder), read the way every
     other command reads it."""
     config = trainable(resolve_role("model", spec))
-    return local.model_path(config)
+    return config.checkpoint()
 
 
 def _device(requested: str) -> str:

@@ -85,8 +85,7 @@ class LLMJudge:
 
     def sampling_report(self) -> dict | None:
         """What the server was asked for and is known to honour (None: a local engine)."""
-        report = getattr(self.engine, "sampling_report", None)
-        return report(self.sampling(0)) if report else None
+        return self.engine.sampling_report(self.sampling(0))
 
     def judge(self, pairs: Sequence[tuple[str, str]], show_progress: bool = False,
               label: str = "judge") -> list[Verdict]:
