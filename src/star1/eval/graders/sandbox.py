@@ -86,7 +86,7 @@ from typing import TypeVar
 
 from star1.errors import SetupError
 from star1.eval.graders.sandbox_bwrap import BOX, BOX_WORK, bwrap_command, bwrap_path, has_size_cap, seccomp_filter
-from star1.redact import redact
+from star1.redact import clip, redact
 
 BOOT = Path(__file__).with_name("sandbox_boot.py")
 NOBODY_UID = 65534
@@ -188,7 +188,7 @@ def probe(mode: str) -> str | None:
     result = _run_python("print('sandbox-probe')", SandboxLimits(timeout_s=30), mode)
     if result.passed and "sandbox-probe" in result.stdout:
         return None
-    return f"a test program {result.status}: {' '.join(result.stderr.split())[-300:] or 'no output'}"
+    return f"a test program {result.status}: {clip(' '.join(result.stderr.split()), 300, tail=True) or 'no output'}"
 
 
 def mode_works(mode: str) -> bool:
