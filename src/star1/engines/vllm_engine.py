@@ -221,6 +221,15 @@ class VLLMEngine(LocalEngineMixin):
             kwargs["structured_outputs"] = StructuredOutputsParams(json=request.json_schema)
         return VLLMSampling(**kwargs)
 
+    def _opens_think(self, request: ChatRequest) -> bool:
+        """Whether the chat template ends the prompt inside a think block (the R1 distills'
+        generation prompt ends with ``<think>\\n``): then the output may hold only its end."""
+        if not self.native_reasoning:
+            return False
+        prompt = self.llm.get_tokenizer().apply_chat_template(_conversation(request), tokenize=False,
+                                                               add_generation_prompt=True)
+        return OPEN in prompt[-20:]
+
     def _completion(self, request: ChatRequest, output) -> Completion:
         choice = output.outputs[0]
         raw = choice.text
@@ -229,9 +238,7 @@ class VLLMEngine(LocalEngineMixin):
             # The caller asked to continue its own text; it splits the result itself.
             text, reasoning = raw, None
         else:
-            prompt = output.prompt if isinstance(output.prompt, str) else ""
-            reasoning, text = split_reasoning(raw, starts_in_reasoning=self.native_reasoning
-                                              and OPEN in prompt[-20:])
+            reasoning, text = split_reasoning(raw, starts_in_reasoning=self._opens_think(request))
         completion = Completion(text=text, reasoning=reasoning, finish_reason=finish_reason,
                                 prompt_tokens=len(output.prompt_token_ids or ()),
                                 completion_tokens=len(choice.token_ids))
