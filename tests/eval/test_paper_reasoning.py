@@ -15,6 +15,7 @@ import ast
 import gzip
 import json
 import re
+import shutil
 
 import pytest
 
@@ -223,7 +224,8 @@ def test_mmlu_pro_query_is_the_references(tmp_path, shared_data):
             {"question_id": 2, "question": "Q2", "options": [str(i) for i in range(10)], "answer": "J",
              "category": "law"}]
     pq.write_table(pa.Table.from_pylist(rows), folder / "test-00000-of-00001.parquet")
-    (tmp_path / "star1_reference").symlink_to(shared_data / "star1_reference")  # MMLU-Pro is hub-only
+    # MMLU-Pro is hub-only. A copy, not a link: a snapshot file that links out of the folder is refused.
+    shutil.copytree(shared_data / "star1_reference", tmp_path / "star1_reference")
     tree = _tree(shared_data, "mmlu_pro_eval.py")
     template = _assigned(tree, "QUERY_TEMPLATE")
     letters = ast.literal_eval(next(n.value for n in tree.body if isinstance(n, ast.Assign)

@@ -29,10 +29,6 @@ from star1 import bounded
 from star1.bounded import MAX_FIELD_CHARS
 from star1.io import InputError
 
-# Some prompts (long jailbreak templates) exceed csv's default 128 KiB field limit; a field past
-# this one is refused as a csv.Error naming the line.
-csv.field_size_limit(MAX_FIELD_CHARS)
-
 
 @dataclass(frozen=True)
 class Malformed:
@@ -79,6 +75,10 @@ def open_text(path: Path) -> io.TextIOBase:
 
 def iter_csv(path: Path, delimiter: str = ",", header: bool = True) -> Iterator[tuple[int, Any]]:
     """Rows of a CSV/TSV file as dicts (or lists without a header)."""
+    # Some prompts (long jailbreak templates) exceed csv's default 128 KiB field limit; a field past
+    # this one is refused as a csv.Error naming the line. The limit is the csv module's, for the
+    # whole process (another reader may have raised it): set at each read, not once at import.
+    csv.field_size_limit(MAX_FIELD_CHARS)
     with open_text(path) as fh:
         reader = csv.reader(fh, delimiter=delimiter)
         try:

@@ -29,9 +29,9 @@ No WildChat snapshot exists here; offline, loading raises ``DatasetUnavailable``
 from __future__ import annotations
 
 import csv
-import sys
 from pathlib import Path
 
+from star1.bounded import MAX_FIELD_CHARS
 from star1.datasets.fetch import DatasetUnavailable, default_local_dir, offline
 from star1.eval.benchmarks.base import Benchmark, EvalItem, LocalDir
 from star1.io import InputError
@@ -180,7 +180,9 @@ def _unique(key: str, seen: dict[str, int]) -> str:
 def read_reference_csv(path: Path) -> list[EvalItem]:
     """The reference's cached selection: its ``question`` column in file order (utils.py:45-49);
     ids from ``conversation_hash`` and categories from ``category`` where the file has them."""
-    csv.field_size_limit(sys.maxsize)  # a WildChat turn can exceed the csv module's 128 KiB default
+    # A WildChat turn can exceed the csv module's 128 KiB default; the bound is the one every
+    # reader of user files keeps (the limit is process-wide, so it is set at each read).
+    csv.field_size_limit(MAX_FIELD_CHARS)
     items, seen = [], {}
     with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
