@@ -235,6 +235,10 @@ class Engine(Protocol):
         """How ``request`` will be served when that differs from the plain default ("": it does
         not); folded into the call-cache key."""
 
+    def cache_variants(self, request: ChatRequest) -> list[str]:
+        """The variants an answer to ``request`` may already be cached under: :meth:`cache_variant`
+        first, then any an earlier run was served with (a server stepped down)."""
+
     def sampling_report(self, sampling: SamplingParams) -> dict | None:
         """What a server was asked for and honours; None for engines that run the model
         themselves and so honour every field."""
@@ -254,6 +258,9 @@ class LocalEngineMixin:
 
     def cache_variant(self, request: ChatRequest) -> str:
         return ""
+
+    def cache_variants(self, request: ChatRequest) -> list[str]:
+        return [""]
 
     def sampling_report(self, sampling: SamplingParams) -> dict | None:
         return None

@@ -260,10 +260,7 @@ class CachedEngine:
     def _variants(self, request: ChatRequest) -> list[str]:
         """The variants a cached answer to ``request`` may be stored under, the one a new call
         would be served with first (engines without variants: just the default "")."""
-        several = getattr(self.engine, "cache_variants", None)  # only the openai engine steps down
-        if several:
-            return several(request)
-        return [self.engine.cache_variant(request)]
+        return self.engine.cache_variants(request)
 
     def keys(self, requests: Sequence[ChatRequest], variants: Sequence[str] | None = None,
              attempt: int = 0) -> list[str]:

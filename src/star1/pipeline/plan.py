@@ -75,8 +75,7 @@ class DryRunEngine:
         return None
 
     def cache_variants(self, request) -> list[str]:
-        several = getattr(self._engine, "cache_variants", None)  # an openai engine that stepped down
-        return several(request) if several else [self._engine.cache_variant(request)]
+        return self._engine.cache_variants(request)
 
     def generate(self, requests, on_result=None):
         out = []
